@@ -1,0 +1,243 @@
+//! What agents do to tickets: reply to the customer (through the outbox), write
+//! internal notes, change status, priority, category and assignee.
+
+use thiserror::Error;
+
+use crate::connector::OutboundAttachment;
+use crate::events::Event;
+use crate::gateway::Gateway;
+use crate::model::{DeliveryStatus, Direction, Message, Ticket, TicketStatus};
+use crate::store::queries::{messages, outbox, tickets};
+use crate::store::{StoreError, params};
+
+#[derive(Debug, Error)]
+pub enum AgentError {
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The request cannot be carried out as asked; the text says why.
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(StoreError),
+    #[error("cannot store attachment: {0}")]
+    Blob(#[from] std::io::Error),
+}
+
+impl From<StoreError> for AgentError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound(what) => AgentError::NotFound(what),
+            StoreError::Invalid(why) => AgentError::Invalid(why),
+            other => AgentError::Store(other),
+        }
+    }
+}
+
+/// The longest reply or note, in characters; connectors split long replies into
+/// their channel's message size.
+pub const MAX_TEXT_CHARS: usize = 100_000;
+
+struct StoredFile {
+    filename: String,
+    content_type: String,
+    size: i64,
+    sha256: String,
+}
+
+impl Gateway {
+    /// Queues a reply to the customer on the channel they last wrote from. The message
+    /// and its outbox entry are committed together; the dispatcher sends it.
+    pub async fn reply(
+        &self,
+        ticket_key: &str,
+        author: &str,
+        text: String,
+        attachments: Vec<OutboundAttachment>,
+    ) -> Result<Message, AgentError> {
+        self.add_message(ticket_key, author, text, attachments, Direction::Outbound)
+            .await
+    }
+
+    /// Adds an internal note, seen by agents only.
+    pub async fn note(
+        &self,
+        ticket_key: &str,
+        author: &str,
+        text: String,
+    ) -> Result<Message, AgentError> {
+        self.add_message(ticket_key, author, text, Vec::new(), Direction::Note)
+            .await
+    }
+
+    async fn add_message(
+        &self,
+        ticket_key: &str,
+        author: &str,
+        text: String,
+        attachments: Vec<OutboundAttachment>,
+        direction: Direction,
+    ) -> Result<Message, AgentError> {
+        if text.trim().is_empty() && attachments.is_empty() {
+            return Err(AgentError::Invalid("text must not be empty".into()));
+        }
+        if text.chars().count() > MAX_TEXT_CHARS {
+            return Err(AgentError::Invalid(format!(
+                "text is longer than {MAX_TEXT_CHARS} characters"
+            )));
+        }
+        let max = self.config().max_attachment_bytes;
+        let mut files = Vec::with_capacity(attachments.len());
+        for attachment in attachments {
+            if attachment.bytes.len() > max {
+                return Err(AgentError::Invalid(format!(
+                    "attachment {:?} is {} bytes; the limit is {max}",
+                    attachment.filename,
+                    attachment.bytes.len()
+                )));
+            }
+            let size = attachment.bytes.len() as i64;
+            files.push(StoredFile {
+                sha256: self.blobs().put(attachment.bytes).await?,
+                filename: attachment.filename,
+                content_type: attachment.content_type,
+                size,
+            });
+        }
+        let (key, author) = (ticket_key.to_owned(), author.to_owned());
+        let now = self.now().0;
+        let gateway = self.clone();
+        let (message, ticket, new_status) = self
+            .store()
+            .write(move |conn| {
+                let ticket = tickets::find_by_id_or_reference(conn, &key)?;
+                let (channel, conversation) = if direction == Direction::Outbound {
+                    let target = reply_target(conn, &ticket)?;
+                    if !gateway.inner.channels.contains(&target.0) {
+                        return Err(StoreError::Invalid(format!(
+                            "channel {} is not enabled on this gateway, so the reply cannot be sent",
+                            target.0
+                        )));
+                    }
+                    target
+                } else {
+                    (ticket.channel.clone(), ticket.conversation.clone())
+                };
+                let message_id = messages::insert(
+                    conn,
+                    &messages::NewMessage {
+                        ticket_id: ticket.id,
+                        direction,
+                        channel: &channel,
+                        external_id: None,
+                        conversation: &conversation,
+                        contact_id: None,
+                        sender: None,
+                        author: &author,
+                        subject: None,
+                        text: &text,
+                        html: None,
+                        automatic: false,
+                        delivery_status: (direction == Direction::Outbound).then_some(DeliveryStatus::Queued),
+                        now,
+                    },
+                )?
+                .ok_or_else(|| StoreError::Database("message insert returned no id".into()))?;
+                for f in &files {
+                    messages::insert_attachment(conn, message_id, &f.filename, &f.content_type, f.size, &f.sha256)?;
+                }
+                // Answering a new ticket means someone is on it.
+                let new_status = (direction == Direction::Outbound && ticket.status == TicketStatus::New)
+                    .then_some(TicketStatus::Open);
+                if direction == Direction::Outbound {
+                    outbox::enqueue(conn, message_id, &channel, now)?;
+                    tickets::touch(conn, ticket.id, new_status, now)?;
+                }
+                Ok((messages::get(conn, message_id)?, ticket, new_status))
+            })
+            .await?;
+        if let Some(status) = new_status {
+            self.events().publish(Event::TicketUpdated {
+                ticket_id: ticket.id,
+                reference: ticket.reference.clone(),
+                status,
+            });
+        }
+        self.events().publish(Event::MessageCreated {
+            ticket_id: ticket.id,
+            message_id: message.id,
+            direction,
+            channel: message.channel.clone(),
+        });
+        if direction == Direction::Outbound {
+            self.inner.outbox_ready.notify_one();
+        }
+        Ok(message)
+    }
+
+    /// Changes a ticket's status, priority, assignee or category.
+    pub async fn update_ticket(
+        &self,
+        ticket_key: &str,
+        patch: tickets::TicketPatch,
+    ) -> Result<Ticket, AgentError> {
+        let key = ticket_key.to_owned();
+        let now = self.now().0;
+        let ticket = self
+            .store()
+            .write(move |conn| {
+                let ticket = tickets::find_by_id_or_reference(conn, &key)?;
+                tickets::update(conn, ticket.id, &patch, now)
+            })
+            .await?;
+        self.events().publish(Event::TicketUpdated {
+            ticket_id: ticket.id,
+            reference: ticket.reference.clone(),
+            status: ticket.status,
+        });
+        Ok(ticket)
+    }
+
+    /// Queues a failed outbound message again (an admin's explicit retry).
+    pub async fn retry_message(&self, message_id: i64) -> Result<Message, AgentError> {
+        let now = self.now().0;
+        let message = self
+            .store()
+            .write(move |conn| {
+                if !outbox::requeue_failed(conn, message_id, now)? {
+                    let message = messages::get(conn, message_id)?;
+                    return Err(StoreError::Invalid(format!(
+                        "message {message_id} is not a failed outbound message (it is {})",
+                        message
+                            .delivery_status
+                            .map_or(message.direction.as_str(), DeliveryStatus::as_str)
+                    )));
+                }
+                messages::get(conn, message_id)
+            })
+            .await?;
+        self.events().publish(Event::MessageUpdated {
+            ticket_id: message.ticket_id,
+            message_id,
+            delivery_status: DeliveryStatus::Queued,
+        });
+        self.inner.outbox_ready.notify_one();
+        Ok(message)
+    }
+}
+
+/// The channel and conversation the customer last wrote from on this ticket: replies
+/// follow the customer, wherever the ticket started.
+fn reply_target(
+    conn: &mut dyn crate::store::Connection,
+    ticket: &Ticket,
+) -> Result<(String, String), StoreError> {
+    let latest = conn.query_one(
+        "SELECT channel, conversation FROM messages
+         WHERE ticket_id = $1 AND direction = 'inbound' ORDER BY id DESC LIMIT 1",
+        params![ticket.id],
+    )?;
+    match latest {
+        Some(row) => Ok((row.string(0)?, row.string(1)?)),
+        None => Ok((ticket.channel.clone(), ticket.conversation.clone())),
+    }
+}

@@ -1,0 +1,231 @@
+//! The [`Connector`] trait and the normalized shapes that cross it.
+//!
+//! A connector speaks one provider's protocol and nothing else: inbound it turns a
+//! webhook request or a polled item into [`Inbound`]s and hands them to its
+//! [`ChannelContext`]; outbound it turns an [`Outbound`] into the provider's call. It
+//! never touches tickets or the store.
+
+use std::time::Duration;
+
+use crate::shutdown::Shutdown;
+use async_trait::async_trait;
+use bytes::Bytes;
+use http::{HeaderMap, Method, StatusCode};
+use serde::Serialize;
+
+pub use crate::gateway::ChannelContext;
+use crate::identity::Identity;
+use crate::model::{DeliveryStatus, Timestamp};
+
+/// A customer message, normalized.
+#[derive(Debug, Clone)]
+pub struct Inbound {
+    /// The provider's id for the message: the dedupe key within the channel.
+    pub external_id: String,
+    pub sender: Sender,
+    /// The provider's conversation key (chat id, phone, email address, ...).
+    pub conversation: String,
+    pub thread: ThreadHint,
+    pub subject: Option<String>,
+    pub text: String,
+    /// Sanitized HTML, when the provider sent some.
+    pub html: Option<String>,
+    pub attachments: Vec<InboundAttachment>,
+    /// Auto-replies, bounces and the like: stored, but they never reopen a ticket.
+    pub automatic: bool,
+}
+
+/// Who sent an inbound message.
+#[derive(Debug, Clone)]
+pub struct Sender {
+    pub identity: Identity,
+    pub display_name: Option<String>,
+}
+
+/// What the provider says about the thread a message belongs to.
+#[derive(Debug, Clone, Default)]
+pub struct ThreadHint {
+    /// The provider's id of the message this one replies to, within the same channel
+    /// (Telegram reply_to_message, WhatsApp context.id, an API in_reply_to).
+    pub reply_to: Option<String>,
+    /// Globally unique ids of earlier messages of the thread (email In-Reply-To and
+    /// References). Matched only when the sender belongs to the ticket found.
+    pub references: Vec<String>,
+}
+
+/// A file that came with an inbound message.
+#[derive(Debug, Clone)]
+pub struct InboundAttachment {
+    pub filename: String,
+    pub content_type: String,
+    pub bytes: Bytes,
+}
+
+/// An agent's reply on its way out, with everything the connector needs to send it
+/// into the customer's conversation.
+#[derive(Debug, Clone)]
+pub struct Outbound {
+    /// The gateway's message id: a stable idempotency key across retries.
+    pub message_id: i64,
+    pub text: String,
+    pub attachments: Vec<OutboundAttachment>,
+    pub thread: ThreadContext,
+    /// Which attempt this is, starting at 1.
+    pub attempt: u32,
+}
+
+/// A file going out with a reply.
+#[derive(Debug, Clone)]
+pub struct OutboundAttachment {
+    pub filename: String,
+    pub content_type: String,
+    pub bytes: Bytes,
+}
+
+/// Where in the customer's conversation a reply goes.
+#[derive(Debug, Clone, Serialize)]
+pub struct ThreadContext {
+    pub ticket_id: i64,
+    pub ticket_reference: String,
+    pub channel: String,
+    /// The conversation key the customer wrote from.
+    pub conversation: String,
+    /// The identity the customer last wrote from on this channel.
+    pub recipient: Option<Identity>,
+    /// The provider id of the customer's latest message on this channel: the message
+    /// a reply quotes (Telegram reply, WhatsApp context.message_id, email In-Reply-To).
+    pub reply_to: Option<String>,
+    /// Provider ids of the ticket's messages on this channel, oldest first (email
+    /// References).
+    pub references: Vec<String>,
+    /// The ticket's subject, for channels that have one.
+    pub subject: Option<String>,
+    /// When the customer last wrote on this channel (WhatsApp's 24-hour window).
+    pub last_inbound_at: Option<Timestamp>,
+}
+
+/// What a provider said when it accepted a message.
+#[derive(Debug, Clone, Default)]
+pub struct Receipt {
+    /// The provider's id for the sent message, used to match later status updates.
+    pub external_id: Option<String>,
+}
+
+/// Why a send did not succeed, typed by what the dispatcher should do next.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// Try again later (network failure, 5xx, throttling); `retry_after` when the
+    /// provider said how long to wait.
+    #[error("{reason}")]
+    Retryable {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
+    /// Will never succeed as it is; `reason` is shown to agents on the message.
+    #[error("{reason}")]
+    Permanent { reason: String },
+}
+
+impl SendError {
+    pub fn retryable(reason: impl Into<String>) -> Self {
+        SendError::Retryable {
+            reason: reason.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn permanent(reason: impl Into<String>) -> Self {
+        SendError::Permanent {
+            reason: reason.into(),
+        }
+    }
+}
+
+/// A provider's news about an outbound message (status callback, webhook status).
+#[derive(Debug, Clone)]
+pub struct DeliveryUpdate {
+    /// The provider id returned in the [`Receipt`].
+    pub external_id: String,
+    pub status: DeliveryStatus,
+    /// For `failed`: why, in words an agent can act on.
+    pub reason: Option<String>,
+}
+
+/// A webhook request, as received, for the channel's connector.
+#[derive(Debug, Clone)]
+pub struct WebhookRequest {
+    pub method: Method,
+    /// The path below `/webhooks/{channel_id}`: empty, or starting with `/`.
+    pub subpath: String,
+    pub query: Option<String>,
+    pub headers: HeaderMap,
+    /// The exact bytes received: signatures are computed over these.
+    pub body: Bytes,
+}
+
+/// A connector's answer to a webhook request.
+#[derive(Debug, Clone)]
+pub struct WebhookResponse {
+    pub status: StatusCode,
+    pub content_type: &'static str,
+    pub body: Bytes,
+}
+
+impl WebhookResponse {
+    pub fn json(status: StatusCode, value: &serde_json::Value) -> Self {
+        WebhookResponse {
+            status,
+            content_type: "application/json",
+            body: Bytes::from(value.to_string()),
+        }
+    }
+
+    /// The gateway's error shape: `{"error":{"code":..,"message":..}}`.
+    pub fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+        Self::json(
+            status,
+            &serde_json::json!({"error": {"code": code, "message": message.into()}}),
+        )
+    }
+
+    pub fn text(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Self {
+        WebhookResponse {
+            status,
+            content_type,
+            body: body.into(),
+        }
+    }
+}
+
+/// One channel's protocol. Implementations live in `connectors/<name>/`.
+#[async_trait]
+pub trait Connector: Send + Sync + 'static {
+    /// The config `kind` this connector implements (`api`, `telegram`, ...).
+    fn kind(&self) -> &'static str;
+
+    /// Handles a request to `/webhooks/{channel_id}[/...]`. A connector answers 2xx
+    /// only after what it received is committed through its [`ChannelContext`].
+    async fn webhook(&self, request: WebhookRequest) -> WebhookResponse {
+        let _ = request;
+        WebhookResponse::error(
+            StatusCode::NOT_FOUND,
+            "no_webhook",
+            format!("channels of kind {} take no webhooks", self.kind()),
+        )
+    }
+
+    /// Runs the channel's poller, if it has one, until `shutdown` fires.
+    async fn run(&self, shutdown: Shutdown) -> anyhow::Result<()> {
+        shutdown.wait().await;
+        Ok(())
+    }
+
+    /// Sends one reply into the customer's conversation.
+    async fn send(&self, outbound: &Outbound) -> Result<Receipt, SendError>;
+
+    /// How many rate-limit tokens this message costs (SMS segments, split parts).
+    fn send_cost(&self, outbound: &Outbound) -> u32 {
+        let _ = outbound;
+        1
+    }
+}

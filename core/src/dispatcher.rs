@@ -1,0 +1,367 @@
+//! The dispatcher: drains the outbox through the connectors.
+//!
+//! It claims due entries under a lease (any number of dispatchers, on any number of
+//! nodes, claim disjoint entries), applies the channel's rate limits, sends, and
+//! records the outcome against its claim: sent, retried later (exponential backoff
+//! with jitter, or the provider's retry-after), or failed with a reason agents can
+//! read. An entry marked sent is never claimed again. A dispatcher that dies mid-send
+//! loses its lease and the entry is tried again: delivery is at least once, and the
+//! message id given to connectors lets receivers drop the rare repeat.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use tokio::sync::Semaphore;
+
+use crate::connector::{Connector, Outbound, OutboundAttachment, SendError};
+use crate::events::Event;
+use crate::gateway::Gateway;
+use crate::model::{ChannelId, DeliveryStatus};
+use crate::ratelimit::{Limiter, RateLimits};
+use crate::shutdown::Shutdown;
+use crate::store::StoreError;
+use crate::store::queries::{messages, outbox};
+
+/// Retry and concurrency settings, from the config's `[outbox]` section.
+#[derive(Debug, Clone)]
+pub struct DispatchConfig {
+    /// Attempts before a retryable failure becomes permanent.
+    pub max_attempts: u32,
+    /// The first retry waits about this long; each further one twice as long.
+    pub backoff_base: Duration,
+    /// Retries never wait longer than this.
+    pub backoff_max: Duration,
+    /// Sends in flight at once on this node.
+    pub concurrency: usize,
+    /// How long a claim holds an entry; a dispatcher that has not finished by then is
+    /// presumed dead.
+    pub lease: Duration,
+    /// How long one provider call may take.
+    pub send_timeout: Duration,
+    /// How often the outbox is checked when nothing woke the dispatcher.
+    pub poll_interval: Duration,
+}
+
+impl Default for DispatchConfig {
+    fn default() -> Self {
+        DispatchConfig {
+            max_attempts: 10,
+            backoff_base: Duration::from_secs(2),
+            backoff_max: Duration::from_secs(15 * 60),
+            concurrency: 32,
+            lease: Duration::from_secs(120),
+            send_timeout: Duration::from_secs(60),
+            poll_interval: Duration::from_millis(500),
+        }
+    }
+}
+
+/// One channel as the dispatcher sees it.
+struct Channel {
+    connector: Arc<dyn Connector>,
+    limiter: Limiter,
+}
+
+pub struct Dispatcher {
+    gateway: Gateway,
+    channels: HashMap<String, Channel>,
+    /// Unique per process, so claims from different nodes never match.
+    node: String,
+}
+
+impl Dispatcher {
+    pub fn new(gateway: Gateway) -> Self {
+        let node = format!("{:016x}", rand::rng().random::<u64>());
+        Dispatcher {
+            gateway,
+            channels: HashMap::new(),
+            node,
+        }
+    }
+
+    /// Adds a channel whose replies this dispatcher sends.
+    pub fn add_channel(
+        &mut self,
+        id: &ChannelId,
+        connector: Arc<dyn Connector>,
+        limits: &RateLimits,
+    ) {
+        self.channels.insert(
+            id.as_str().to_owned(),
+            Channel {
+                connector,
+                limiter: Limiter::new(limits),
+            },
+        );
+    }
+
+    /// Sends until `shutdown`, then waits for the sends in flight to finish.
+    pub async fn run(self, shutdown: Shutdown) {
+        let config = self.gateway.config().dispatch.clone();
+        let this = Arc::new(self);
+        let permits = Arc::new(Semaphore::new(config.concurrency.max(1)));
+        let mut claims = 0u64;
+        let mut last_cleanup = Instant::now();
+        while !shutdown.is_fired() {
+            let free = permits.available_permits();
+            let claimed = if free == 0 {
+                Vec::new()
+            } else {
+                match this.claim(free).await {
+                    Ok(entries) => entries,
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot claim outbox entries");
+                        Vec::new()
+                    }
+                }
+            };
+            let idle = claimed.is_empty();
+            for entry in claimed {
+                claims += 1;
+                let permit = permits
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .expect("semaphore open");
+                let this = this.clone();
+                tokio::spawn(async move {
+                    this.process(entry).await;
+                    drop(permit);
+                });
+            }
+            if last_cleanup.elapsed() > Duration::from_secs(60) {
+                this.channels.values().for_each(|c| c.limiter.forget_idle());
+                last_cleanup = Instant::now();
+            }
+            if idle || free == 0 {
+                tokio::select! {
+                    _ = this.gateway.inner.outbox_ready.notified() => {}
+                    _ = tokio::time::sleep(config.poll_interval) => {}
+                    _ = shutdown.wait() => {}
+                }
+            }
+        }
+        // Let in-flight sends record their outcome; whatever does not finish in time
+        // is retried after its lease by the next dispatcher.
+        let all = u32::try_from(config.concurrency.max(1)).unwrap_or(u32::MAX);
+        let _ = tokio::time::timeout(config.send_timeout, permits.acquire_many(all)).await;
+        tracing::info!(claims, "dispatcher stopped");
+    }
+
+    async fn claim(&self, limit: usize) -> Result<Vec<outbox::OutboxEntry>, StoreError> {
+        let claim = format!("{}-{:016x}", self.node, rand::rng().random::<u64>());
+        let now = self.gateway.now().0;
+        let lease = self.gateway.config().dispatch.lease.as_millis() as i64;
+        self.gateway
+            .store()
+            .write(move |conn| outbox::claim_due(conn, &claim, now, lease, limit))
+            .await
+    }
+
+    async fn process(&self, entry: outbox::OutboxEntry) {
+        let outcome = self.attempt(&entry).await;
+        if let Err(error) = self.record(&entry, outcome).await {
+            // The lease runs out and the entry is tried again.
+            tracing::error!(entry = entry.id, %error, "cannot record the outcome of a send");
+        }
+    }
+
+    /// Sends the entry once; `Ok(None)` means it waited for a rate limit.
+    async fn attempt(&self, entry: &outbox::OutboxEntry) -> Attempt {
+        let Some(channel) = self.channels.get(&entry.channel) else {
+            return Attempt::Failed(SendError::permanent(format!(
+                "channel {} is not enabled on this gateway",
+                entry.channel
+            )));
+        };
+        let outbound = match self.load(entry).await {
+            Ok(outbound) => outbound,
+            Err(error) => {
+                return Attempt::Failed(SendError::retryable(format!(
+                    "cannot load the message: {error}"
+                )));
+            }
+        };
+        let cost = channel.connector.send_cost(&outbound);
+        if let Err(wait) = channel.limiter.check(&outbound.thread.conversation, cost) {
+            return Attempt::Throttled(wait);
+        }
+        let started = Instant::now();
+        let timeout = self.gateway.config().dispatch.send_timeout;
+        let result = match tokio::time::timeout(timeout, channel.connector.send(&outbound)).await {
+            Ok(result) => result,
+            Err(_) => Err(SendError::retryable(format!(
+                "the provider did not answer within {} s",
+                timeout.as_secs()
+            ))),
+        };
+        metrics::histogram!("switchboard_send_seconds", "channel" => entry.channel.clone())
+            .record(started.elapsed().as_secs_f64());
+        match result {
+            Ok(receipt) => Attempt::Sent(receipt.external_id),
+            Err(error) => Attempt::Failed(error),
+        }
+    }
+
+    async fn load(&self, entry: &outbox::OutboxEntry) -> Result<Outbound, String> {
+        let message_id = entry.message_id;
+        let (message, thread) = self
+            .gateway
+            .store()
+            .read(move |conn| {
+                Ok((
+                    messages::get(conn, message_id)?,
+                    outbox::thread_context(conn, message_id)?,
+                ))
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut attachments = Vec::with_capacity(message.attachments.len());
+        for a in message.attachments {
+            let bytes = self
+                .gateway
+                .blobs()
+                .get(&a.sha256)
+                .await
+                .map_err(|e| format!("attachment {} is missing: {e}", a.filename))?;
+            attachments.push(OutboundAttachment {
+                filename: a.filename,
+                content_type: a.content_type,
+                bytes,
+            });
+        }
+        Ok(Outbound {
+            message_id,
+            text: message.text,
+            attachments,
+            thread,
+            attempt: entry.attempts + 1,
+        })
+    }
+
+    async fn record(
+        &self,
+        entry: &outbox::OutboxEntry,
+        attempt: Attempt,
+    ) -> Result<(), StoreError> {
+        let config = &self.gateway.config().dispatch;
+        let now = self.gateway.now();
+        let entry_owned = entry.clone();
+        let (label, status) = match attempt {
+            Attempt::Sent(external_id) => {
+                let done = self
+                    .gateway
+                    .store()
+                    .write(move |conn| {
+                        outbox::mark_sent(conn, &entry_owned, external_id.as_deref(), now.0)
+                    })
+                    .await?;
+                if !done {
+                    tracing::warn!(
+                        entry = entry.id,
+                        "sent, but the claim had passed to another dispatcher"
+                    );
+                }
+                ("sent", Some(DeliveryStatus::Sent))
+            }
+            Attempt::Throttled(wait) => {
+                let due = now.plus(wait).0;
+                self.gateway
+                    .store()
+                    .write(move |conn| {
+                        outbox::reschedule(conn, &entry_owned, due, false, None, now.0)
+                    })
+                    .await?;
+                ("throttled", None)
+            }
+            Attempt::Failed(SendError::Retryable {
+                reason,
+                retry_after,
+            }) if entry.attempts + 1 < config.max_attempts => {
+                let wait = retry_after.unwrap_or_else(|| backoff(config, entry.attempts + 1));
+                let due = now.plus(wait).0;
+                tracing::info!(entry = entry.id, channel = %entry.channel, %reason, wait_ms = wait.as_millis() as u64, "send failed, will retry");
+                self.gateway
+                    .store()
+                    .write(move |conn| {
+                        outbox::reschedule(conn, &entry_owned, due, true, Some(&reason), now.0)
+                    })
+                    .await?;
+                ("retry", None)
+            }
+            Attempt::Failed(error) => {
+                let reason = match error {
+                    SendError::Retryable { reason, .. } => {
+                        format!("gave up after {} attempts: {reason}", entry.attempts + 1)
+                    }
+                    SendError::Permanent { reason } => reason,
+                };
+                tracing::warn!(entry = entry.id, channel = %entry.channel, %reason, "send failed permanently");
+                self.gateway
+                    .store()
+                    .write(move |conn| outbox::mark_failed(conn, &entry_owned, &reason, now.0))
+                    .await?;
+                ("failed", Some(DeliveryStatus::Failed))
+            }
+        };
+        metrics::counter!("switchboard_outbound_total", "channel" => entry.channel.clone(), "status" => label)
+            .increment(1);
+        if let Some(delivery_status) = status {
+            let message_id = entry.message_id;
+            let ticket_id = self
+                .gateway
+                .store()
+                .read(move |conn| messages::get(conn, message_id).map(|m| m.ticket_id))
+                .await?;
+            self.gateway.events().publish(Event::MessageUpdated {
+                ticket_id,
+                message_id,
+                delivery_status,
+            });
+        }
+        Ok(())
+    }
+}
+
+enum Attempt {
+    Sent(Option<String>),
+    Throttled(Duration),
+    Failed(SendError),
+}
+
+/// The wait before retry number `attempt`: base × 2^(attempt-1), capped, with full
+/// jitter in its upper half so that retries of many entries spread out.
+fn backoff(config: &DispatchConfig, attempt: u32) -> Duration {
+    let exponent = attempt.saturating_sub(1).min(30);
+    let full = config
+        .backoff_base
+        .saturating_mul(1u32 << exponent)
+        .min(config.backoff_max);
+    let half = full / 2;
+    half + full
+        .saturating_sub(half)
+        .mul_f64(rand::rng().random::<f64>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let config = DispatchConfig {
+            backoff_base: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(10),
+            ..DispatchConfig::default()
+        };
+        for _ in 0..50 {
+            let first = backoff(&config, 1);
+            assert!(first >= Duration::from_millis(500) && first <= Duration::from_secs(1));
+            let third = backoff(&config, 3);
+            assert!(third >= Duration::from_secs(2) && third <= Duration::from_secs(4));
+            assert!(backoff(&config, 40) <= Duration::from_secs(10));
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! The [`Gateway`]: the store, the ingest writers, the event feed and the clock, tied
+//! together; and the [`ChannelContext`] each connector gets to hand its messages in.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use crate::blobs::BlobStore;
+use crate::clock::Clock;
+use crate::connector::{DeliveryUpdate, Inbound};
+use crate::dispatcher::DispatchConfig;
+use crate::events::{Event, Events};
+use crate::identity::Identity;
+use crate::ingest::{IngestError, IngestOutcome, Ingestor};
+use crate::model::{ChannelId, Timestamp};
+use crate::store::queries::{channel_state, contacts, messages};
+use crate::store::{Store, StoreError};
+
+/// Settings of the core, from the config's `[tickets]`, `[ingest]`, `[outbox]` and
+/// `[attachments]` sections.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// The prefix of ticket references (`SB` gives `SB-7K3M9Q`).
+    pub reference_prefix: String,
+    /// A resolved ticket reopens when the customer writes within this time; after it,
+    /// a new ticket links to the old one.
+    pub reopen_window: Duration,
+    /// The largest attachment accepted, in bytes.
+    pub max_attachment_bytes: usize,
+    /// The most messages committed in one transaction.
+    pub ingest_batch: usize,
+    /// Concurrent ingest transactions (1 suits SQLite's single writer).
+    pub ingest_writers: usize,
+    pub dispatch: DispatchConfig,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            reference_prefix: "SB".into(),
+            reopen_window: Duration::from_secs(7 * 24 * 3600),
+            max_attachment_bytes: 25 * 1024 * 1024,
+            ingest_batch: 256,
+            ingest_writers: 1,
+            dispatch: DispatchConfig::default(),
+        }
+    }
+}
+
+/// The core, shared by the HTTP server, the connectors and the dispatcher.
+#[derive(Clone)]
+pub struct Gateway {
+    pub(crate) inner: Arc<GatewayInner>,
+}
+
+pub(crate) struct GatewayInner {
+    pub(crate) store: Store,
+    pub(crate) blobs: BlobStore,
+    pub(crate) events: Events,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) config: GatewayConfig,
+    pub(crate) ingestor: Ingestor,
+    /// Wakes the dispatcher when a reply is queued on this node.
+    pub(crate) outbox_ready: Arc<Notify>,
+    /// Channels that have a running connector here; replies to others are refused.
+    pub(crate) channels: HashSet<String>,
+}
+
+impl Gateway {
+    /// Builds the core and starts its ingest writers (on the current tokio runtime).
+    pub fn new(
+        store: Store,
+        blobs: BlobStore,
+        clock: Arc<dyn Clock>,
+        config: GatewayConfig,
+        channels: impl IntoIterator<Item = ChannelId>,
+    ) -> Gateway {
+        let events = Events::default();
+        let ingestor = Ingestor::start(store.clone(), events.clone(), clock.clone(), &config);
+        Gateway {
+            inner: Arc::new(GatewayInner {
+                store,
+                blobs,
+                events,
+                clock,
+                config,
+                ingestor,
+                outbox_ready: Arc::new(Notify::new()),
+                channels: channels
+                    .into_iter()
+                    .map(|c| c.as_str().to_owned())
+                    .collect(),
+            }),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn blobs(&self) -> &BlobStore {
+        &self.inner.blobs
+    }
+
+    pub fn events(&self) -> &Events {
+        &self.inner.events
+    }
+
+    pub fn config(&self) -> &GatewayConfig {
+        &self.inner.config
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.inner.clock.now()
+    }
+
+    /// The handle a connector uses for its channel.
+    pub fn channel_context(&self, channel: ChannelId) -> ChannelContext {
+        ChannelContext {
+            channel,
+            gateway: self.clone(),
+        }
+    }
+}
+
+/// What a connector may do with the core: hand in messages and delivery updates,
+/// keep its poller's cursor, mark addresses unreachable.
+#[derive(Clone)]
+pub struct ChannelContext {
+    channel: ChannelId,
+    gateway: Gateway,
+}
+
+impl ChannelContext {
+    pub fn channel(&self) -> &ChannelId {
+        &self.channel
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.gateway.now()
+    }
+
+    /// The largest attachment the gateway accepts, in bytes.
+    pub fn max_attachment_bytes(&self) -> usize {
+        self.gateway.inner.config.max_attachment_bytes
+    }
+
+    /// Commits the messages (deduplicated, threaded into tickets) and returns, in
+    /// order, what became of each. Only after this returns `Ok` may the connector
+    /// acknowledge them to the provider.
+    pub async fn ingest(&self, items: Vec<Inbound>) -> Result<Vec<IngestOutcome>, IngestError> {
+        self.gateway
+            .inner
+            .ingestor
+            .submit(&self.gateway.inner.blobs, self.channel.clone(), items)
+            .await
+    }
+
+    /// Applies a provider's delivery status to the outbound message it names.
+    /// Returns `false` when the message is unknown or the status would go backwards.
+    pub async fn delivery(&self, update: DeliveryUpdate) -> Result<bool, StoreError> {
+        let channel = self.channel.as_str().to_owned();
+        let now = self.now().0;
+        let status = update.status;
+        let change = self
+            .gateway
+            .inner
+            .store
+            .write(move |conn| {
+                messages::apply_delivery(
+                    conn,
+                    messages::DeliveryTarget::External {
+                        channel: &channel,
+                        external_id: &update.external_id,
+                    },
+                    update.status,
+                    update.reason.as_deref(),
+                    now,
+                )
+            })
+            .await?;
+        if let Some(change) = change {
+            self.gateway.inner.events.publish(Event::MessageUpdated {
+                ticket_id: change.ticket_id,
+                message_id: change.message_id,
+                delivery_status: status,
+            });
+        }
+        Ok(change.is_some())
+    }
+
+    /// A value the connector stored earlier (a poller's offset or cursor).
+    pub async fn load_state(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let (channel, key) = (self.channel.as_str().to_owned(), key.to_owned());
+        self.gateway
+            .inner
+            .store
+            .read(move |conn| channel_state::get(conn, &channel, &key))
+            .await
+    }
+
+    /// Stores a value durably; call it only after what it stands for is committed.
+    pub async fn save_state(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        let (channel, key, value) = (
+            self.channel.as_str().to_owned(),
+            key.to_owned(),
+            value.to_owned(),
+        );
+        let now = self.now().0;
+        self.gateway
+            .inner
+            .store
+            .write(move |conn| channel_state::set(conn, &channel, &key, &value, now))
+            .await
+    }
+
+    /// Records that the provider says `identity` cannot be reached (`None`: reachable
+    /// again).
+    pub async fn set_unreachable(
+        &self,
+        identity: Identity,
+        reason: Option<String>,
+    ) -> Result<bool, StoreError> {
+        self.gateway
+            .inner
+            .store
+            .write(move |conn| contacts::set_unreachable(conn, &identity, reason.as_deref()))
+            .await
+    }
+}

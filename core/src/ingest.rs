@@ -1,0 +1,460 @@
+//! Ingest: inbound messages into tickets, durably, once.
+//!
+//! Connectors submit batches; writer tasks gather whatever is waiting (up to
+//! `ingest_batch` messages) and commit it in one transaction (group commit), so a
+//! burst of webhooks costs one disk sync rather than one each. Each message is
+//! deduplicated on (channel, external_id), its sender resolved to a contact, and
+//! threaded (see `threading`). Events go out after the commit. A batch that fails is
+//! retried job by job, so that one bad message does not fail its neighbours.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use thiserror::Error;
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+use crate::blobs::BlobStore;
+use crate::clock::Clock;
+use crate::connector::Inbound;
+use crate::events::{Event, Events};
+use crate::gateway::GatewayConfig;
+use crate::model::{ChannelId, Direction, Ticket, Timestamp};
+use crate::store::queries::{contacts, messages, tickets};
+use crate::store::{Connection, Store, StoreError};
+use crate::threading::{self, Placement, ThreadingRules};
+
+/// What became of one inbound message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestOutcome {
+    pub message_id: i64,
+    pub ticket_id: i64,
+    pub ticket_reference: String,
+    /// The message was already stored (a provider's resend); nothing changed.
+    pub duplicate: bool,
+    /// The message started a new ticket.
+    pub created_ticket: bool,
+    /// The message reopened a resolved ticket.
+    pub reopened: bool,
+}
+
+#[derive(Debug, Error)]
+pub enum IngestError {
+    /// The connector handed in something the core cannot store; the text says what.
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot store attachment: {0}")]
+    Blob(#[from] std::io::Error),
+    #[error("the gateway is shutting down")]
+    ShuttingDown,
+}
+
+/// A message whose attachments are already in the blob store.
+struct Prepared {
+    inbound: Inbound,
+    attachments: Vec<StoredAttachment>,
+}
+
+struct StoredAttachment {
+    filename: String,
+    content_type: String,
+    size: i64,
+    sha256: String,
+}
+
+type JobItems = Arc<(ChannelId, Vec<Prepared>)>;
+
+struct Job {
+    items: JobItems,
+    reply: oneshot::Sender<Result<Vec<IngestOutcome>, IngestError>>,
+}
+
+/// The handle connectors submit through; cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Ingestor {
+    jobs: mpsc::Sender<Job>,
+}
+
+#[derive(Clone)]
+struct Writer {
+    store: Store,
+    events: Events,
+    clock: Arc<dyn Clock>,
+    reference_prefix: Arc<str>,
+    reopen_window_ms: i64,
+    batch: usize,
+}
+
+impl Ingestor {
+    pub(crate) fn start(
+        store: Store,
+        events: Events,
+        clock: Arc<dyn Clock>,
+        config: &GatewayConfig,
+    ) -> Ingestor {
+        let (jobs, queue) = mpsc::channel(config.ingest_batch.max(1) * 8);
+        let queue = Arc::new(Mutex::new(queue));
+        let writer = Writer {
+            store,
+            events,
+            clock,
+            reference_prefix: config.reference_prefix.as_str().into(),
+            reopen_window_ms: config.reopen_window.as_millis() as i64,
+            batch: config.ingest_batch.max(1),
+        };
+        for _ in 0..config.ingest_writers.max(1) {
+            tokio::spawn(writer.clone().run(queue.clone()));
+        }
+        Ingestor { jobs }
+    }
+
+    pub(crate) async fn submit(
+        &self,
+        blobs: &BlobStore,
+        channel: ChannelId,
+        items: Vec<Inbound>,
+    ) -> Result<Vec<IngestOutcome>, IngestError> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let started = Instant::now();
+        let mut prepared = Vec::with_capacity(items.len());
+        for mut inbound in items {
+            validate(&inbound)?;
+            let mut attachments = Vec::with_capacity(inbound.attachments.len());
+            for attachment in std::mem::take(&mut inbound.attachments) {
+                let size = attachment.bytes.len() as i64;
+                let sha256 = blobs.put(attachment.bytes).await?;
+                attachments.push(StoredAttachment {
+                    filename: attachment.filename,
+                    content_type: attachment.content_type,
+                    size,
+                    sha256,
+                });
+            }
+            prepared.push(Prepared {
+                inbound,
+                attachments,
+            });
+        }
+        let channel_label = channel.as_str().to_owned();
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            items: Arc::new((channel, prepared)),
+            reply,
+        };
+        self.jobs
+            .send(job)
+            .await
+            .map_err(|_| IngestError::ShuttingDown)?;
+        let outcomes = answer.await.map_err(|_| IngestError::ShuttingDown)??;
+        metrics::histogram!("switchboard_ingest_seconds", "channel" => channel_label.clone())
+            .record(started.elapsed().as_secs_f64());
+        for outcome in &outcomes {
+            let label = if outcome.duplicate {
+                "duplicate"
+            } else {
+                "accepted"
+            };
+            metrics::counter!("switchboard_inbound_total", "channel" => channel_label.clone(), "outcome" => label)
+                .increment(1);
+        }
+        Ok(outcomes)
+    }
+}
+
+fn validate(inbound: &Inbound) -> Result<(), IngestError> {
+    if inbound.external_id.trim().is_empty() {
+        return Err(IngestError::Invalid("external_id must not be empty".into()));
+    }
+    if inbound.conversation.trim().is_empty() {
+        return Err(IngestError::Invalid(
+            "conversation must not be empty".into(),
+        ));
+    }
+    if inbound.text.trim().is_empty() && inbound.attachments.is_empty() {
+        return Err(IngestError::Invalid(
+            "a message needs text or at least one attachment".into(),
+        ));
+    }
+    Ok(())
+}
+
+impl Writer {
+    async fn run(self, queue: Arc<Mutex<mpsc::Receiver<Job>>>) {
+        loop {
+            let jobs = {
+                let mut queue = queue.lock().await;
+                let Some(first) = queue.recv().await else {
+                    return;
+                };
+                let mut count = first.items.1.len();
+                let mut jobs = vec![first];
+                while count < self.batch {
+                    match queue.try_recv() {
+                        Ok(job) => {
+                            count += job.items.1.len();
+                            jobs.push(job);
+                        }
+                        Err(_) => break,
+                    }
+                }
+                jobs
+            };
+            self.commit(jobs).await;
+        }
+    }
+
+    /// Commits the jobs together; if that fails, each on its own.
+    async fn commit(&self, jobs: Vec<Job>) {
+        let batch: Vec<JobItems> = jobs.iter().map(|j| j.items.clone()).collect();
+        match self.write(batch).await {
+            Ok((outcomes, events)) => {
+                self.publish(events);
+                for (job, outcome) in jobs.into_iter().zip(outcomes) {
+                    let _ = job.reply.send(Ok(outcome));
+                }
+            }
+            Err(error) if jobs.len() == 1 => {
+                let job = jobs.into_iter().next().expect("one job");
+                let _ = job.reply.send(Err(error.into()));
+            }
+            Err(_) => {
+                for job in jobs {
+                    let result = self.write(vec![job.items.clone()]).await;
+                    let _ = job.reply.send(match result {
+                        Ok((mut outcomes, events)) => {
+                            self.publish(events);
+                            Ok(outcomes.pop().unwrap_or_default())
+                        }
+                        Err(error) => Err(error.into()),
+                    });
+                }
+            }
+        }
+    }
+
+    fn publish(&self, events: Vec<Event>) {
+        for event in events {
+            self.events.publish(event);
+        }
+    }
+
+    async fn write(
+        &self,
+        batch: Vec<JobItems>,
+    ) -> Result<(Vec<Vec<IngestOutcome>>, Vec<Event>), StoreError> {
+        let this = self.clone();
+        self.store
+            .write(move |conn| {
+                conn.lock_keys(&lock_keys(&batch))?;
+                let now = this.clock.now();
+                let rules = ThreadingRules {
+                    reference_prefix: &this.reference_prefix,
+                    reopen_window_ms: this.reopen_window_ms,
+                };
+                let mut events = Vec::new();
+                let mut outcomes = Vec::with_capacity(batch.len());
+                for job in &batch {
+                    let (channel, items) = &**job;
+                    let mut job_outcomes = Vec::with_capacity(items.len());
+                    for item in items {
+                        job_outcomes.push(ingest_one(
+                            conn,
+                            channel.as_str(),
+                            item,
+                            &rules,
+                            now,
+                            &mut events,
+                        )?);
+                    }
+                    outcomes.push(job_outcomes);
+                }
+                Ok((outcomes, events))
+            })
+            .await
+    }
+}
+
+/// Advisory lock keys for a batch, sorted so that concurrent PostgreSQL writers take
+/// them in the same order and never deadlock: one per conversation (threading) and
+/// one per sender identity (contact creation).
+fn lock_keys(batch: &[JobItems]) -> Vec<i64> {
+    let mut keys: Vec<i64> = batch
+        .iter()
+        .flat_map(|job| {
+            let channel = job.0.as_str();
+            job.1.iter().flat_map(move |item| {
+                let identity = &item.inbound.sender.identity;
+                [
+                    fnv1a(&[
+                        b"conversation",
+                        channel.as_bytes(),
+                        item.inbound.conversation.as_bytes(),
+                    ]),
+                    fnv1a(&[
+                        b"identity",
+                        identity.kind.as_str().as_bytes(),
+                        identity.address.as_bytes(),
+                    ]),
+                ]
+            })
+        })
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
+
+fn fnv1a(parts: &[&[u8]]) -> i64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for byte in part.iter().chain(&[0xff]) {
+            hash ^= u64::from(*byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    hash as i64
+}
+
+fn ingest_one(
+    conn: &mut dyn Connection,
+    channel: &str,
+    item: &Prepared,
+    rules: &ThreadingRules<'_>,
+    now: Timestamp,
+    events: &mut Vec<Event>,
+) -> Result<IngestOutcome, StoreError> {
+    let inbound = &item.inbound;
+    if let Some((message_id, ticket_id)) =
+        messages::find_external(conn, channel, &inbound.external_id)?
+    {
+        let ticket = tickets::get(conn, ticket_id)?;
+        return Ok(duplicate(message_id, &ticket));
+    }
+    let contact_id = contacts::resolve(
+        conn,
+        &inbound.sender.identity,
+        inbound.sender.display_name.as_deref(),
+        now.0,
+    )?;
+    let (ticket, status, created_ticket) =
+        match threading::place(conn, channel, inbound, contact_id, rules, now)? {
+            Placement::Existing { ticket, status } => (*ticket, status, false),
+            Placement::New { previous } => {
+                let subject = inbound
+                    .subject
+                    .clone()
+                    .or_else(|| subject_from_text(&inbound.text));
+                let ticket = tickets::insert(
+                    conn,
+                    &tickets::NewTicket {
+                        reference_prefix: rules.reference_prefix,
+                        subject: subject.as_deref(),
+                        channel,
+                        conversation: &inbound.conversation,
+                        contact_id,
+                        previous_ticket_id: previous,
+                        now: now.0,
+                    },
+                )?;
+                (ticket, None, true)
+            }
+        };
+    let author = inbound
+        .sender
+        .display_name
+        .clone()
+        .unwrap_or_else(|| inbound.sender.identity.address.clone());
+    let Some(message_id) = messages::insert(
+        conn,
+        &messages::NewMessage {
+            ticket_id: ticket.id,
+            direction: Direction::Inbound,
+            channel,
+            external_id: Some(&inbound.external_id),
+            conversation: &inbound.conversation,
+            contact_id: Some(contact_id),
+            sender: Some(&inbound.sender.identity),
+            author: &author,
+            subject: inbound.subject.as_deref(),
+            text: &inbound.text,
+            html: inbound.html.as_deref(),
+            automatic: inbound.automatic,
+            delivery_status: None,
+            now: now.0,
+        },
+    )?
+    else {
+        // Stored by a concurrent writer between our lookup and insert.
+        let (message_id, _) = messages::find_external(conn, channel, &inbound.external_id)?
+            .ok_or_else(|| StoreError::Database("message vanished after a conflict".into()))?;
+        return Ok(duplicate(message_id, &ticket));
+    };
+    for a in &item.attachments {
+        messages::insert_attachment(
+            conn,
+            message_id,
+            &a.filename,
+            &a.content_type,
+            a.size,
+            &a.sha256,
+        )?;
+    }
+    if contact_id != ticket.contact_id {
+        tickets::add_participant(conn, ticket.id, contact_id)?;
+    }
+    tickets::touch(conn, ticket.id, status, now.0)?;
+
+    if created_ticket {
+        events.push(Event::TicketCreated {
+            ticket_id: ticket.id,
+            reference: ticket.reference.clone(),
+            channel: channel.to_owned(),
+        });
+    } else if let Some(status) = status {
+        events.push(Event::TicketUpdated {
+            ticket_id: ticket.id,
+            reference: ticket.reference.clone(),
+            status,
+        });
+    }
+    events.push(Event::MessageCreated {
+        ticket_id: ticket.id,
+        message_id,
+        direction: Direction::Inbound,
+        channel: channel.to_owned(),
+    });
+    Ok(IngestOutcome {
+        message_id,
+        ticket_id: ticket.id,
+        ticket_reference: ticket.reference,
+        duplicate: false,
+        created_ticket,
+        reopened: status.is_some() && !ticket.status.is_active(),
+    })
+}
+
+fn duplicate(message_id: i64, ticket: &Ticket) -> IngestOutcome {
+    IngestOutcome {
+        message_id,
+        ticket_id: ticket.id,
+        ticket_reference: ticket.reference.clone(),
+        duplicate: true,
+        created_ticket: false,
+        reopened: false,
+    }
+}
+
+/// A subject for channels without one: the first line, shortened.
+fn subject_from_text(text: &str) -> Option<String> {
+    let line = text.lines().map(str::trim).find(|l| !l.is_empty())?;
+    const MAX: usize = 80;
+    Some(if line.chars().count() > MAX {
+        let cut: String = line.chars().take(MAX - 1).collect();
+        format!("{}…", cut.trim_end())
+    } else {
+        line.to_owned()
+    })
+}

@@ -1,0 +1,48 @@
+//! Switchboard's core: everything between the connectors and the agents.
+//!
+//! # Layout
+//!
+//! - [`model`]: tickets, messages, contacts, identities, attachments, and their states.
+//! - [`identity`]: parsing and normalizing customer addresses (E.164 phones, lowercase email).
+//! - [`connector`]: the [`Connector`] trait every channel implements, and the normalized
+//!   [`Inbound`] / [`Outbound`] shapes that cross it.
+//! - [`ingest`]: dedupe, contact resolution and threading of inbound messages, group-committed.
+//! - [`agent`]: what agents do to tickets: reply, note, change status, assign.
+//! - [`dispatcher`]: drains the outbox through the connectors, with rate limits and retries.
+//! - [`ratelimit`]: per-channel and per-recipient limits (governor).
+//! - [`blobs`]: content-addressed attachment files.
+//! - [`events`]: the live feed of ticket and message events.
+//! - [`store`]: the SQL store, with its SQLite and PostgreSQL backends.
+//! - [`shutdown`]: the signal that stops servers, pollers and the dispatcher.
+//! - [`clock`]: the time source, replaceable in tests.
+//! - [`gateway`]: the handle that ties the pieces together for the binary and connectors.
+
+pub mod agent;
+pub mod blobs;
+pub mod clock;
+pub mod connector;
+pub mod dispatcher;
+pub mod events;
+pub mod gateway;
+pub mod identity;
+pub mod ingest;
+pub mod model;
+pub mod ratelimit;
+pub mod reference;
+pub mod shutdown;
+pub mod store;
+mod threading;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use connector::{
+    ChannelContext, Connector, DeliveryUpdate, Inbound, InboundAttachment, Outbound,
+    OutboundAttachment, Receipt, SendError, Sender, ThreadContext, ThreadHint, WebhookRequest,
+    WebhookResponse,
+};
+pub use gateway::{Gateway, GatewayConfig};
+pub use identity::{Identity, IdentityKind};
+pub use model::{
+    Attachment, ChannelId, Contact, DeliveryStatus, Direction, Message, Priority, Ticket,
+    TicketStatus, Timestamp,
+};
+pub use store::{Store, StoreError};

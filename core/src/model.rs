@@ -1,0 +1,276 @@
+//! The common ticket format every channel is normalized into.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::identity::Identity;
+
+/// Milliseconds since the Unix epoch. Serialized as RFC 3339 for people and APIs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    pub fn now() -> Self {
+        let since_epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Timestamp(since_epoch.as_millis() as i64)
+    }
+
+    pub fn from_unix_seconds(seconds: i64) -> Self {
+        Timestamp(seconds.saturating_mul(1000))
+    }
+
+    pub fn plus(self, by: std::time::Duration) -> Self {
+        Timestamp(self.0.saturating_add(by.as_millis() as i64))
+    }
+
+    pub fn millis_since(self, earlier: Timestamp) -> i64 {
+        self.0 - earlier.0
+    }
+
+    pub fn to_rfc3339(self) -> String {
+        let nanos = i128::from(self.0) * 1_000_000;
+        time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+            .ok()
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
+            .unwrap_or_else(|| self.0.to_string())
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_rfc3339())
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_rfc3339())
+    }
+}
+
+/// The admin's name for one configured channel (`support-email`, `telegram-main`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct ChannelId(String);
+
+impl ChannelId {
+    /// Channel ids appear in URLs and logs: lowercase letters, digits, `-` and `_`.
+    pub fn parse(id: &str) -> Result<Self, String> {
+        let valid = !id.is_empty()
+            && id.len() <= 64
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if valid {
+            Ok(ChannelId(id.to_owned()))
+        } else {
+            Err(format!(
+                "channel id {id:?} must be 1-64 characters of a-z, 0-9, '-' and '_'"
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ChannelId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Declares a string-backed enum with `as_str`, `FromStr` and serde in snake_case, so
+/// the database, the API and the config all spell the values the same way.
+macro_rules! string_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($(#[$vmeta])* $variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(format!(
+                        "unknown {} {other:?}; expected one of: {}",
+                        stringify!($name),
+                        [$($text),+].join(", ")
+                    )),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+pub(crate) use string_enum;
+
+string_enum!(
+    /// Where a ticket stands. `resolved` tickets reopen when the customer writes within
+    /// the reopen window; `closed` tickets never reopen.
+    TicketStatus {
+        New => "new",
+        Open => "open",
+        Pending => "pending",
+        Resolved => "resolved",
+        Closed => "closed",
+    }
+);
+
+impl TicketStatus {
+    /// Whether new customer messages still land on this ticket without reopening it.
+    pub fn is_active(self) -> bool {
+        matches!(
+            self,
+            TicketStatus::New | TicketStatus::Open | TicketStatus::Pending
+        )
+    }
+}
+
+string_enum!(
+    /// How urgent a ticket is.
+    Priority {
+        Low => "low",
+        Normal => "normal",
+        High => "high",
+        Urgent => "urgent",
+    }
+);
+
+string_enum!(
+    /// Who wrote a message: the customer (inbound), an agent to the customer
+    /// (outbound), or an agent for other agents only (note).
+    Direction {
+        Inbound => "inbound",
+        Outbound => "outbound",
+        Note => "note",
+    }
+);
+
+string_enum!(
+    /// Where an outbound message is on its way to the customer.
+    DeliveryStatus {
+        Queued => "queued",
+        Sent => "sent",
+        Delivered => "delivered",
+        Read => "read",
+        Failed => "failed",
+    }
+);
+
+impl DeliveryStatus {
+    /// Statuses only move forward: a late `delivered` never overwrites `read`.
+    /// `failed` ranks with `delivered`: neither overwrites the other, and `read`
+    /// (proof of delivery) wins over both.
+    pub fn rank(self) -> i64 {
+        match self {
+            DeliveryStatus::Queued => 0,
+            DeliveryStatus::Sent => 1,
+            DeliveryStatus::Delivered | DeliveryStatus::Failed => 2,
+            DeliveryStatus::Read => 3,
+        }
+    }
+}
+
+/// A support case: every message from and to one customer about one matter.
+#[derive(Debug, Clone, Serialize)]
+pub struct Ticket {
+    pub id: i64,
+    /// Unique, human-typeable (`SB-7K3M9Q`); goes into email subjects.
+    pub reference: String,
+    pub status: TicketStatus,
+    pub priority: Priority,
+    pub category: Option<String>,
+    pub assignee: Option<String>,
+    pub subject: Option<String>,
+    /// The channel the ticket started on.
+    pub channel: String,
+    /// The provider's conversation key on that channel (chat id, phone, address).
+    pub conversation: String,
+    pub contact_id: i64,
+    /// The earlier ticket of the same conversation, when this one was opened after
+    /// the earlier one was closed or its reopen window had passed.
+    pub previous_ticket_id: Option<i64>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub resolved_at: Option<Timestamp>,
+    pub last_message_at: Timestamp,
+}
+
+/// One message on a ticket.
+#[derive(Debug, Clone, Serialize)]
+pub struct Message {
+    pub id: i64,
+    pub ticket_id: i64,
+    pub direction: Direction,
+    pub channel: String,
+    /// The provider's id for this message (Message-ID, wamid, MessageSid, ...).
+    pub external_id: Option<String>,
+    pub conversation: String,
+    pub contact_id: Option<i64>,
+    /// The customer's display name, or the agent's name.
+    pub author: String,
+    pub subject: Option<String>,
+    pub text: String,
+    pub html: Option<String>,
+    /// Automatic messages (auto-replies, bounces) never reopen tickets.
+    pub automatic: bool,
+    /// Outbound only.
+    pub delivery_status: Option<DeliveryStatus>,
+    /// Why delivery failed, in words an agent can act on.
+    pub failure_reason: Option<String>,
+    pub created_at: Timestamp,
+    pub attachments: Vec<Attachment>,
+}
+
+/// A file that came with or goes out with a message. The bytes live in the blob
+/// store under their SHA-256.
+#[derive(Debug, Clone, Serialize)]
+pub struct Attachment {
+    pub id: i64,
+    pub message_id: i64,
+    pub filename: String,
+    pub content_type: String,
+    pub size: i64,
+    pub sha256: String,
+}
+
+/// A customer, known by one or more identities.
+#[derive(Debug, Clone, Serialize)]
+pub struct Contact {
+    pub id: i64,
+    pub name: Option<String>,
+    pub identities: Vec<ContactIdentity>,
+    pub created_at: Timestamp,
+}
+
+/// An identity as stored on a contact, with what the gateway learned about it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ContactIdentity {
+    #[serde(flatten)]
+    pub identity: Identity,
+    pub display_name: Option<String>,
+    /// Set when the channel said this address cannot be reached (blocked, opted out).
+    pub unreachable_reason: Option<String>,
+}

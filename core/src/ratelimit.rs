@@ -1,0 +1,146 @@
+//! Provider limits, respected rather than discovered: one limiter per channel and one
+//! per recipient (keyed), from the channel's config or its kind's defaults.
+
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use governor::clock::{Clock as _, DefaultClock};
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
+use serde::Deserialize;
+
+/// `count` messages per `per_seconds`, with bursts up to `burst` (default `count`).
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rate {
+    /// Messages allowed per period.
+    pub count: u32,
+    /// The period, in seconds.
+    #[serde(default = "one_second")]
+    pub per_seconds: f64,
+    /// How many may go at once before the rate applies.
+    pub burst: Option<u32>,
+}
+
+fn one_second() -> f64 {
+    1.0
+}
+
+impl Rate {
+    pub const fn new(count: u32, per_seconds: f64, burst: Option<u32>) -> Self {
+        Rate {
+            count,
+            per_seconds,
+            burst,
+        }
+    }
+
+    /// A problem with the values, named for the config error.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.count == 0 {
+            return Err("count must be at least 1".into());
+        }
+        if !(self.per_seconds.is_finite() && self.per_seconds > 0.0) {
+            return Err("per_seconds must be a positive number".into());
+        }
+        if self.burst == Some(0) {
+            return Err("burst must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    fn quota(&self) -> Quota {
+        let period = Duration::from_secs_f64(self.per_seconds / f64::from(self.count.max(1)));
+        let burst = NonZeroU32::new(self.burst.unwrap_or(self.count)).unwrap_or(NonZeroU32::MIN);
+        Quota::with_period(period.max(Duration::from_nanos(1)))
+            .expect("period is positive")
+            .allow_burst(burst)
+    }
+}
+
+/// A channel's limits. `None` means unlimited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimits {
+    /// For the whole channel (one bot, one number, one account).
+    pub channel: Option<Rate>,
+    /// For each recipient (chat, phone number) separately.
+    pub recipient: Option<Rate>,
+}
+
+/// The live limiters of one channel.
+pub struct Limiter {
+    channel: Option<(DefaultDirectRateLimiter, u32)>,
+    recipient: Option<(DefaultKeyedRateLimiter<String>, u32)>,
+}
+
+impl Limiter {
+    pub fn new(limits: &RateLimits) -> Self {
+        let burst = |rate: &Rate| rate.burst.unwrap_or(rate.count).max(1);
+        Limiter {
+            channel: limits
+                .channel
+                .map(|r| (RateLimiter::direct(r.quota()), burst(&r))),
+            recipient: limits
+                .recipient
+                .map(|r| (RateLimiter::keyed(r.quota()), burst(&r))),
+        }
+    }
+
+    /// Takes `cost` tokens for `recipient`, or says how long to wait. A cost larger than
+    /// the burst is charged as the whole burst, so a big message still goes out.
+    pub fn check(&self, recipient: &str, cost: u32) -> Result<(), Duration> {
+        let now = DefaultClock::default().now();
+        if let Some((limiter, burst)) = &self.recipient {
+            let n = NonZeroU32::new(cost.clamp(1, *burst)).unwrap_or(NonZeroU32::MIN);
+            if let Ok(Err(not_until)) = limiter.check_key_n(&recipient.to_owned(), n) {
+                return Err(not_until.wait_time_from(now));
+            }
+        }
+        if let Some((limiter, burst)) = &self.channel {
+            let n = NonZeroU32::new(cost.clamp(1, *burst)).unwrap_or(NonZeroU32::MIN);
+            if let Ok(Err(not_until)) = limiter.check_n(n) {
+                return Err(not_until.wait_time_from(now));
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets recipients whose limit is back to full, so memory stays bounded.
+    pub fn forget_idle(&self) {
+        if let Some((limiter, _)) = &self.recipient {
+            limiter.retain_recent();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recipient_limit_applies_per_recipient() {
+        let limiter = Limiter::new(&RateLimits {
+            channel: None,
+            recipient: Some(Rate::new(1, 60.0, Some(2))),
+        });
+        assert!(limiter.check("a", 1).is_ok());
+        assert!(limiter.check("a", 1).is_ok());
+        let wait = limiter.check("a", 1).unwrap_err();
+        assert!(wait > Duration::from_secs(1) && wait <= Duration::from_secs(60));
+        assert!(
+            limiter.check("b", 1).is_ok(),
+            "another recipient is not held up"
+        );
+    }
+
+    #[test]
+    fn channel_limit_counts_cost() {
+        let limiter = Limiter::new(&RateLimits {
+            channel: Some(Rate::new(3, 1.0, None)),
+            recipient: None,
+        });
+        assert!(limiter.check("a", 2).is_ok());
+        assert!(limiter.check("b", 2).is_err());
+        assert!(limiter.check("c", 1).is_ok());
+    }
+}

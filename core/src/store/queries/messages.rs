@@ -1,0 +1,259 @@
+//! Messages, their attachments, and delivery status.
+
+use crate::identity::Identity;
+use crate::model::{Attachment, DeliveryStatus, Direction, Message, Timestamp};
+use crate::store::{Connection, Row, StoreError, params};
+
+const COLUMNS: &str = "id, ticket_id, direction, channel, external_id, conversation, contact_id, \
+     author, subject, body, html, automatic, delivery_status, failure_reason, created_at";
+
+fn from_row(row: &Row) -> Result<Message, StoreError> {
+    Ok(Message {
+        id: row.i64(0)?,
+        ticket_id: row.i64(1)?,
+        direction: row.parse(2)?,
+        channel: row.string(3)?,
+        external_id: row.opt_string(4)?,
+        conversation: row.string(5)?,
+        contact_id: row.opt_i64(6)?,
+        author: row.string(7)?,
+        subject: row.opt_string(8)?,
+        text: row.string(9)?,
+        html: row.opt_string(10)?,
+        automatic: row.bool(11)?,
+        delivery_status: row.opt_parse(12)?,
+        failure_reason: row.opt_string(13)?,
+        created_at: Timestamp(row.i64(14)?),
+        attachments: Vec::new(),
+    })
+}
+
+/// What a new message is made of.
+pub struct NewMessage<'a> {
+    pub ticket_id: i64,
+    pub direction: Direction,
+    pub channel: &'a str,
+    pub external_id: Option<&'a str>,
+    pub conversation: &'a str,
+    pub contact_id: Option<i64>,
+    /// Inbound: the identity the customer wrote from, which replies go back to.
+    pub sender: Option<&'a Identity>,
+    pub author: &'a str,
+    pub subject: Option<&'a str>,
+    pub text: &'a str,
+    pub html: Option<&'a str>,
+    pub automatic: bool,
+    pub delivery_status: Option<DeliveryStatus>,
+    pub now: i64,
+}
+
+/// Inserts a message; `None` when (channel, external_id) is already stored.
+pub fn insert(conn: &mut dyn Connection, new: &NewMessage<'_>) -> Result<Option<i64>, StoreError> {
+    let row = conn.query_one(
+        "INSERT INTO messages (ticket_id, direction, channel, external_id, conversation, contact_id,
+             sender_kind, sender_address, author, subject, body, html, automatic, delivery_status,
+             created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)
+         ON CONFLICT (channel, external_id) DO NOTHING
+         RETURNING id",
+        params![
+            new.ticket_id,
+            new.direction.as_str(),
+            new.channel,
+            new.external_id,
+            new.conversation,
+            new.contact_id,
+            new.sender.map(|s| s.kind.as_str()),
+            new.sender.map(|s| s.address.as_str()),
+            new.author,
+            new.subject,
+            new.text,
+            new.html,
+            new.automatic,
+            new.delivery_status.map(DeliveryStatus::as_str),
+            new.now
+        ],
+    )?;
+    row.map(|r| r.i64(0)).transpose()
+}
+
+/// The (message id, ticket id) of an already stored message.
+pub fn find_external(
+    conn: &mut dyn Connection,
+    channel: &str,
+    external_id: &str,
+) -> Result<Option<(i64, i64)>, StoreError> {
+    conn.query_one(
+        "SELECT id, ticket_id FROM messages WHERE channel = $1 AND external_id = $2",
+        params![channel, external_id],
+    )?
+    .map(|r| Ok((r.i64(0)?, r.i64(1)?)))
+    .transpose()
+}
+
+pub fn get(conn: &mut dyn Connection, id: i64) -> Result<Message, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM messages WHERE id = $1");
+    let mut message = conn
+        .query_one(&sql, params![id])?
+        .as_ref()
+        .map(from_row)
+        .transpose()?
+        .ok_or_else(|| StoreError::NotFound(format!("message {id}")))?;
+    message.attachments = attachments_of(conn, &[id])?;
+    Ok(message)
+}
+
+/// A ticket's messages, oldest first, with their attachments.
+pub fn for_ticket(conn: &mut dyn Connection, ticket_id: i64) -> Result<Vec<Message>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM messages WHERE ticket_id = $1 ORDER BY id");
+    let mut messages = conn
+        .query(&sql, params![ticket_id])?
+        .iter()
+        .map(from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    let attachments = conn
+        .query(
+            "SELECT a.id, a.message_id, a.filename, a.content_type, a.size, a.sha256
+             FROM attachments a JOIN messages m ON m.id = a.message_id
+             WHERE m.ticket_id = $1 ORDER BY a.id",
+            params![ticket_id],
+        )?
+        .iter()
+        .map(attachment_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    for attachment in attachments {
+        if let Some(m) = messages.iter_mut().find(|m| m.id == attachment.message_id) {
+            m.attachments.push(attachment);
+        }
+    }
+    Ok(messages)
+}
+
+fn attachment_from_row(row: &Row) -> Result<Attachment, StoreError> {
+    Ok(Attachment {
+        id: row.i64(0)?,
+        message_id: row.i64(1)?,
+        filename: row.string(2)?,
+        content_type: row.string(3)?,
+        size: row.i64(4)?,
+        sha256: row.string(5)?,
+    })
+}
+
+fn attachments_of(
+    conn: &mut dyn Connection,
+    message_ids: &[i64],
+) -> Result<Vec<Attachment>, StoreError> {
+    let mut out = Vec::new();
+    for id in message_ids {
+        for row in conn.query(
+            "SELECT id, message_id, filename, content_type, size, sha256 FROM attachments
+             WHERE message_id = $1 ORDER BY id",
+            params![*id],
+        )? {
+            out.push(attachment_from_row(&row)?);
+        }
+    }
+    Ok(out)
+}
+
+pub fn insert_attachment(
+    conn: &mut dyn Connection,
+    message_id: i64,
+    filename: &str,
+    content_type: &str,
+    size: i64,
+    sha256: &str,
+) -> Result<i64, StoreError> {
+    conn.query_one(
+        "INSERT INTO attachments (message_id, filename, content_type, size, sha256)
+         VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        params![message_id, filename, content_type, size, sha256],
+    )?
+    .ok_or_else(|| StoreError::Database("attachment insert returned no id".into()))?
+    .i64(0)
+}
+
+pub fn get_attachment(conn: &mut dyn Connection, id: i64) -> Result<Attachment, StoreError> {
+    conn.query_one(
+        "SELECT id, message_id, filename, content_type, size, sha256 FROM attachments WHERE id = $1",
+        params![id],
+    )?
+    .as_ref()
+    .map(attachment_from_row)
+    .transpose()?
+    .ok_or_else(|| StoreError::NotFound(format!("attachment {id}")))
+}
+
+/// Which message a delivery update is about.
+pub enum DeliveryTarget<'a> {
+    Id(i64),
+    External {
+        channel: &'a str,
+        external_id: &'a str,
+    },
+}
+
+/// A delivery status that was applied.
+#[derive(Debug, Clone, Copy)]
+pub struct DeliveryChange {
+    pub message_id: i64,
+    pub ticket_id: i64,
+}
+
+/// Moves an outbound message's delivery status forward; a status that would move it
+/// backwards (a late `delivered` after `read`) is ignored. Returns what changed.
+pub fn apply_delivery(
+    conn: &mut dyn Connection,
+    target: DeliveryTarget<'_>,
+    status: DeliveryStatus,
+    reason: Option<&str>,
+    now: i64,
+) -> Result<Option<DeliveryChange>, StoreError> {
+    let row = match target {
+        DeliveryTarget::Id(id) => conn.query_one(
+            "SELECT id, delivery_status, ticket_id FROM messages WHERE id = $1 AND direction = 'outbound'",
+            params![id],
+        )?,
+        DeliveryTarget::External {
+            channel,
+            external_id,
+        } => conn.query_one(
+            "SELECT id, delivery_status, ticket_id FROM messages
+             WHERE channel = $1 AND external_id = $2 AND direction = 'outbound'",
+            params![channel, external_id],
+        )?,
+    };
+    let Some(row) = row else { return Ok(None) };
+    let id = row.i64(0)?;
+    let current: Option<DeliveryStatus> = row.opt_parse(1)?;
+    if current.is_some_and(|c| c.rank() >= status.rank()) {
+        return Ok(None);
+    }
+    let reason = if status == DeliveryStatus::Failed {
+        reason
+    } else {
+        None
+    };
+    conn.execute(
+        "UPDATE messages SET delivery_status = $1, failure_reason = $2, updated_at = $3 WHERE id = $4",
+        params![status.as_str(), reason, now, id],
+    )?;
+    Ok(Some(DeliveryChange {
+        message_id: id,
+        ticket_id: row.i64(2)?,
+    }))
+}
+
+/// Records the provider's id of a sent message, so that status updates find it.
+pub fn set_external_id(
+    conn: &mut dyn Connection,
+    id: i64,
+    external_id: &str,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE messages SET external_id = $1 WHERE id = $2",
+        params![external_id, id],
+    )?;
+    Ok(())
+}

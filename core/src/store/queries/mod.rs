@@ -1,0 +1,8 @@
+//! The store's SQL, one file per table group. Every function takes a
+//! [`Connection`](super::Connection) so that callers choose the transaction.
+
+pub mod channel_state;
+pub mod contacts;
+pub mod messages;
+pub mod outbox;
+pub mod tickets;

@@ -1,0 +1,236 @@
+//! The outbox: one row per outbound message, claimed by one dispatcher at a time
+//! under a lease, then marked sent, rescheduled or failed.
+
+use crate::connector::ThreadContext;
+use crate::identity::Identity;
+use crate::model::{DeliveryStatus, Timestamp};
+use crate::store::queries::{messages, tickets};
+use crate::store::{Connection, Dialect, StoreError, params};
+
+/// A claimed outbox entry.
+#[derive(Debug, Clone)]
+pub struct OutboxEntry {
+    pub id: i64,
+    pub message_id: i64,
+    pub channel: String,
+    /// Attempts made before this claim.
+    pub attempts: u32,
+    /// The claim's token: only its holder may record the outcome.
+    pub claim: String,
+}
+
+pub fn enqueue(
+    conn: &mut dyn Connection,
+    message_id: i64,
+    channel: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO outbox (message_id, channel, state, attempts, due_at, created_at, updated_at)
+         VALUES ($1, $2, 'pending', 0, $3, $3, $3)",
+        params![message_id, channel, now],
+    )?;
+    Ok(())
+}
+
+/// Claims up to `limit` entries that are due, or whose previous claim's lease ran out
+/// (its dispatcher died), for `lease_ms`. Safe with any number of dispatchers: SQLite
+/// runs one writer at a time, PostgreSQL skips rows another claim has locked.
+pub fn claim_due(
+    conn: &mut dyn Connection,
+    claim: &str,
+    now: i64,
+    lease_ms: i64,
+    limit: usize,
+) -> Result<Vec<OutboxEntry>, StoreError> {
+    let lock = match conn.dialect() {
+        Dialect::Sqlite => "",
+        Dialect::Postgres => "FOR UPDATE SKIP LOCKED",
+    };
+    let sql = format!(
+        "UPDATE outbox SET state = 'sending', claimed_by = $1, due_at = $2, updated_at = $3
+         WHERE id IN (SELECT id FROM outbox WHERE state IN ('pending', 'sending') AND due_at <= $3
+                      ORDER BY due_at LIMIT $4 {lock})
+         RETURNING id, message_id, channel, attempts"
+    );
+    conn.query(&sql, params![claim, now + lease_ms, now, limit as i64])?
+        .into_iter()
+        .map(|row| {
+            Ok(OutboxEntry {
+                id: row.i64(0)?,
+                message_id: row.i64(1)?,
+                channel: row.string(2)?,
+                attempts: u32::try_from(row.i64(3)?).unwrap_or(u32::MAX),
+                claim: claim.to_owned(),
+            })
+        })
+        .collect()
+}
+
+/// Marks the entry sent and its message `sent`. `false` if the claim was lost.
+pub fn mark_sent(
+    conn: &mut dyn Connection,
+    entry: &OutboxEntry,
+    external_id: Option<&str>,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let changed = conn.execute(
+        "UPDATE outbox SET state = 'sent', attempts = attempts + 1, claimed_by = NULL, last_error = NULL,
+             updated_at = $1 WHERE id = $2 AND claimed_by = $3 AND state = 'sending'",
+        params![now, entry.id, entry.claim.as_str()],
+    )?;
+    if changed == 0 {
+        return Ok(false);
+    }
+    if let Some(external_id) = external_id {
+        messages::set_external_id(conn, entry.message_id, external_id)?;
+    }
+    messages::apply_delivery(
+        conn,
+        messages::DeliveryTarget::Id(entry.message_id),
+        DeliveryStatus::Sent,
+        None,
+        now,
+    )?;
+    Ok(true)
+}
+
+/// Puts the entry back to be tried at `due_at`. `count_attempt` is false when the
+/// entry only waited for a rate limit.
+pub fn reschedule(
+    conn: &mut dyn Connection,
+    entry: &OutboxEntry,
+    due_at: i64,
+    count_attempt: bool,
+    error: Option<&str>,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let changed = conn.execute(
+        "UPDATE outbox SET state = 'pending', attempts = attempts + $1, due_at = $2, claimed_by = NULL,
+             last_error = COALESCE($3, last_error), updated_at = $4
+         WHERE id = $5 AND claimed_by = $6 AND state = 'sending'",
+        params![
+            i64::from(count_attempt),
+            due_at,
+            error,
+            now,
+            entry.id,
+            entry.claim.as_str()
+        ],
+    )?;
+    Ok(changed > 0)
+}
+
+/// Gives up on the entry and shows `reason` on its message.
+pub fn mark_failed(
+    conn: &mut dyn Connection,
+    entry: &OutboxEntry,
+    reason: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let changed = conn.execute(
+        "UPDATE outbox SET state = 'failed', attempts = attempts + 1, claimed_by = NULL, last_error = $1,
+             updated_at = $2 WHERE id = $3 AND claimed_by = $4 AND state = 'sending'",
+        params![reason, now, entry.id, entry.claim.as_str()],
+    )?;
+    if changed == 0 {
+        return Ok(false);
+    }
+    messages::apply_delivery(
+        conn,
+        messages::DeliveryTarget::Id(entry.message_id),
+        DeliveryStatus::Failed,
+        Some(reason),
+        now,
+    )?;
+    Ok(true)
+}
+
+/// Queues a failed message again (an admin's explicit retry): the one case where a
+/// delivery status goes back, to `queued`.
+pub fn requeue_failed(
+    conn: &mut dyn Connection,
+    message_id: i64,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let changed = conn.execute(
+        "UPDATE outbox SET state = 'pending', attempts = 0, due_at = $1, last_error = NULL, updated_at = $1
+         WHERE message_id = $2 AND state = 'failed'",
+        params![now, message_id],
+    )?;
+    if changed > 0 {
+        conn.execute(
+            "UPDATE messages SET delivery_status = 'queued', failure_reason = NULL, updated_at = $1 WHERE id = $2",
+            params![now, message_id],
+        )?;
+    }
+    Ok(changed > 0)
+}
+
+/// Entries not yet sent or failed, per channel.
+pub fn depth(conn: &mut dyn Connection) -> Result<Vec<(String, i64)>, StoreError> {
+    conn.query(
+        "SELECT channel, COUNT(*) FROM outbox WHERE state IN ('pending', 'sending') GROUP BY channel ORDER BY channel",
+        &[],
+    )?
+    .into_iter()
+    .map(|r| Ok((r.string(0)?, r.i64(1)?)))
+    .collect()
+}
+
+/// Where a reply goes: the conversation it was queued for, the customer's latest
+/// message there, and the thread's provider ids.
+pub fn thread_context(
+    conn: &mut dyn Connection,
+    message_id: i64,
+) -> Result<ThreadContext, StoreError> {
+    let message = messages::get(conn, message_id)?;
+    let ticket = tickets::get(conn, message.ticket_id)?;
+    let latest_inbound = conn.query_one(
+        "SELECT external_id, sender_kind, sender_address FROM messages
+         WHERE ticket_id = $1 AND channel = $2 AND direction = 'inbound'
+         ORDER BY id DESC LIMIT 1",
+        params![ticket.id, message.channel.as_str()],
+    )?;
+    let (reply_to, recipient) = match latest_inbound {
+        Some(row) => {
+            let recipient = match (row.opt_parse(1)?, row.opt_string(2)?) {
+                (Some(kind), Some(address)) => Some(Identity { kind, address }),
+                _ => None,
+            };
+            (row.opt_string(0)?, recipient)
+        }
+        None => (None, None),
+    };
+    let references = conn
+        .query(
+            "SELECT external_id FROM messages
+             WHERE ticket_id = $1 AND channel = $2 AND external_id IS NOT NULL AND id < $3
+             ORDER BY id",
+            params![ticket.id, message.channel.as_str(), message_id],
+        )?
+        .into_iter()
+        .map(|r| r.string(0))
+        .collect::<Result<Vec<_>, _>>()?;
+    let last_inbound_at = conn
+        .query_one(
+            "SELECT MAX(created_at) FROM messages
+             WHERE channel = $1 AND conversation = $2 AND direction = 'inbound'",
+            params![message.channel.as_str(), message.conversation.as_str()],
+        )?
+        .map(|r| r.opt_i64(0))
+        .transpose()?
+        .flatten()
+        .map(Timestamp);
+    Ok(ThreadContext {
+        ticket_id: ticket.id,
+        ticket_reference: ticket.reference,
+        channel: message.channel,
+        conversation: message.conversation,
+        recipient,
+        reply_to,
+        references,
+        subject: ticket.subject,
+        last_inbound_at,
+    })
+}

@@ -1,0 +1,329 @@
+//! Tickets: creation with a unique reference, lookups used by threading, agent
+//! updates, and the filtered, paginated list.
+
+use crate::model::{Priority, Ticket, TicketStatus, Timestamp};
+use crate::reference;
+use crate::store::{Connection, Row, StoreError, Value, params};
+
+const COLUMNS: &str = "t.id, t.reference, t.status, t.priority, t.category, t.assignee, t.subject, \
+     t.channel, t.conversation, t.contact_id, t.previous_ticket_id, t.created_at, t.updated_at, \
+     t.resolved_at, t.last_message_at";
+
+fn from_row(row: &Row) -> Result<Ticket, StoreError> {
+    Ok(Ticket {
+        id: row.i64(0)?,
+        reference: row.string(1)?,
+        status: row.parse(2)?,
+        priority: row.parse(3)?,
+        category: row.opt_string(4)?,
+        assignee: row.opt_string(5)?,
+        subject: row.opt_string(6)?,
+        channel: row.string(7)?,
+        conversation: row.string(8)?,
+        contact_id: row.i64(9)?,
+        previous_ticket_id: row.opt_i64(10)?,
+        created_at: Timestamp(row.i64(11)?),
+        updated_at: Timestamp(row.i64(12)?),
+        resolved_at: row.opt_i64(13)?.map(Timestamp),
+        last_message_at: Timestamp(row.i64(14)?),
+    })
+}
+
+fn one(
+    conn: &mut dyn Connection,
+    filter: &str,
+    params: &[Value],
+) -> Result<Option<Ticket>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM tickets t WHERE {filter}");
+    conn.query_one(&sql, params)?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+/// What a new ticket starts with.
+pub struct NewTicket<'a> {
+    pub reference_prefix: &'a str,
+    pub subject: Option<&'a str>,
+    pub channel: &'a str,
+    pub conversation: &'a str,
+    pub contact_id: i64,
+    pub previous_ticket_id: Option<i64>,
+    pub now: i64,
+}
+
+/// Inserts a ticket under a fresh random reference, drawing again on the (rare)
+/// collision.
+pub fn insert(conn: &mut dyn Connection, new: &NewTicket<'_>) -> Result<Ticket, StoreError> {
+    for _ in 0..16 {
+        let reference = reference::generate(new.reference_prefix);
+        let inserted = conn.query_one(
+            "INSERT INTO tickets (reference, status, priority, subject, channel, conversation,
+                 contact_id, previous_ticket_id, created_at, updated_at, last_message_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $9)
+             ON CONFLICT (reference) DO NOTHING
+             RETURNING id",
+            params![
+                reference.as_str(),
+                TicketStatus::New.as_str(),
+                Priority::Normal.as_str(),
+                new.subject,
+                new.channel,
+                new.conversation,
+                new.contact_id,
+                new.previous_ticket_id,
+                new.now
+            ],
+        )?;
+        if let Some(row) = inserted {
+            return get(conn, row.i64(0)?);
+        }
+    }
+    Err(StoreError::Database(
+        "could not find a free ticket reference in 16 draws".into(),
+    ))
+}
+
+pub fn get(conn: &mut dyn Connection, id: i64) -> Result<Ticket, StoreError> {
+    one(conn, "t.id = $1", params![id])?.ok_or_else(|| StoreError::NotFound(format!("ticket {id}")))
+}
+
+pub fn find_by_reference(
+    conn: &mut dyn Connection,
+    reference: &str,
+) -> Result<Option<Ticket>, StoreError> {
+    one(
+        conn,
+        "t.reference = $1",
+        params![reference.to_ascii_uppercase()],
+    )
+}
+
+/// A ticket by numeric id or by reference, as agents type them.
+pub fn find_by_id_or_reference(conn: &mut dyn Connection, key: &str) -> Result<Ticket, StoreError> {
+    let found = match key.parse::<i64>() {
+        Ok(id) => one(conn, "t.id = $1", params![id])?,
+        Err(_) => find_by_reference(conn, key)?,
+    };
+    found.ok_or_else(|| StoreError::NotFound(format!("ticket {key}")))
+}
+
+/// The newest ticket of a conversation, whatever its status.
+pub fn latest_for_conversation(
+    conn: &mut dyn Connection,
+    channel: &str,
+    conversation: &str,
+) -> Result<Option<Ticket>, StoreError> {
+    one(
+        conn,
+        "t.channel = $1 AND t.conversation = $2 ORDER BY t.id DESC LIMIT 1",
+        params![channel, conversation],
+    )
+}
+
+/// The ticket of the newest stored message whose provider id is one of `ids`, on
+/// any channel (email Message-IDs are globally unique).
+pub fn find_by_message_ids(
+    conn: &mut dyn Connection,
+    ids: &[String],
+) -> Result<Option<Ticket>, StoreError> {
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+    let filter = format!(
+        "t.id = (SELECT m.ticket_id FROM messages m WHERE m.external_id IN ({}) ORDER BY m.id DESC LIMIT 1)",
+        placeholders.join(", ")
+    );
+    let values: Vec<Value> = ids.iter().map(Value::from).collect();
+    one(conn, &filter, &values)
+}
+
+/// The ticket of the message `external_id` in the same channel and conversation.
+pub fn find_by_conversation_message(
+    conn: &mut dyn Connection,
+    channel: &str,
+    conversation: &str,
+    external_id: &str,
+) -> Result<Option<Ticket>, StoreError> {
+    one(
+        conn,
+        "t.id = (SELECT m.ticket_id FROM messages m
+                 WHERE m.channel = $1 AND m.external_id = $2 AND m.conversation = $3)",
+        params![channel, external_id, conversation],
+    )
+}
+
+/// Whether the contact is the ticket's customer or has written on it before.
+pub fn belongs(
+    conn: &mut dyn Connection,
+    ticket: &Ticket,
+    contact_id: i64,
+) -> Result<bool, StoreError> {
+    if ticket.contact_id == contact_id {
+        return Ok(true);
+    }
+    Ok(conn
+        .query_one(
+            "SELECT 1 FROM participants WHERE ticket_id = $1 AND contact_id = $2",
+            params![ticket.id, contact_id],
+        )?
+        .is_some())
+}
+
+pub fn add_participant(
+    conn: &mut dyn Connection,
+    ticket_id: i64,
+    contact_id: i64,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO participants (ticket_id, contact_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        params![ticket_id, contact_id],
+    )?;
+    Ok(())
+}
+
+/// Records activity on a ticket and, when given, its new status.
+pub fn touch(
+    conn: &mut dyn Connection,
+    id: i64,
+    status: Option<TicketStatus>,
+    now: i64,
+) -> Result<(), StoreError> {
+    match status {
+        Some(status) => {
+            let resolved_at = (status == TicketStatus::Resolved).then_some(now);
+            conn.execute(
+                "UPDATE tickets SET status = $1, resolved_at = $2, updated_at = $3, last_message_at = $3
+                 WHERE id = $4",
+                params![status.as_str(), resolved_at, now, id],
+            )?
+        }
+        None => conn.execute(
+            "UPDATE tickets SET updated_at = $1, last_message_at = $1 WHERE id = $2",
+            params![now, id],
+        )?,
+    };
+    Ok(())
+}
+
+/// An agent's change to a ticket; `None` leaves a field as it is, `Some(None)` clears
+/// it.
+#[derive(Debug, Default, Clone)]
+pub struct TicketPatch {
+    pub status: Option<TicketStatus>,
+    pub priority: Option<Priority>,
+    pub assignee: Option<Option<String>>,
+    pub category: Option<Option<String>>,
+}
+
+pub fn update(
+    conn: &mut dyn Connection,
+    id: i64,
+    patch: &TicketPatch,
+    now: i64,
+) -> Result<Ticket, StoreError> {
+    let current = get(conn, id)?;
+    let status = patch.status.unwrap_or(current.status);
+    let resolved_at = match (patch.status, current.status) {
+        (Some(TicketStatus::Resolved), old) if old != TicketStatus::Resolved => Some(now),
+        (Some(new), _) if new != TicketStatus::Resolved => None,
+        _ => current.resolved_at.map(|t| t.0),
+    };
+    let priority = patch.priority.unwrap_or(current.priority);
+    let assignee = patch.assignee.clone().unwrap_or(current.assignee);
+    let category = patch.category.clone().unwrap_or(current.category);
+    conn.execute(
+        "UPDATE tickets SET status = $1, resolved_at = $2, priority = $3, assignee = $4,
+             category = $5, updated_at = $6 WHERE id = $7",
+        params![
+            status.as_str(),
+            resolved_at,
+            priority.as_str(),
+            assignee,
+            category,
+            now,
+            id
+        ],
+    )?;
+    get(conn, id)
+}
+
+/// Filters for the ticket list; all optional, combined with AND.
+#[derive(Debug, Default, Clone)]
+pub struct TicketFilter {
+    pub status: Option<TicketStatus>,
+    pub channel: Option<String>,
+    pub assignee: Option<String>,
+    pub contact_id: Option<i64>,
+    /// Text searched in the reference, subject and message bodies, case-insensitively.
+    pub text: Option<String>,
+    /// Only tickets with an id below this (the cursor of the previous page).
+    pub before_id: Option<i64>,
+    pub limit: usize,
+}
+
+/// Tickets matching the filter, newest first, and the cursor of the next page.
+pub fn list(
+    conn: &mut dyn Connection,
+    filter: &TicketFilter,
+) -> Result<(Vec<Ticket>, Option<i64>), StoreError> {
+    let mut clauses = Vec::new();
+    let mut values: Vec<Value> = Vec::new();
+    let bind = |clause: &str, value: Value, values: &mut Vec<Value>| {
+        values.push(value);
+        clause.replace('?', &format!("${}", values.len()))
+    };
+    if let Some(status) = filter.status {
+        clauses.push(bind("t.status = ?", status.as_str().into(), &mut values));
+    }
+    if let Some(channel) = &filter.channel {
+        clauses.push(bind("t.channel = ?", channel.into(), &mut values));
+    }
+    if let Some(assignee) = &filter.assignee {
+        clauses.push(bind("t.assignee = ?", assignee.into(), &mut values));
+    }
+    if let Some(contact_id) = filter.contact_id {
+        clauses.push(bind("t.contact_id = ?", contact_id.into(), &mut values));
+    }
+    if let Some(text) = filter.text.as_deref().filter(|t| !t.trim().is_empty()) {
+        let pattern = format!("%{}%", escape_like(&text.trim().to_lowercase()));
+        clauses.push(bind(
+            "(LOWER(t.reference) LIKE ? ESCAPE '\\' OR LOWER(t.subject) LIKE ? ESCAPE '\\' OR EXISTS
+               (SELECT 1 FROM messages m WHERE m.ticket_id = t.id AND LOWER(m.body) LIKE ? ESCAPE '\\'))",
+            pattern.into(),
+            &mut values,
+        ));
+    }
+    if let Some(before) = filter.before_id {
+        clauses.push(bind("t.id < ?", before.into(), &mut values));
+    }
+    let limit = filter.limit.clamp(1, 500);
+    let where_clause = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", clauses.join(" AND "))
+    };
+    let sql = format!(
+        "SELECT {COLUMNS} FROM tickets t {where_clause} ORDER BY t.id DESC LIMIT {}",
+        limit + 1
+    );
+    let mut tickets = conn
+        .query(&sql, &values)?
+        .iter()
+        .map(from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    let next = if tickets.len() > limit {
+        tickets.truncate(limit);
+        tickets.last().map(|t| t.id)
+    } else {
+        None
+    };
+    Ok((tickets, next))
+}
+
+fn escape_like(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}

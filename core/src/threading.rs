@@ -1,0 +1,104 @@
+//! Which ticket an inbound message belongs to, decided in one place for every channel:
+//!
+//! 1. a ticket reference in the subject or text (`[#SB-7K3M9Q]`);
+//! 2. email In-Reply-To / References matched against stored message ids, accepted only
+//!    when the sender is the ticket's contact or already a participant (a newsletter
+//!    that everybody answers must not merge customers);
+//! 3. the provider's reply-to id, within the same conversation;
+//! 4. the newest ticket of the same conversation;
+//!
+//! then, for the ticket found: active tickets take the message; a resolved ticket
+//! reopens within the reopen window; after it, or when closed, a new ticket starts and
+//! links to the old one. Automatic messages (auto-replies) land on the ticket found but
+//! never reopen it.
+
+use crate::connector::Inbound;
+use crate::model::{Ticket, TicketStatus, Timestamp};
+use crate::reference;
+use crate::store::queries::tickets;
+use crate::store::{Connection, StoreError};
+
+/// Where a message goes.
+pub(crate) enum Placement {
+    /// Onto this ticket, which takes `status` (unchanged when `None`).
+    Existing {
+        ticket: Box<Ticket>,
+        status: Option<TicketStatus>,
+    },
+    /// Onto a new ticket, linked to `previous` when the conversation had one.
+    New { previous: Option<i64> },
+}
+
+pub(crate) struct ThreadingRules<'a> {
+    pub reference_prefix: &'a str,
+    pub reopen_window_ms: i64,
+}
+
+pub(crate) fn place(
+    conn: &mut dyn Connection,
+    channel: &str,
+    item: &Inbound,
+    contact_id: i64,
+    rules: &ThreadingRules<'_>,
+    now: Timestamp,
+) -> Result<Placement, StoreError> {
+    let found = find_candidate(conn, channel, item, contact_id, rules.reference_prefix)?;
+    Ok(match found {
+        None => Placement::New { previous: None },
+        Some(ticket) => decide(ticket, item.automatic, rules.reopen_window_ms, now),
+    })
+}
+
+fn find_candidate(
+    conn: &mut dyn Connection,
+    channel: &str,
+    item: &Inbound,
+    contact_id: i64,
+    prefix: &str,
+) -> Result<Option<Ticket>, StoreError> {
+    let subject = item.subject.as_deref().unwrap_or("");
+    for text in [subject, item.text.as_str()] {
+        for reference in reference::find_all(prefix, text) {
+            if let Some(ticket) = tickets::find_by_reference(conn, &reference)? {
+                return Ok(Some(ticket));
+            }
+        }
+    }
+    if let Some(ticket) = tickets::find_by_message_ids(conn, &item.thread.references)?
+        && tickets::belongs(conn, &ticket, contact_id)?
+    {
+        return Ok(Some(ticket));
+    }
+    if let Some(reply_to) = &item.thread.reply_to
+        && let Some(ticket) =
+            tickets::find_by_conversation_message(conn, channel, &item.conversation, reply_to)?
+    {
+        return Ok(Some(ticket));
+    }
+    tickets::latest_for_conversation(conn, channel, &item.conversation)
+}
+
+fn decide(ticket: Ticket, automatic: bool, reopen_window_ms: i64, now: Timestamp) -> Placement {
+    let existing = |ticket, status| Placement::Existing {
+        ticket: Box::new(ticket),
+        status,
+    };
+    if automatic {
+        return existing(ticket, None);
+    }
+    match ticket.status {
+        TicketStatus::New | TicketStatus::Open => existing(ticket, None),
+        // The customer answered what the agent was waiting for.
+        TicketStatus::Pending => existing(ticket, Some(TicketStatus::Open)),
+        TicketStatus::Resolved
+            if ticket
+                .resolved_at
+                .is_some_and(|at| now.millis_since(at) <= reopen_window_ms) =>
+        {
+            existing(ticket, Some(TicketStatus::Open))
+        }
+        TicketStatus::Resolved | TicketStatus::Closed => Placement::New {
+            previous: Some(ticket.id),
+        },
+    }
+}

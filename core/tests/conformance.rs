@@ -1,0 +1,717 @@
+//! The store conformance suite: the same cases against SQLite and PostgreSQL, through
+//! the core's public API (ingest, threading, agent actions, outbox, delivery).
+//! PostgreSQL cases are ignored, with the reason, unless SWITCHBOARD_TEST_POSTGRES_URL
+//! names a server (scripts/with-postgres starts one).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchboard_core::connector::{DeliveryUpdate, Inbound, Sender, ThreadHint};
+use switchboard_core::gateway::{ChannelContext, Gateway, GatewayConfig};
+use switchboard_core::store::queries::{messages, outbox, tickets};
+use switchboard_core::store::{Store, testing};
+use switchboard_core::{
+    ChannelId, DeliveryStatus, Direction, Identity, IdentityKind, ManualClock, TicketStatus,
+};
+
+struct Fixture {
+    gateway: Gateway,
+    clock: ManualClock,
+    _dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    async fn new(store: Store, dir: tempfile::TempDir) -> Fixture {
+        let clock = ManualClock::new();
+        let config = GatewayConfig {
+            reopen_window: Duration::from_secs(3600),
+            ..GatewayConfig::default()
+        };
+        let channels = ["api", "sms", "whatsapp"].map(|c| ChannelId::parse(c).unwrap());
+        let gateway = Gateway::new(
+            store,
+            switchboard_core::blobs::BlobStore::new(dir.path().join("attachments")),
+            Arc::new(clock.clone()),
+            config,
+            channels,
+        );
+        Fixture {
+            gateway,
+            clock,
+            _dir: dir,
+        }
+    }
+
+    fn channel(&self, id: &str) -> ChannelContext {
+        self.gateway.channel_context(ChannelId::parse(id).unwrap())
+    }
+
+    fn store(&self) -> &Store {
+        self.gateway.store()
+    }
+}
+
+fn message(external_id: &str, sender: &str, conversation: &str, text: &str) -> Inbound {
+    Inbound {
+        external_id: external_id.into(),
+        sender: Sender {
+            identity: Identity::api("api", sender).unwrap(),
+            display_name: Some(format!("Customer {sender}")),
+        },
+        conversation: conversation.into(),
+        thread: ThreadHint::default(),
+        subject: None,
+        text: text.into(),
+        html: None,
+        attachments: Vec::new(),
+        automatic: false,
+    }
+}
+
+async fn ingest_one(
+    channel: &ChannelContext,
+    inbound: Inbound,
+) -> switchboard_core::ingest::IngestOutcome {
+    channel.ingest(vec![inbound]).await.unwrap().remove(0)
+}
+
+async fn first_message_becomes_a_ticket_and_the_next_threads_into_it(f: Fixture) {
+    let api = f.channel("api");
+    let first = ingest_one(
+        &api,
+        message("m1", "ana", "conv-1", "My withdrawal is stuck"),
+    )
+    .await;
+    assert!(first.created_ticket && !first.duplicate);
+    assert!(first.ticket_reference.starts_with("SB-") && first.ticket_reference.len() == 9);
+    let second = ingest_one(&api, message("m2", "ana", "conv-1", "Any news?")).await;
+    assert_eq!(second.ticket_id, first.ticket_id);
+    assert!(!second.created_ticket);
+    let other = ingest_one(&api, message("m3", "bob", "conv-2", "Hello")).await;
+    assert_ne!(other.ticket_id, first.ticket_id);
+
+    let id = first.ticket_id;
+    let (ticket, msgs) = f
+        .store()
+        .read(move |c| Ok((tickets::get(c, id)?, messages::for_ticket(c, id)?)))
+        .await
+        .unwrap();
+    assert_eq!(ticket.status, TicketStatus::New);
+    assert_eq!(ticket.subject.as_deref(), Some("My withdrawal is stuck"));
+    assert_eq!(msgs.len(), 2);
+    assert_eq!(msgs[0].author, "Customer ana");
+    assert_eq!(msgs[1].text, "Any news?");
+}
+
+async fn duplicates_are_stored_once(f: Fixture) {
+    let api = f.channel("api");
+    let first = ingest_one(&api, message("dup", "ana", "conv-1", "Hi")).await;
+    let again = ingest_one(&api, message("dup", "ana", "conv-1", "Hi")).await;
+    assert!(again.duplicate);
+    assert_eq!(
+        (again.message_id, again.ticket_id),
+        (first.message_id, first.ticket_id)
+    );
+    // The same id within one batch, and on another channel (a different message).
+    let batch = api
+        .ingest(vec![
+            message("dup2", "ana", "conv-1", "a"),
+            message("dup2", "ana", "conv-1", "a"),
+        ])
+        .await
+        .unwrap();
+    assert!(!batch[0].duplicate && batch[1].duplicate);
+    let sms = f.channel("sms");
+    assert!(
+        !ingest_one(&sms, message("dup", "ana", "conv-1", "Hi"))
+            .await
+            .duplicate
+    );
+    let id = first.ticket_id;
+    let count = f
+        .store()
+        .read(move |c| messages::for_ticket(c, id))
+        .await
+        .unwrap()
+        .len();
+    assert_eq!(count, 2);
+}
+
+async fn concurrent_ingest_stores_every_message_once(f: Fixture) {
+    let api = f.channel("api");
+    let mut tasks = Vec::new();
+    for worker in 0..16 {
+        let api = api.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut outcomes = Vec::new();
+            for n in 0..25 {
+                // Every message twice, from two workers, over 8 conversations.
+                let id = format!("c-{}", (worker / 2) * 100 + n);
+                let conv = format!("conv-{}", n % 8);
+                outcomes.push(
+                    ingest_one(&api, message(&id, &format!("s{}", n % 8), &conv, "hi")).await,
+                );
+            }
+            outcomes
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    let fresh = all.iter().filter(|o| !o.duplicate).count();
+    assert_eq!(fresh, 200);
+    let stored = f
+        .store()
+        .read(|c| {
+            c.query(
+                "SELECT COUNT(*), COUNT(DISTINCT ticket_id) FROM messages",
+                &[],
+            )
+        })
+        .await
+        .unwrap();
+    assert_eq!(stored[0].i64(0).unwrap(), 200);
+    assert_eq!(stored[0].i64(1).unwrap(), 8, "one ticket per conversation");
+}
+
+async fn one_phone_is_one_contact_across_sms_and_whatsapp(f: Fixture) {
+    let mut sms = message("SM1", "x", "+16505551234", "Hi by SMS");
+    sms.sender.identity = Identity::phone("+1 650 555 1234").unwrap();
+    let mut wa = message("wamid.1", "x", "16505551234", "Hi by WhatsApp");
+    wa.sender.identity = Identity::phone("16505551234").unwrap();
+    let a = ingest_one(&f.channel("sms"), sms).await;
+    let b = ingest_one(&f.channel("whatsapp"), wa).await;
+    let (ta, tb) = (a.ticket_id, b.ticket_id);
+    let (x, y) = f
+        .store()
+        .read(move |c| Ok((tickets::get(c, ta)?, tickets::get(c, tb)?)))
+        .await
+        .unwrap();
+    assert_eq!(x.contact_id, y.contact_id);
+    let contact_id = x.contact_id;
+    let contact = f
+        .store()
+        .read(move |c| switchboard_core::store::queries::contacts::get(c, contact_id))
+        .await
+        .unwrap();
+    assert_eq!(contact.identities.len(), 1);
+    assert_eq!(contact.identities[0].identity.kind, IdentityKind::Phone);
+    assert_eq!(contact.identities[0].identity.address, "+16505551234");
+}
+
+async fn resolved_ticket_reopens_within_the_window_and_links_after(f: Fixture) {
+    let api = f.channel("api");
+    let first = ingest_one(&api, message("r1", "ana", "conv-1", "Help")).await;
+    let resolve = || tickets::TicketPatch {
+        status: Some(TicketStatus::Resolved),
+        ..Default::default()
+    };
+    f.gateway
+        .update_ticket(&first.ticket_reference, resolve())
+        .await
+        .unwrap();
+    f.clock.advance(Duration::from_secs(1800));
+    let reopened = ingest_one(&api, message("r2", "ana", "conv-1", "Still broken")).await;
+    assert_eq!(reopened.ticket_id, first.ticket_id);
+    assert!(reopened.reopened);
+    let id = first.ticket_id;
+    let ticket = f.store().read(move |c| tickets::get(c, id)).await.unwrap();
+    assert_eq!(ticket.status, TicketStatus::Open);
+    assert_eq!(ticket.resolved_at, None);
+
+    f.gateway
+        .update_ticket(&id.to_string(), resolve())
+        .await
+        .unwrap();
+    f.clock.advance(Duration::from_secs(3601));
+    let later = ingest_one(&api, message("r3", "ana", "conv-1", "New problem")).await;
+    assert!(later.created_ticket);
+    let later_id = later.ticket_id;
+    let new_ticket = f
+        .store()
+        .read(move |c| tickets::get(c, later_id))
+        .await
+        .unwrap();
+    assert_eq!(new_ticket.previous_ticket_id, Some(first.ticket_id));
+
+    // A closed ticket never reopens, even inside the window.
+    f.gateway
+        .update_ticket(
+            &later_id.to_string(),
+            tickets::TicketPatch {
+                status: Some(TicketStatus::Closed),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let after_close = ingest_one(&api, message("r4", "ana", "conv-1", "Thanks")).await;
+    assert!(after_close.created_ticket);
+}
+
+async fn automatic_messages_never_reopen(f: Fixture) {
+    let api = f.channel("api");
+    let first = ingest_one(&api, message("a1", "ana", "conv-1", "Help")).await;
+    f.gateway
+        .update_ticket(
+            &first.ticket_reference,
+            tickets::TicketPatch {
+                status: Some(TicketStatus::Resolved),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let mut auto = message("a2", "ana", "conv-1", "I am out of office");
+    auto.automatic = true;
+    let outcome = ingest_one(&api, auto).await;
+    assert_eq!(outcome.ticket_id, first.ticket_id);
+    assert!(!outcome.reopened);
+    let id = first.ticket_id;
+    let ticket = f.store().read(move |c| tickets::get(c, id)).await.unwrap();
+    assert_eq!(ticket.status, TicketStatus::Resolved);
+}
+
+async fn reference_in_text_threads_across_conversations(f: Fixture) {
+    let first = ingest_one(&f.channel("api"), message("x1", "ana", "conv-1", "Help")).await;
+    let text = format!(
+        "About ticket {} again",
+        first.ticket_reference.to_lowercase()
+    );
+    let by_sms = ingest_one(
+        &f.channel("sms"),
+        message("x2", "ana", "+4479460958", &text),
+    )
+    .await;
+    assert_eq!(by_sms.ticket_id, first.ticket_id);
+}
+
+async fn header_matches_need_a_sender_who_belongs(f: Fixture) {
+    let api = f.channel("api");
+    let first = ingest_one(&api, message("<a@mail>", "ana", "ana@x", "Question")).await;
+    let mut reply = message("<b@mail>", "ana", "ana@x-other-thread", "Answer to it");
+    reply.thread.references = vec!["<a@mail>".into()];
+    assert_eq!(ingest_one(&api, reply).await.ticket_id, first.ticket_id);
+    // Someone else quoting the same Message-ID (a newsletter everybody answers).
+    let mut stranger = message("<c@mail>", "eve", "eve@x", "Me too");
+    stranger.thread.references = vec!["<a@mail>".into()];
+    let outcome = ingest_one(&api, stranger).await;
+    assert_ne!(outcome.ticket_id, first.ticket_id);
+    assert!(outcome.created_ticket);
+}
+
+async fn reply_to_threads_within_its_conversation(f: Fixture) {
+    let api = f.channel("api");
+    let first = ingest_one(&api, message("q1", "ana", "group-1", "Question one")).await;
+    f.gateway
+        .update_ticket(
+            &first.ticket_reference,
+            tickets::TicketPatch {
+                status: Some(TicketStatus::Closed),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let second = ingest_one(&api, message("q2", "ana", "group-1", "Question two")).await;
+    assert!(second.created_ticket);
+    // Replying to the first message's id in another conversation does not match.
+    let mut elsewhere = message("q3", "ana", "group-2", "re");
+    elsewhere.thread.reply_to = Some("q1".into());
+    assert!(ingest_one(&api, elsewhere).await.created_ticket);
+}
+
+async fn reply_queues_one_outbox_entry_claimed_once(f: Fixture) {
+    let api = f.channel("api");
+    let first = ingest_one(&api, message("o1", "ana", "conv-1", "Help")).await;
+    let reply = f
+        .gateway
+        .reply(
+            &first.ticket_reference,
+            "Agent Smith",
+            "On it".into(),
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.direction, Direction::Outbound);
+    assert_eq!(reply.delivery_status, Some(DeliveryStatus::Queued));
+    let now = f.gateway.now().0;
+    let claimed = f
+        .store()
+        .write(move |c| outbox::claim_due(c, "claim-a", now, 60_000, 10))
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    let again = f
+        .store()
+        .write(move |c| outbox::claim_due(c, "claim-b", now, 60_000, 10))
+        .await
+        .unwrap();
+    assert!(again.is_empty(), "a claimed entry is not claimed twice");
+    let thread = f
+        .store()
+        .read(move |c| outbox::thread_context(c, reply.id))
+        .await
+        .unwrap();
+    assert_eq!(thread.reply_to.as_deref(), Some("o1"));
+    assert_eq!(thread.conversation, "conv-1");
+    assert_eq!(thread.recipient, Some(Identity::api("api", "ana").unwrap()));
+    let entry = claimed[0].clone();
+    let sent = f
+        .store()
+        .write(move |c| outbox::mark_sent(c, &entry, Some("cb-1"), now))
+        .await
+        .unwrap();
+    assert!(sent);
+    // After the lease would have run out, a sent entry is still never claimed again.
+    let later = now + 3_600_000;
+    let after = f
+        .store()
+        .write(move |c| outbox::claim_due(c, "claim-c", later, 60_000, 10))
+        .await
+        .unwrap();
+    assert!(after.is_empty());
+    let ticket_id = first.ticket_id;
+    let ticket = f
+        .store()
+        .read(move |c| tickets::get(c, ticket_id))
+        .await
+        .unwrap();
+    assert_eq!(
+        ticket.status,
+        TicketStatus::Open,
+        "answering a new ticket opens it"
+    );
+}
+
+async fn expired_claims_are_taken_over_and_the_old_claim_cannot_record(f: Fixture) {
+    let api = f.channel("api");
+    let first = ingest_one(&api, message("e1", "ana", "conv-1", "Help")).await;
+    f.gateway
+        .reply(&first.ticket_reference, "A", "Hi".into(), Vec::new())
+        .await
+        .unwrap();
+    let now = f.gateway.now().0;
+    let stale = f
+        .store()
+        .write(move |c| outbox::claim_due(c, "dead", now, 1_000, 10))
+        .await
+        .unwrap();
+    let later = now + 2_000;
+    let taken = f
+        .store()
+        .write(move |c| outbox::claim_due(c, "alive", later, 60_000, 10))
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 1);
+    let old = stale[0].clone();
+    assert!(
+        !f.store()
+            .write(move |c| outbox::mark_sent(c, &old, None, later))
+            .await
+            .unwrap()
+    );
+    let new = taken[0].clone();
+    assert!(
+        f.store()
+            .write(move |c| outbox::mark_sent(c, &new, None, later))
+            .await
+            .unwrap()
+    );
+}
+
+async fn concurrent_claims_never_overlap(f: Fixture) {
+    let api = f.channel("api");
+    let first = ingest_one(&api, message("p1", "ana", "conv-1", "Help")).await;
+    for n in 0..40 {
+        f.gateway
+            .reply(
+                &first.ticket_reference,
+                "A",
+                format!("reply {n}"),
+                Vec::new(),
+            )
+            .await
+            .unwrap();
+    }
+    let now = f.gateway.now().0;
+    let mut tasks = Vec::new();
+    for worker in 0..8 {
+        let store = f.store().clone();
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let claim = format!("w{worker}");
+                let got = store
+                    .write(move |c| outbox::claim_due(c, &claim, now, 60_000, 3))
+                    .await
+                    .unwrap();
+                if got.is_empty() {
+                    return mine;
+                }
+                mine.extend(got.into_iter().map(|e| e.id));
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    all.sort_unstable();
+    let total = all.len();
+    all.dedup();
+    assert_eq!((total, all.len()), (40, 40));
+}
+
+async fn delivery_status_only_moves_forward(f: Fixture) {
+    let api = f.channel("api");
+    let first = ingest_one(&api, message("d1", "ana", "conv-1", "Help")).await;
+    let reply = f
+        .gateway
+        .reply(&first.ticket_reference, "A", "Hi".into(), Vec::new())
+        .await
+        .unwrap();
+    let now = f.gateway.now().0;
+    let entry = f
+        .store()
+        .write(move |c| outbox::claim_due(c, "c", now, 60_000, 1))
+        .await
+        .unwrap()
+        .remove(0);
+    f.store()
+        .write(move |c| outbox::mark_sent(c, &entry, Some("prov-1"), now))
+        .await
+        .unwrap();
+    let update = |status| DeliveryUpdate {
+        external_id: "prov-1".into(),
+        status,
+        reason: None,
+    };
+    assert!(api.delivery(update(DeliveryStatus::Read)).await.unwrap());
+    assert!(
+        !api.delivery(update(DeliveryStatus::Delivered))
+            .await
+            .unwrap(),
+        "late delivered ignored"
+    );
+    assert!(!api.delivery(update(DeliveryStatus::Failed)).await.unwrap());
+    assert!(
+        !api.delivery(DeliveryUpdate {
+            external_id: "unknown".into(),
+            status: DeliveryStatus::Read,
+            reason: None
+        })
+        .await
+        .unwrap()
+    );
+    let id = reply.id;
+    let stored = f.store().read(move |c| messages::get(c, id)).await.unwrap();
+    assert_eq!(stored.delivery_status, Some(DeliveryStatus::Read));
+    assert_eq!(stored.external_id.as_deref(), Some("prov-1"));
+}
+
+async fn ticket_list_filters_and_paginates(f: Fixture) {
+    let api = f.channel("api");
+    for n in 0..7 {
+        ingest_one(
+            &api,
+            message(
+                &format!("l{n}"),
+                &format!("s{n}"),
+                &format!("c{n}"),
+                &format!("text {n} withdrawal"),
+            ),
+        )
+        .await;
+    }
+    ingest_one(
+        &f.channel("sms"),
+        message("l-sms", "z", "+4479460958", "deposit 100%"),
+    )
+    .await;
+    let page = |before, limit| {
+        let filter = tickets::TicketFilter {
+            before_id: before,
+            limit,
+            ..Default::default()
+        };
+        let store = f.store().clone();
+        async move {
+            store
+                .read(move |c| tickets::list(c, &filter))
+                .await
+                .unwrap()
+        }
+    };
+    let (first, cursor) = page(None, 5).await;
+    assert_eq!(first.len(), 5);
+    let (second, end) = page(cursor, 5).await;
+    assert_eq!(second.len(), 3);
+    assert_eq!(end, None);
+    assert!(first.last().unwrap().id > second[0].id);
+
+    let search = |filter: tickets::TicketFilter| {
+        let store = f.store().clone();
+        async move {
+            store
+                .read(move |c| tickets::list(c, &filter))
+                .await
+                .unwrap()
+                .0
+        }
+    };
+    let by_channel = search(tickets::TicketFilter {
+        channel: Some("sms".into()),
+        limit: 50,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(by_channel.len(), 1);
+    let by_text = search(tickets::TicketFilter {
+        text: Some("WITHDRAWAL".into()),
+        limit: 50,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(by_text.len(), 7);
+    let literal_percent = search(tickets::TicketFilter {
+        text: Some("100%".into()),
+        limit: 50,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(literal_percent.len(), 1);
+    let by_reference = search(tickets::TicketFilter {
+        text: Some(by_channel[0].reference.clone()),
+        limit: 50,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(by_reference.len(), 1);
+    f.gateway
+        .update_ticket(
+            &by_channel[0].reference,
+            tickets::TicketPatch {
+                assignee: Some(Some("maria".into())),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let by_assignee = search(tickets::TicketFilter {
+        assignee: Some("maria".into()),
+        limit: 50,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(by_assignee.len(), 1);
+    let by_status = search(tickets::TicketFilter {
+        status: Some(TicketStatus::New),
+        limit: 50,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(by_status.len(), 8);
+}
+
+async fn channel_state_round_trips(f: Fixture) {
+    let tg = f.channel("api");
+    assert_eq!(tg.load_state("offset").await.unwrap(), None);
+    tg.save_state("offset", "41").await.unwrap();
+    tg.save_state("offset", "42").await.unwrap();
+    assert_eq!(
+        tg.load_state("offset").await.unwrap().as_deref(),
+        Some("42")
+    );
+    assert_eq!(f.channel("sms").load_state("offset").await.unwrap(), None);
+}
+
+async fn attachments_are_stored_by_content(f: Fixture) {
+    let mut inbound = message("att1", "ana", "conv-1", "");
+    inbound.attachments = vec![switchboard_core::InboundAttachment {
+        filename: "receipt.pdf".into(),
+        content_type: "application/pdf".into(),
+        bytes: bytes::Bytes::from_static(b"%PDF-1.4 test"),
+    }];
+    let outcome = ingest_one(&f.channel("api"), inbound).await;
+    let id = outcome.message_id;
+    let stored = f.store().read(move |c| messages::get(c, id)).await.unwrap();
+    assert_eq!(stored.attachments.len(), 1);
+    let attachment = &stored.attachments[0];
+    assert_eq!(
+        (attachment.filename.as_str(), attachment.size),
+        ("receipt.pdf", 13)
+    );
+    assert_eq!(
+        f.gateway.blobs().get(&attachment.sha256).await.unwrap(),
+        &b"%PDF-1.4 test"[..]
+    );
+}
+
+async fn invalid_inbound_is_refused_and_stores_nothing(f: Fixture) {
+    let api = f.channel("api");
+    let err = api
+        .ingest(vec![message("", "ana", "c", "x")])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("external_id"), "{err}");
+    let err = api
+        .ingest(vec![message("e", "ana", "c", "  ")])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("text"), "{err}");
+    let count = f
+        .store()
+        .read(|c| c.query("SELECT COUNT(*) FROM messages", &[]))
+        .await
+        .unwrap();
+    assert_eq!(count[0].i64(0).unwrap(), 0);
+}
+
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let store = super::testing::sqlite(dir.path()).await.unwrap();
+                    super::$case(super::Fixture::new(store, dir).await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                #[cfg_attr(not(postgres_tests), ignore = "needs PostgreSQL: set SWITCHBOARD_TEST_POSTGRES_URL (scripts/with-postgres does)")]
+                async fn $case() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let store = super::testing::postgres().await.unwrap();
+                    super::$case(super::Fixture::new(store, dir).await).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    first_message_becomes_a_ticket_and_the_next_threads_into_it,
+    duplicates_are_stored_once,
+    concurrent_ingest_stores_every_message_once,
+    one_phone_is_one_contact_across_sms_and_whatsapp,
+    resolved_ticket_reopens_within_the_window_and_links_after,
+    automatic_messages_never_reopen,
+    reference_in_text_threads_across_conversations,
+    header_matches_need_a_sender_who_belongs,
+    reply_to_threads_within_its_conversation,
+    reply_queues_one_outbox_entry_claimed_once,
+    expired_claims_are_taken_over_and_the_old_claim_cannot_record,
+    concurrent_claims_never_overlap,
+    delivery_status_only_moves_forward,
+    ticket_list_filters_and_paginates,
+    channel_state_round_trips,
+    attachments_are_stored_by_content,
+    invalid_inbound_is_refused_and_stores_nothing,
+);
