@@ -24,7 +24,7 @@ string_enum!(
 );
 
 /// One address of a customer.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Identity {
     pub kind: IdentityKind,
     pub address: String,

@@ -10,6 +10,7 @@
 //! - [`agent`]: what agents do to tickets: reply, note, change status, assign.
 //! - [`dispatcher`]: drains the outbox through the connectors, with rate limits and retries.
 //! - [`ratelimit`]: per-channel and per-recipient limits (governor).
+//! - [`secret`]: secrets that never print; [`signature`]: HMAC webhook signatures.
 //! - [`blobs`]: content-addressed attachment files.
 //! - [`events`]: the live feed of ticket and message events.
 //! - [`store`]: the SQL store, with its SQLite and PostgreSQL backends.
@@ -29,7 +30,9 @@ pub mod ingest;
 pub mod model;
 pub mod ratelimit;
 pub mod reference;
+pub mod secret;
 pub mod shutdown;
+pub mod signature;
 pub mod store;
 mod threading;
 
@@ -45,4 +48,5 @@ pub use model::{
     Attachment, ChannelId, Contact, DeliveryStatus, Direction, Message, Priority, Ticket,
     TicketStatus, Timestamp,
 };
+pub use secret::Secret;
 pub use store::{Store, StoreError};

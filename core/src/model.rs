@@ -91,7 +91,7 @@ impl fmt::Display for ChannelId {
 macro_rules! string_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
         #[serde(rename_all = "snake_case")]
         pub enum $name { $($(#[$vmeta])* $variant),+ }
 
@@ -194,7 +194,7 @@ impl DeliveryStatus {
 }
 
 /// A support case: every message from and to one customer about one matter.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Ticket {
     pub id: i64,
     /// Unique, human-typeable (`SB-7K3M9Q`); goes into email subjects.
@@ -212,14 +212,18 @@ pub struct Ticket {
     /// The earlier ticket of the same conversation, when this one was opened after
     /// the earlier one was closed or its reopen window had passed.
     pub previous_ticket_id: Option<i64>,
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
     pub updated_at: Timestamp,
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub resolved_at: Option<Timestamp>,
+    #[schema(value_type = String, format = DateTime)]
     pub last_message_at: Timestamp,
 }
 
 /// One message on a ticket.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Message {
     pub id: i64,
     pub ticket_id: i64,
@@ -240,13 +244,14 @@ pub struct Message {
     pub delivery_status: Option<DeliveryStatus>,
     /// Why delivery failed, in words an agent can act on.
     pub failure_reason: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
     pub attachments: Vec<Attachment>,
 }
 
 /// A file that came with or goes out with a message. The bytes live in the blob
 /// store under their SHA-256.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Attachment {
     pub id: i64,
     pub message_id: i64,
@@ -257,16 +262,17 @@ pub struct Attachment {
 }
 
 /// A customer, known by one or more identities.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Contact {
     pub id: i64,
     pub name: Option<String>,
     pub identities: Vec<ContactIdentity>,
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
 }
 
 /// An identity as stored on a contact, with what the gateway learned about it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ContactIdentity {
     #[serde(flatten)]
     pub identity: Identity,

@@ -1,0 +1,52 @@
+//! Settings of an API channel (`[channels.<id>]` with `kind = "api"`).
+
+use serde::Deserialize;
+use switchboard_core::Secret;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiChannelConfig {
+    /// The shared secret that signs both directions: `X-Switchboard-Signature:
+    /// sha256=<hex HMAC-SHA256(secret, raw body)>`.
+    pub secret: Secret,
+    /// Where replies are POSTed. Without it the channel only receives, and replies to
+    /// its tickets fail with a reason saying so.
+    #[serde(default)]
+    pub callback_url: Option<String>,
+    /// Whether pushed attachments may be given by `url` (fetched by the gateway) as
+    /// well as inline `data`.
+    #[serde(default = "yes")]
+    pub fetch_attachment_urls: bool,
+    /// How long a callback or an attachment download may take, in seconds.
+    #[serde(default = "default_timeout")]
+    pub timeout_seconds: u64,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_timeout() -> u64 {
+    15
+}
+
+impl ApiChannelConfig {
+    /// Checks values that parse but make no sense; no IO.
+    pub fn validate(&self) -> Vec<(&'static str, String)> {
+        let mut problems = Vec::new();
+        if let Some(url) = &self.callback_url {
+            match reqwest::Url::parse(url) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+                Ok(u) => problems.push((
+                    "callback_url",
+                    format!("scheme {:?} is not http or https", u.scheme()),
+                )),
+                Err(e) => problems.push(("callback_url", format!("{url:?} is not a URL: {e}"))),
+            }
+        }
+        if self.timeout_seconds == 0 || self.timeout_seconds > 300 {
+            problems.push(("timeout_seconds", "must be between 1 and 300".into()));
+        }
+        problems
+    }
+}

@@ -1,0 +1,166 @@
+//! `POST /webhooks/{channel_id}`: verify the signature over the raw body, parse,
+//! fetch URL attachments, commit, and only then answer 200 with the ticket.
+//!
+//! Answers: 200 stored (or already stored: `duplicate: true`); 400 malformed or
+//! invalid, naming the problem; 401 bad or missing signature, nothing stored; 405 not
+//! a POST; 422 an attachment URL the gateway cannot use; 502 an attachment URL that
+//! failed for now (retry); 503 store unavailable (retry); 500 anything else (logged).
+
+use bytes::{Bytes, BytesMut};
+use http::{Method, StatusCode};
+use serde_json::json;
+use switchboard_core::connector::{WebhookRequest, WebhookResponse};
+use switchboard_core::ingest::IngestError;
+use switchboard_core::signature;
+use switchboard_core::store::StoreError;
+
+use crate::ApiConnector;
+use crate::inbound::{self, AttachmentSource, PushedMessage};
+
+/// The header that carries the signature, both directions.
+pub const SIGNATURE_HEADER: &str = "x-switchboard-signature";
+
+pub(crate) async fn handle(connector: &ApiConnector, request: WebhookRequest) -> WebhookResponse {
+    if !request.subpath.is_empty() {
+        return WebhookResponse::error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "API channels take webhooks at their root path",
+        );
+    }
+    if request.method != Method::POST {
+        return WebhookResponse::error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "use POST",
+        );
+    }
+    let header = request.headers.get(SIGNATURE_HEADER).map(|v| v.as_bytes());
+    if let Err(error) = signature::verify_sha256(&connector.config.secret, &request.body, header) {
+        return WebhookResponse::error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_signature",
+            format!("X-Switchboard-Signature: {error}"),
+        );
+    }
+    let pushed: PushedMessage = match serde_json::from_slice(&request.body) {
+        Ok(pushed) => pushed,
+        Err(error) => {
+            return WebhookResponse::error(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                format!("invalid message: {error}"),
+            );
+        }
+    };
+    let max = connector.context.max_attachment_bytes();
+    let (mut message, sources) = match pushed.normalize(connector.context.channel().as_str(), max) {
+        Ok(normalized) => normalized,
+        Err(inbound::Invalid(why)) => {
+            return WebhookResponse::error(StatusCode::BAD_REQUEST, "invalid_message", why);
+        }
+    };
+    for (i, pending) in sources.into_iter().enumerate() {
+        let bytes = match pending.source {
+            AttachmentSource::Inline(bytes) => bytes,
+            AttachmentSource::Url(url) => match fetch(connector, &url, max).await {
+                Ok(bytes) => bytes,
+                Err((status, why)) => {
+                    return WebhookResponse::error(
+                        status,
+                        "attachment_unavailable",
+                        format!("attachments[{i}]: {why}"),
+                    );
+                }
+            },
+        };
+        inbound::attach(&mut message, pending.filename, pending.content_type, bytes);
+    }
+    match connector.context.ingest(vec![message]).await {
+        Ok(mut outcomes) => {
+            let outcome = outcomes.remove(0);
+            WebhookResponse::json(
+                StatusCode::OK,
+                &json!({
+                    "message_id": outcome.message_id,
+                    "ticket_id": outcome.ticket_id,
+                    "ticket_reference": outcome.ticket_reference,
+                    "duplicate": outcome.duplicate,
+                }),
+            )
+        }
+        Err(IngestError::Invalid(why)) => {
+            WebhookResponse::error(StatusCode::BAD_REQUEST, "invalid_message", why)
+        }
+        Err(IngestError::Store(StoreError::Unavailable(_)) | IngestError::ShuttingDown) => {
+            WebhookResponse::error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the gateway cannot store messages right now; retry",
+            )
+        }
+        Err(error) => {
+            tracing::error!(channel = %connector.context.channel(), %error, "cannot ingest a pushed message");
+            WebhookResponse::error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal error; retry later",
+            )
+        }
+    }
+}
+
+/// Downloads an attachment URL, refusing more than `max` bytes without reading them
+/// all. The status says whether the sender should fix (422) or retry (502).
+async fn fetch(
+    connector: &ApiConnector,
+    url: &str,
+    max: usize,
+) -> Result<Bytes, (StatusCode, String)> {
+    let unusable = |why: String| (StatusCode::UNPROCESSABLE_ENTITY, why);
+    if !connector.config.fetch_attachment_urls {
+        return Err(unusable(
+            "this channel does not fetch attachment URLs; send the file as data".into(),
+        ));
+    }
+    let parsed =
+        reqwest::Url::parse(url).map_err(|e| unusable(format!("{url:?} is not a URL: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(unusable(format!(
+            "only http and https URLs are fetched, not {:?}",
+            parsed.scheme()
+        )));
+    }
+    let mut response = connector
+        .http
+        .get(parsed)
+        .send()
+        .await
+        .map_err(|e| (StatusCode::BAD_GATEWAY, format!("cannot fetch {url}: {e}")))?;
+    let status = response.status();
+    if status.is_server_error() {
+        return Err((StatusCode::BAD_GATEWAY, format!("{url} answered {status}")));
+    }
+    if !status.is_success() {
+        return Err(unusable(format!("{url} answered {status}")));
+    }
+    let too_big = || unusable(format!("{url} is larger than the limit of {max} bytes"));
+    if response
+        .content_length()
+        .is_some_and(|len| len > max as u64)
+    {
+        return Err(too_big());
+    }
+    let mut body = BytesMut::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| (StatusCode::BAD_GATEWAY, format!("cannot read {url}: {e}")))?
+    {
+        if body.len() + chunk.len() > max {
+            return Err(too_big());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}

@@ -1,0 +1,132 @@
+//! The API's one error type: every failure is JSON `{"error": {"code", "message"}}`
+//! with the right status. Internal details are logged, never sent.
+
+use axum::Json;
+use axum::extract::FromRequest;
+use axum::extract::rejection::JsonRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use switchboard_core::StoreError;
+use switchboard_core::agent::AgentError;
+
+#[derive(Debug)]
+pub enum ApiError {
+    /// 400: the request is malformed; the text says how.
+    BadRequest(String),
+    /// 401: no valid bearer token.
+    Unauthorized,
+    /// 403: the agent's role does not allow this.
+    Forbidden(&'static str),
+    NotFound(String),
+    /// 422: well-formed, but cannot be done as asked.
+    Unprocessable(String),
+    /// 503: the store is unavailable; retry.
+    Unavailable,
+    /// 500: logged here, answered without details.
+    Internal(String),
+    /// Any other status with its own code.
+    Status(StatusCode, &'static str, String),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, message) = match self {
+            ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, "bad_request", m),
+            ApiError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "a valid 'Authorization: Bearer <token>' header is required".into(),
+            ),
+            ApiError::Forbidden(what) => (
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("{what} needs the admin role"),
+            ),
+            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m),
+            ApiError::Unprocessable(m) => (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable", m),
+            ApiError::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the store is unavailable; retry shortly".into(),
+            ),
+            ApiError::Internal(detail) => {
+                tracing::error!(%detail, "internal error answering an API request");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error".into(),
+                )
+            }
+            ApiError::Status(status, code, m) => (status, code, m),
+        };
+        let mut response = (
+            status,
+            Json(json!({"error": {"code": code, "message": message}})),
+        )
+            .into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
+            StoreError::Invalid(why) => ApiError::Unprocessable(why),
+            StoreError::Unavailable(_) => ApiError::Unavailable,
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<AgentError> for ApiError {
+    fn from(error: AgentError) -> Self {
+        match error {
+            AgentError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
+            AgentError::Invalid(why) => ApiError::Unprocessable(why),
+            AgentError::Store(e) => e.into(),
+            AgentError::Blob(e) => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+/// `Json` whose rejections (bad syntax, wrong types, missing fields) come back in the
+/// API's error format, naming the problem.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(
+        request: axum::extract::Request,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => Err(match rejection.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => ApiError::Status(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_large",
+                    rejection.body_text(),
+                ),
+                StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::Status(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                    "send JSON with 'Content-Type: application/json'".into(),
+                ),
+                _ => ApiError::BadRequest(rejection.body_text()),
+            }),
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! The agent API under `/api/v1`: JSON, bearer tokens, cursor pagination, errors as
+//! `{"error": {"code", "message"}}`. The OpenAPI document is served at
+//! `/api/v1/openapi.json`, with an interactive page at `/docs`.
+
+pub mod admin;
+pub mod auth;
+pub mod contacts;
+pub mod error;
+pub mod events;
+pub mod tickets;
+
+use axum::Router;
+use axum::routing::{get, post};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::http::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Switchboard agent API", description = "Tickets from every channel in one inbox; replies go back out through the channel the customer used."),
+    paths(
+        tickets::list, tickets::show, tickets::reply, tickets::note, tickets::update,
+        contacts::show, contacts::attachment, events::feed,
+        admin::channels, admin::retry, admin::me,
+    ),
+    modifiers(&BearerAuth),
+    tags((name = "tickets"), (name = "contacts"), (name = "events"), (name = "admin", description = "Admin role only, except /me"))
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/tickets", get(tickets::list))
+        .route(
+            "/api/v1/tickets/{ticket}",
+            get(tickets::show).patch(tickets::update),
+        )
+        .route("/api/v1/tickets/{ticket}/replies", post(tickets::reply))
+        .route("/api/v1/tickets/{ticket}/notes", post(tickets::note))
+        .route("/api/v1/contacts/{id}", get(contacts::show))
+        .route("/api/v1/attachments/{id}", get(contacts::attachment))
+        .route("/api/v1/events", get(events::feed))
+        .route("/api/v1/channels", get(admin::channels))
+        .route("/api/v1/messages/{id}/retry", post(admin::retry))
+        .route("/api/v1/me", get(admin::me))
+        .merge(SwaggerUi::new("/docs").url("/api/v1/openapi.json", ApiDoc::openapi()))
+}

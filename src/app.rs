@@ -1,0 +1,133 @@
+//! Wiring: from a checked [`Config`] to a running gateway, and a clean stop.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context;
+use switchboard_core::blobs::BlobStore;
+use switchboard_core::connector::Connector;
+use switchboard_core::dispatcher::Dispatcher;
+use switchboard_core::shutdown::Shutdown;
+use switchboard_core::store::{Store, StoreLocation};
+use switchboard_core::{Clock, Gateway};
+use tokio::net::TcpListener;
+
+use crate::config::{Backend, Config};
+use crate::http::{self, AppState, ChannelInfo};
+
+/// A gateway built from a config, ready to run.
+pub struct App {
+    pub gateway: Gateway,
+    state: AppState,
+    dispatcher: Dispatcher,
+    connectors: Vec<(String, Arc<dyn Connector>)>,
+}
+
+/// Opens the store a config names.
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let location = match &config.storage.backend {
+        Backend::Sqlite { synchronous } => StoreLocation::Sqlite {
+            path: config.storage.data_dir.join("switchboard.db"),
+            synchronous: *synchronous,
+        },
+        Backend::Postgres {
+            url,
+            max_connections,
+        } => StoreLocation::Postgres {
+            url: url.expose().to_owned(),
+            max_connections: *max_connections,
+        },
+    };
+    Store::open(location).await.context("cannot open the store")
+}
+
+impl App {
+    /// Opens the store (migrating it), builds the core and every enabled channel.
+    pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
+        let store = open_store(&config).await?;
+        let blobs = BlobStore::new(config.storage.data_dir.join("attachments"));
+        let enabled: Vec<_> = config
+            .channels
+            .iter()
+            .filter(|c| c.enabled)
+            .map(|c| c.id.clone())
+            .collect();
+        let gateway = Gateway::new(store, blobs, clock, config.gateway.clone(), enabled);
+        let mut dispatcher = Dispatcher::new(gateway.clone());
+        let mut connectors = Vec::new();
+        let mut webhooks = HashMap::new();
+        for channel in &config.channels {
+            if !channel.enabled {
+                tracing::info!(channel = %channel.id, kind = channel.kind(), "channel disabled in the config");
+                continue;
+            }
+            let connector = channel
+                .settings
+                .build(gateway.channel_context(channel.id.clone()))
+                .map_err(|e| anyhow::anyhow!("channel {}: {e}", channel.id))?;
+            dispatcher.add_channel(&channel.id, connector.clone(), &channel.rate_limits);
+            webhooks.insert(channel.id.as_str().to_owned(), connector.clone());
+            connectors.push((channel.id.as_str().to_owned(), connector));
+        }
+        let channels = config
+            .channels
+            .iter()
+            .map(|c| ChannelInfo {
+                id: c.id.as_str().to_owned(),
+                kind: c.kind(),
+                enabled: c.enabled,
+            })
+            .collect();
+        let state = AppState {
+            gateway: gateway.clone(),
+            agents: config.agents.clone().into(),
+            webhooks: Arc::new(webhooks),
+            channels: Arc::new(channels),
+            ready: Arc::new(AtomicBool::new(false)),
+            max_body_bytes: config.server.max_body_bytes,
+        };
+        Ok(App {
+            gateway,
+            state,
+            dispatcher,
+            connectors,
+        })
+    }
+
+    /// Serves on `listener` until `shutdown` fires: stops accepting, lets requests in
+    /// flight finish (their messages are committed before they are answered), stops
+    /// pollers and lets the dispatcher record the sends in flight.
+    pub async fn run(self, listener: TcpListener, shutdown: Shutdown) -> anyhow::Result<()> {
+        let App {
+            state,
+            dispatcher,
+            connectors,
+            ..
+        } = self;
+        let mut tasks = tokio::task::JoinSet::new();
+        tasks.spawn(dispatcher.run(shutdown.clone()));
+        for (id, connector) in connectors {
+            let shutdown = shutdown.clone();
+            tasks.spawn(async move {
+                if let Err(error) = connector.run(shutdown).await {
+                    tracing::error!(channel = %id, error = %format!("{error:#}"), "channel stopped with an error");
+                }
+            });
+        }
+        state.ready.store(true, Ordering::SeqCst);
+        let address = listener.local_addr().ok();
+        tracing::info!(?address, "switchboard listening");
+        let router = http::router(state.clone());
+        let stop = shutdown.clone();
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move { stop.wait().await })
+            .await
+            .context("HTTP server failed")?;
+        state.ready.store(false, Ordering::SeqCst);
+        tracing::info!("HTTP server stopped; finishing background work");
+        while tasks.join_next().await.is_some() {}
+        tracing::info!("switchboard stopped");
+        Ok(())
+    }
+}

@@ -1,0 +1,66 @@
+//! The connector registry: every channel kind the gateway knows, in one place. A new
+//! provider is a new crate under `connectors/` plus one arm in each match here.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use switchboard_connector_api as api;
+use switchboard_core::connector::{ChannelContext, Connector};
+use switchboard_core::ratelimit::RateLimits;
+
+/// The `kind`s a channel may have.
+pub const KINDS: &[&str] = &[api::KIND];
+
+/// A channel's own settings, by kind.
+#[derive(Debug, Clone)]
+pub enum ChannelSettings {
+    Api(api::ApiChannelConfig),
+}
+
+pub enum ParseError {
+    UnknownKind,
+    Invalid(String),
+}
+
+/// Reads the kind-specific keys of a `[channels.<id>]` table.
+pub fn parse(kind: &str, table: toml::Table) -> Result<ChannelSettings, ParseError> {
+    let value = toml::Value::Table(table);
+    let invalid = |e: toml::de::Error| ParseError::Invalid(e.message().to_owned());
+    match kind {
+        api::KIND => api::ApiChannelConfig::deserialize(value)
+            .map(ChannelSettings::Api)
+            .map_err(invalid),
+        _ => Err(ParseError::UnknownKind),
+    }
+}
+
+impl ChannelSettings {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ChannelSettings::Api(_) => api::KIND,
+        }
+    }
+
+    /// Problems with values that parsed, as (key, message); no IO.
+    pub fn validate(&self) -> Vec<(&'static str, String)> {
+        match self {
+            ChannelSettings::Api(config) => config.validate(),
+        }
+    }
+
+    /// The provider's documented limits, used when the channel sets none.
+    pub fn default_rate_limits(&self) -> RateLimits {
+        match self {
+            ChannelSettings::Api(_) => api::DEFAULT_RATE_LIMITS,
+        }
+    }
+
+    /// Builds the running connector.
+    pub fn build(&self, context: ChannelContext) -> Result<Arc<dyn Connector>, String> {
+        Ok(match self {
+            ChannelSettings::Api(config) => {
+                Arc::new(api::ApiConnector::new(config.clone(), context)?)
+            }
+        })
+    }
+}

@@ -1,0 +1,136 @@
+use super::*;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(text, "test.toml", |name| match name {
+        "API_SECRET" => Some("from-env".into()),
+        "QUOTED" => Some("a\"b\\c".into()),
+        _ => None,
+    })
+}
+
+const MINIMAL: &str = r#"
+[[agents]]
+name = "Admin"
+token = "admin-token-123"
+role = "admin"
+
+[channels.api]
+kind = "api"
+secret = "${API_SECRET}"
+"#;
+
+#[test]
+fn minimal_config_takes_defaults_and_env() {
+    let config = parse(MINIMAL).unwrap();
+    assert_eq!(config.server.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(config.agents[0].role, Role::Admin);
+    let channel = &config.channels[0];
+    assert_eq!(
+        (channel.id.as_str(), channel.kind(), channel.enabled),
+        ("api", "api", true)
+    );
+    let ChannelSettings::Api(api) = &channel.settings;
+    assert_eq!(api.secret.expose(), "from-env");
+    assert_eq!(format!("{:?}", api.secret), "***", "secrets never print");
+    assert_eq!(
+        channel.rate_limits,
+        switchboard_connector_api::DEFAULT_RATE_LIMITS
+    );
+}
+
+#[test]
+fn env_values_are_escaped_and_defaults_apply() {
+    let text = MINIMAL.replace("${API_SECRET}", "${QUOTED}")
+        + "\n[tickets]\nreference_prefix = \"${PREFIX:-HD}\"\n";
+    let config = parse(&text).unwrap();
+    let ChannelSettings::Api(api) = &config.channels[0].settings;
+    assert_eq!(api.secret.expose(), "a\"b\\c");
+    assert_eq!(config.gateway.reference_prefix, "HD");
+}
+
+#[test]
+fn every_problem_is_reported_with_its_key_and_line() {
+    let text = r#"
+[[agents]]
+name = "Admin"
+token = "${MISSING_TOKEN}"
+"#;
+    let error = parse(text).unwrap_err().to_string();
+    assert!(
+        error.contains("line 4") && error.contains("MISSING_TOKEN is not set"),
+        "{error}"
+    );
+
+    let text = r#"
+[tickets]
+reference_prefix = "sb1"
+
+[[agents]]
+name = "Admin"
+token = "t"
+
+[channels.api]
+kind = "api"
+secret = "s"
+callback_url = "ftp://example.com"
+colour = "blue"
+
+[channels.chat]
+kind = "carrier-pigeon"
+
+[channels.Bad]
+kind = "api"
+"#;
+    let error = parse(text).unwrap_err();
+    let keys: Vec<_> = error
+        .problems
+        .iter()
+        .map(|p| (p.key.as_str(), p.line))
+        .collect();
+    assert!(
+        keys.contains(&("tickets.reference_prefix", Some(3))),
+        "{keys:?}"
+    );
+    assert!(
+        keys.contains(&("channels.api.colour", Some(13))),
+        "{keys:?}"
+    );
+    assert!(keys.contains(&("channels.chat.kind", Some(16))), "{keys:?}");
+    assert!(keys.iter().any(|(k, _)| *k == "channels.Bad"), "{keys:?}");
+    let text = error.to_string();
+    assert!(text.contains("unknown field `colour`"), "{text}");
+    assert!(text.contains("carrier-pigeon"), "{text}");
+}
+
+#[test]
+fn callback_url_and_rate_limits_are_checked() {
+    let text = MINIMAL.to_owned()
+        + "callback_url = \"not a url\"\n[channels.api.rate_limit]\nchannel = { count = 0 }\n";
+    let error = parse(&text).unwrap_err().to_string();
+    assert!(error.contains("channels.api.callback_url"), "{error}");
+    assert!(
+        error.contains("channels.api.rate_limit.channel: count must be at least 1"),
+        "{error}"
+    );
+}
+
+#[test]
+fn syntax_errors_name_the_line() {
+    let error = parse("[server]\nlisten = \n").unwrap_err();
+    assert_eq!(error.problems[0].line, Some(2));
+    let error = parse("[server]\nport = 1\n").unwrap_err().to_string();
+    assert!(error.contains("unknown field `port`"), "{error}");
+}
+
+#[test]
+fn the_shipped_config_is_valid() {
+    let text = include_str!("../../config/switchboard.toml");
+    let config = Config::parse(text, "switchboard.toml", |_| None).unwrap();
+    assert!(
+        config
+            .channels
+            .iter()
+            .any(|c| c.kind() == "api" && c.enabled)
+    );
+    assert!(config.agents.iter().any(|a| a.role == Role::Admin));
+}

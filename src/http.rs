@@ -1,0 +1,154 @@
+//! The HTTP server: provider webhooks under `/webhooks/{channel_id}`, the agent API
+//! under `/api/v1`, and `/healthz`, `/readyz`, `/metrics` for operators.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use serde_json::json;
+use switchboard_core::Gateway;
+use switchboard_core::connector::{Connector, WebhookRequest};
+use switchboard_core::store::queries::outbox;
+
+use crate::api;
+use crate::api::error::ApiError;
+use crate::config::AgentConfig;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub gateway: Gateway,
+    pub agents: Arc<[AgentConfig]>,
+    /// Enabled channels' connectors by channel id.
+    pub webhooks: Arc<HashMap<String, Arc<dyn Connector>>>,
+    /// Every configured channel, enabled or not.
+    pub channels: Arc<Vec<ChannelInfo>>,
+    /// Set once connectors and the dispatcher started; cleared at shutdown.
+    pub ready: Arc<AtomicBool>,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct ChannelInfo {
+    pub id: String,
+    pub kind: &'static str,
+    pub enabled: bool,
+}
+
+pub fn router(state: AppState) -> Router {
+    let limit = state.max_body_bytes;
+    Router::new()
+        .route("/webhooks/{channel}", any(webhook))
+        .route("/webhooks/{channel}/{*rest}", any(webhook))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .merge(api::router())
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Hands a webhook to its channel's connector, as received.
+async fn webhook(
+    State(state): State<AppState>,
+    Path(params): Path<HashMap<String, String>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let channel = params.get("channel").cloned().unwrap_or_default();
+    let Some(connector) = state.webhooks.get(&channel) else {
+        return ApiError::NotFound(format!(
+            "channel {channel:?} is not configured or not enabled"
+        ))
+        .into_response();
+    };
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            return ApiError::Status(rejection.status(), "invalid_body", rejection.body_text())
+                .into_response();
+        }
+    };
+    let subpath = params
+        .get("rest")
+        .map(|rest| format!("/{rest}"))
+        .unwrap_or_default();
+    let started = Instant::now();
+    let answer = connector
+        .webhook(WebhookRequest {
+            method,
+            subpath,
+            query: uri.query().map(str::to_owned),
+            headers,
+            body,
+        })
+        .await;
+    metrics::counter!("switchboard_webhook_requests_total", "channel" => channel.clone(), "status" => answer.status.as_u16().to_string())
+        .increment(1);
+    metrics::histogram!("switchboard_webhook_seconds", "channel" => channel)
+        .record(started.elapsed().as_secs_f64());
+    (
+        answer.status,
+        [(header::CONTENT_TYPE, answer.content_type)],
+        answer.body,
+    )
+        .into_response()
+}
+
+/// The process is up.
+async fn healthz() -> impl IntoResponse {
+    axum::Json(json!({"status": "ok"}))
+}
+
+/// The store answers and the channels are started: send traffic here.
+async fn readyz(State(state): State<AppState>) -> Response {
+    let started = state.ready.load(Ordering::SeqCst);
+    let store = state.gateway.store().ping().await;
+    let ready = started && store.is_ok();
+    let body = json!({
+        "status": if ready { "ready" } else { "not_ready" },
+        "store": store.as_ref().map_or_else(|e| e.to_string(), |_| "ok".to_owned()),
+        "channels": if started { "started" } else { "starting or stopping" },
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(body)).into_response()
+}
+
+/// Prometheus text format. The outbox depth is read from the store at each scrape,
+/// so it is right whichever node queued the messages.
+async fn metrics(State(state): State<AppState>) -> Response {
+    let handle = crate::telemetry::metrics();
+    match state.gateway.store().read(outbox::depth).await {
+        Ok(depths) => {
+            for channel in state.channels.iter() {
+                let depth = depths
+                    .iter()
+                    .find(|(c, _)| *c == channel.id)
+                    .map_or(0, |(_, n)| *n);
+                metrics::gauge!("switchboard_outbox_depth", "channel" => channel.id.clone())
+                    .set(depth as f64);
+            }
+        }
+        Err(error) => tracing::warn!(%error, "cannot read the outbox depth for /metrics"),
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        handle.render(),
+    )
+        .into_response()
+}
