@@ -43,6 +43,13 @@ pub(crate) async fn handle(connector: &ApiConnector, request: WebhookRequest) ->
             format!("X-Switchboard-Signature: {error}"),
         );
     }
+    if request.body.trim_ascii_start().first() != Some(&b'{') {
+        return WebhookResponse::error(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            "the body must be a JSON object",
+        );
+    }
     let pushed: PushedMessage = match serde_json::from_slice(&request.body) {
         Ok(pushed) => pushed,
         Err(error) => {

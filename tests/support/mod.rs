@@ -1,0 +1,280 @@
+//! The shared harness of the end-to-end tests: a whole gateway on port 0 over a fresh
+//! store (SQLite in a temporary directory, or a new PostgreSQL database), a fake
+//! callback receiver for the API channel, and typed helpers.
+
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+pub mod callback;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hmac::{Hmac, KeyInit, Mac};
+use serde_json::Value;
+use sha2::Sha256;
+use switchboard::{App, Config};
+use switchboard_core::ManualClock;
+use switchboard_core::shutdown::ShutdownTrigger;
+
+pub use callback::FakeCallback;
+
+pub const SECRET: &str = "test-secret";
+pub const ADMIN_TOKEN: &str = "admin-token-0123456789";
+pub const AGENT_TOKEN: &str = "agent-token-0123456789";
+
+#[derive(Clone, Copy, Debug)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestApp {
+    pub url: String,
+    pub http: reqwest::Client,
+    pub clock: ManualClock,
+    pub callback: FakeCallback,
+    pub gateway: switchboard_core::Gateway,
+    shutdown: Option<ShutdownTrigger>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    _dir: tempfile::TempDir,
+}
+
+/// Extra config appended to the test's base config.
+pub async fn spawn(backend: Backend) -> TestApp {
+    spawn_with(backend, "").await
+}
+
+pub async fn spawn_with(backend: Backend, extra: &str) -> TestApp {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let callback = FakeCallback::start(SECRET).await;
+    let storage = match backend {
+        Backend::Sqlite => format!(
+            "backend = \"sqlite\"\ndata_dir = {:?}\nsqlite_synchronous = \"normal\"",
+            dir.path().display().to_string()
+        ),
+        Backend::Postgres => format!(
+            "backend = \"postgres\"\ndata_dir = {:?}\npostgres_url = {:?}",
+            dir.path().display().to_string(),
+            switchboard_core::store::testing::fresh_postgres_url()
+                .await
+                .unwrap()
+        ),
+    };
+    let text = format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+
+[storage]
+{storage}
+
+[tickets]
+reopen_window_hours = 24
+
+[outbox]
+backoff_base_seconds = 0.05
+backoff_max_seconds = 0.2
+max_attempts = 5
+poll_interval_ms = 20
+send_timeout_seconds = 5
+lease_seconds = 30
+
+[[agents]]
+name = "Ada Admin"
+token = "{ADMIN_TOKEN}"
+role = "admin"
+
+[[agents]]
+name = "Gus Agent"
+token = "{AGENT_TOKEN}"
+
+[channels.api]
+kind = "api"
+secret = "{SECRET}"
+callback_url = "{callback}"
+timeout_seconds = 5
+{extra}
+"#,
+        callback = callback.url()
+    );
+    let config = Config::parse(&text, "test.toml", |_| None).unwrap_or_else(|e| panic!("{e}"));
+    let clock = ManualClock::new();
+    let app = App::build(config, Arc::new(clock.clone())).await.unwrap();
+    let gateway = app.gateway.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (trigger, shutdown) = switchboard_core::shutdown::channel();
+    let server = tokio::spawn(app.run(listener, shutdown));
+    TestApp {
+        url,
+        http: reqwest::Client::builder().no_proxy().build().unwrap(),
+        clock,
+        callback,
+        gateway,
+        shutdown: Some(trigger),
+        server: Some(server),
+        _dir: dir,
+    }
+}
+
+pub fn sign(body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// A pushed message in the API channel's format.
+pub fn message(external_id: &str, sender: &str, text: &str) -> Value {
+    serde_json::json!({
+        "external_id": external_id,
+        "sender": {"id": sender, "name": format!("Customer {sender}")},
+        "text": text,
+    })
+}
+
+impl TestApp {
+    /// Pushes a signed message; returns the status and the JSON answer.
+    pub async fn push(&self, message: &Value) -> (u16, Value) {
+        let body = message.to_string();
+        self.push_raw(body.as_bytes(), Some(&sign(body.as_bytes())))
+            .await
+    }
+
+    pub async fn push_raw(&self, body: &[u8], signature: Option<&str>) -> (u16, Value) {
+        let mut request = self
+            .http
+            .post(format!("{}/webhooks/api", self.url))
+            .header("content-type", "application/json")
+            .body(body.to_vec());
+        if let Some(signature) = signature {
+            request = request.header("x-switchboard-signature", signature);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn send_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: &Value,
+    ) -> (u16, Value) {
+        let response = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn ticket(&self, key: &str) -> Value {
+        let (status, body) = self
+            .get(&format!("/api/v1/tickets/{key}"), ADMIN_TOKEN)
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    pub async fn reply(&self, ticket: &str, text: &str) -> Value {
+        let (status, body) = self
+            .send_json(
+                reqwest::Method::POST,
+                &format!("/api/v1/tickets/{ticket}/replies"),
+                AGENT_TOKEN,
+                &serde_json::json!({"text": text}),
+            )
+            .await;
+        assert_eq!(status, 202, "{body}");
+        body
+    }
+
+    /// Counts rows in a table of the store.
+    pub async fn count(&self, table: &'static str) -> i64 {
+        self.gateway
+            .store()
+            .read(move |c| c.query(&format!("SELECT COUNT(*) FROM {table}"), &[]))
+            .await
+            .unwrap()[0]
+            .i64(0)
+            .unwrap()
+    }
+
+    /// Waits until the message's delivery status is `status` (or fails after 10 s).
+    pub async fn wait_for_delivery(&self, ticket: &str, message_id: i64, status: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let detail = self.ticket(ticket).await;
+            let message = detail["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["id"] == message_id)
+                .cloned()
+                .unwrap();
+            if message["delivery_status"] == status {
+                return message;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "message {message_id} still {} (reason {}), expected {status}",
+                message["delivery_status"],
+                message["failure_reason"]
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Stops the gateway the way SIGTERM does, and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(trigger) = self.shutdown.take() {
+            trigger.fire();
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap().unwrap();
+        }
+    }
+}
+
+/// Runs each listed test against SQLite and PostgreSQL. The PostgreSQL half is
+/// ignored, with the reason, unless SWITCHBOARD_TEST_POSTGRES_URL is set.
+#[macro_export]
+macro_rules! both_backends {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    super::$case(super::support::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                #[cfg_attr(not(postgres_tests), ignore = "needs PostgreSQL: set SWITCHBOARD_TEST_POSTGRES_URL (scripts/with-postgres does)")]
+                async fn $case() {
+                    super::$case(super::support::Backend::Postgres).await;
+                }
+            )*
+        }
+    };
+}
