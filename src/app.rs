@@ -45,6 +45,8 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
 impl App {
     /// Opens the store (migrating it), builds the core and every enabled channel.
     pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
+        // Metrics recorded before the recorder exists are lost: install it first.
+        crate::telemetry::metrics();
         let store = open_store(&config).await?;
         let blobs = BlobStore::new(config.storage.data_dir.join("attachments"));
         let enabled: Vec<_> = config
@@ -79,6 +81,8 @@ impl App {
                 enabled: c.enabled,
             })
             .collect();
+        // Replaced by the real signal in `run`.
+        let (_, stopped) = switchboard_core::shutdown::channel();
         let state = AppState {
             gateway: gateway.clone(),
             agents: config.agents.clone().into(),
@@ -86,6 +90,7 @@ impl App {
             channels: Arc::new(channels),
             ready: Arc::new(AtomicBool::new(false)),
             max_body_bytes: config.server.max_body_bytes,
+            shutdown: stopped,
         };
         Ok(App {
             gateway,
@@ -100,11 +105,12 @@ impl App {
     /// pollers and lets the dispatcher record the sends in flight.
     pub async fn run(self, listener: TcpListener, shutdown: Shutdown) -> anyhow::Result<()> {
         let App {
-            state,
+            mut state,
             dispatcher,
             connectors,
             ..
         } = self;
+        state.shutdown = shutdown.clone();
         let mut tasks = tokio::task::JoinSet::new();
         tasks.spawn(dispatcher.run(shutdown.clone()));
         for (id, connector) in connectors {

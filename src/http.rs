@@ -16,6 +16,7 @@ use axum::routing::{any, get};
 use serde_json::json;
 use switchboard_core::Gateway;
 use switchboard_core::connector::{Connector, WebhookRequest};
+use switchboard_core::shutdown::Shutdown;
 use switchboard_core::store::queries::outbox;
 
 use crate::api;
@@ -34,6 +35,9 @@ pub struct AppState {
     /// Set once connectors and the dispatcher started; cleared at shutdown.
     pub ready: Arc<AtomicBool>,
     pub max_body_bytes: usize,
+    /// Ends long-lived responses (the live feed) so a graceful stop does not wait on
+    /// them forever.
+    pub shutdown: Shutdown,
 }
 
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]

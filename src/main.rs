@@ -118,7 +118,6 @@ fn main() -> ExitCode {
 
 async fn serve(config: Config, log_format: LogFormat) -> anyhow::Result<()> {
     telemetry::init_logging(log_format);
-    telemetry::metrics();
     let listener = tokio::net::TcpListener::bind(config.server.listen).await?;
     let app = App::build(config, Arc::new(SystemClock)).await?;
     let (trigger, shutdown) = switchboard_core::shutdown::channel();

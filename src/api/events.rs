@@ -22,7 +22,13 @@ pub async fn feed(
     _agent: Agent,
     State(state): State<AppState>,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
-    let stream = BroadcastStream::new(state.gateway.events().subscribe()).map(|item| {
+    let shutdown = state.shutdown.clone();
+    let stopped = async move { shutdown.wait().await };
+    let events = futures::StreamExt::take_until(
+        BroadcastStream::new(state.gateway.events().subscribe()),
+        stopped,
+    );
+    let stream = events.map(|item| {
         Ok(match item {
             Ok(event) => SseEvent::default()
                 .event(event.name())

@@ -1,0 +1,361 @@
+//! `switchboard-loadgen`: drives signed webhooks at a running gateway's generic api
+//! channel at a given concurrency for a given time, reports throughput and latency,
+//! and optionally checks in the store that every acknowledged message was stored
+//! exactly once.
+//!
+//! ```text
+//! switchboard-loadgen --url http://127.0.0.1:8080 --channel api --secret dev-secret \
+//!     --concurrency 64 --duration 20s --verify-store sqlite:./data/switchboard.db
+//! ```
+
+mod drive;
+mod report;
+mod verify;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use reqwest::{Client, Url};
+
+use drive::Plan;
+use report::{Latency, Report};
+use verify::StoreSpec;
+
+/// Drives signed api-channel webhooks at a running Switchboard gateway and checks that
+/// every acknowledged message was stored exactly once.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// The gateway's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: Url,
+    /// The id of the api channel to post to.
+    #[arg(long, default_value = "api")]
+    channel: String,
+    /// The channel's webhook secret.
+    #[arg(long, env = "SWITCHBOARD_LOADGEN_SECRET", hide_env_values = true)]
+    secret: String,
+    /// Requests in flight at once, one worker each.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    concurrency: u32,
+    /// How long to send: `20s`, `500ms`, `2m`, or plain seconds.
+    #[arg(long, default_value = "20s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Distinct customers (and conversations) the messages cycle over.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    customers: u64,
+    /// Fraction of requests (0 to 1) that resend an already acknowledged message.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_fraction)]
+    duplicates: f64,
+    /// After the run, check the store: `sqlite:PATH` or a `postgres://` URL.
+    #[arg(long, value_parser = verify::parse_store)]
+    verify_store: Option<StoreSpec>,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    json: bool,
+    /// Allow a target other than loopback; without it the load stays on this machine.
+    #[arg(long)]
+    allow_remote: bool,
+}
+
+fn parse_duration(value: &str) -> Result<Duration, String> {
+    let value = value.trim();
+    let split = value
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(value.len());
+    let (number, unit) = value.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("{value:?} is not a duration such as 20s, 500ms or 2m"))?;
+    let seconds = match unit {
+        "ms" => number / 1000.0,
+        "" | "s" => number,
+        "m" => number * 60.0,
+        "h" => number * 3600.0,
+        _ => return Err(format!("unknown unit {unit:?}: use ms, s, m or h")),
+    };
+    let duration = Duration::try_from_secs_f64(seconds).map_err(|e| e.to_string())?;
+    if duration.is_zero() {
+        return Err("the duration must be more than zero".into());
+    }
+    Ok(duration)
+}
+
+fn parse_fraction(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(format!("{value:?} is not a fraction between 0 and 1")),
+    }
+}
+
+/// Hides the password of a URL's user info (`postgres://user:***@host/db`).
+fn redact_url_password(value: &str) -> String {
+    let Some(scheme_end) = value.find("://").map(|i| i + 3) else {
+        return value.to_owned();
+    };
+    let authority_end = value[scheme_end..]
+        .find('/')
+        .map_or(value.len(), |i| scheme_end + i);
+    let authority = &value[scheme_end..authority_end];
+    match authority.rfind('@') {
+        Some(at) => match authority[..at].find(':') {
+            Some(colon) => format!(
+                "{}***{}",
+                &value[..scheme_end + colon + 1],
+                &value[scheme_end + at..]
+            ),
+            None => value.to_owned(),
+        },
+        None => value.to_owned(),
+    }
+}
+
+/// The command line as typed, shell-quoted, with the secret and store password hidden
+/// so that reports can be shared.
+fn command_line(args: impl IntoIterator<Item = String>) -> String {
+    let mut shown = Vec::new();
+    let mut secret_next = false;
+    for arg in args {
+        let arg = if std::mem::take(&mut secret_next) {
+            "***".to_owned()
+        } else if arg == "--secret" {
+            secret_next = true;
+            arg
+        } else if arg.starts_with("--secret=") {
+            "--secret=***".to_owned()
+        } else {
+            redact_url_password(&arg)
+        };
+        shown.push(shell_quote(&arg));
+    }
+    shown.join(" ")
+}
+
+fn shell_quote(arg: &str) -> String {
+    let plain = !arg.is_empty()
+        && arg
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=,@%+".contains(c));
+    if plain {
+        arg.to_owned()
+    } else {
+        format!("'{}'", arg.replace('\'', r"'\''"))
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host_str() {
+        Some(host) if host.eq_ignore_ascii_case("localhost") => true,
+        Some(host) => host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback()),
+        None => false,
+    }
+}
+
+/// `{base}/webhooks/{channel}`, keeping any path prefix of the base URL.
+fn webhook_url(base: &Url, channel: &str) -> anyhow::Result<Url> {
+    let mut url = base.clone();
+    url.path_segments_mut()
+        .map_err(|()| anyhow::anyhow!("{base} cannot be a base URL"))?
+        .pop_if_empty()
+        .push("webhooks")
+        .push(channel);
+    Ok(url)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<ExitCode> {
+    // reqwest is built without a default TLS provider; without this a Client panics.
+    rustls::crypto::ring::default_provider()
+        .install_default()
+        .map_err(|_| anyhow::anyhow!("cannot install the TLS crypto provider"))?;
+    let args = Args::parse();
+    let command = command_line(std::env::args());
+    if !args.allow_remote && !is_loopback(&args.url) {
+        bail!(
+            "{} is not a loopback address; pass --allow-remote to load another host",
+            args.url
+        );
+    }
+    let endpoint = webhook_url(&args.url, &args.channel)?;
+    let client = Client::builder()
+        .no_proxy()
+        .http1_only()
+        .pool_max_idle_per_host(args.concurrency as usize)
+        .tcp_nodelay(true)
+        .connect_timeout(Duration::from_secs(5))
+        .build()
+        .context("cannot build the HTTP client")?;
+
+    // Any HTTP answer means the gateway is up; without this check every worker would
+    // spin on refused connections for the whole run.
+    client
+        .get(args.url.clone())
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .with_context(|| format!("the gateway does not answer at {}", args.url))?;
+
+    let run_id = hex::encode(rand::random::<[u8; 8]>());
+    if !args.json {
+        eprintln!(
+            "run {run_id}: {} workers for {:?} against {endpoint}",
+            args.concurrency, args.duration
+        );
+    }
+    let started = tokio::time::Instant::now();
+    let plan = Arc::new(Plan::new(
+        client,
+        endpoint.clone(),
+        &args.secret,
+        run_id.clone(),
+        args.customers,
+        args.duplicates,
+        started + args.duration,
+    ));
+    let mut tally = drive::run(plan, args.concurrency).await?;
+    let elapsed = started.elapsed();
+    let latency = Latency::from_micros(&mut tally.latencies_us);
+
+    let verification = match &args.verify_store {
+        Some(spec) => Some(verify::verify(spec, &args.channel, &run_id, &tally).await?),
+        None => None,
+    };
+
+    let mut problems = Vec::new();
+    if tally.accepted == 0 {
+        problems.push("no message was accepted".to_owned());
+    }
+    if tally.resends_stored_as_new > 0 {
+        problems.push(format!(
+            "{} resends were answered as new messages",
+            tally.resends_stored_as_new
+        ));
+    }
+    if tally.new_answered_duplicate > 0 {
+        problems.push(format!(
+            "{} new messages were answered as duplicates",
+            tally.new_answered_duplicate
+        ));
+    }
+    if let Some(v) = &verification {
+        if v.missing > 0 {
+            problems.push(format!(
+                "{} acknowledged messages are not stored",
+                v.missing
+            ));
+        }
+        if v.stored_more_than_once > 0 {
+            problems.push(format!(
+                "{} messages are stored more than once",
+                v.stored_more_than_once
+            ));
+        }
+    }
+
+    let report = Report {
+        command: &command,
+        run_id: &run_id,
+        endpoint: endpoint.as_str(),
+        concurrency: args.concurrency,
+        customers: args.customers,
+        duplicates: args.duplicates,
+        elapsed,
+        tally: &tally,
+        latency,
+        verification: args
+            .verify_store
+            .as_ref()
+            .zip(verification.as_ref())
+            .map(|(spec, v)| (spec.shown.as_str(), v)),
+        problems: &problems,
+    };
+    if args.json {
+        println!("{}", report.to_json());
+    } else {
+        println!("{report}");
+    }
+    Ok(if problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_common_units() {
+        assert_eq!(parse_duration("20s"), Ok(Duration::from_secs(20)));
+        assert_eq!(parse_duration("20"), Ok(Duration::from_secs(20)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("20x").is_err());
+        assert!(parse_duration("s").is_err());
+    }
+
+    #[test]
+    fn command_line_hides_secrets() {
+        let args = [
+            "switchboard-loadgen",
+            "--secret",
+            "dev-secret",
+            "--secret=other",
+            "--verify-store",
+            "postgres://sb:pw@127.0.0.1/sb",
+            "--url",
+            "http://127.0.0.1:8080",
+            "it's",
+        ]
+        .map(String::from);
+        assert_eq!(
+            command_line(args),
+            "switchboard-loadgen --secret '***' '--secret=***' --verify-store \
+             'postgres://sb:***@127.0.0.1/sb' --url http://127.0.0.1:8080 'it'\\''s'"
+        );
+        assert_eq!(
+            redact_url_password("postgres://sb@h/db"),
+            "postgres://sb@h/db"
+        );
+    }
+
+    #[test]
+    fn only_loopback_targets_by_default() {
+        for url in [
+            "http://127.0.0.1:8080",
+            "http://localhost:1",
+            "http://[::1]:8080",
+        ] {
+            assert!(is_loopback(&url.parse().unwrap()), "{url}");
+        }
+        assert!(!is_loopback(&"http://10.0.0.1:8080".parse().unwrap()));
+        assert!(!is_loopback(&"http://example.com".parse().unwrap()));
+    }
+
+    #[test]
+    fn webhook_url_keeps_the_base_path() {
+        let url = |base: &str| {
+            webhook_url(&base.parse().unwrap(), "api")
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(
+            url("http://127.0.0.1:8080"),
+            "http://127.0.0.1:8080/webhooks/api"
+        );
+        assert_eq!(
+            url("http://127.0.0.1:8080/sb/"),
+            "http://127.0.0.1:8080/sb/webhooks/api"
+        );
+    }
+}

@@ -1,0 +1,410 @@
+//! The agent API end to end: authentication and roles, errors in one format, ticket
+//! list and updates, contacts, the live feed, the OpenAPI document, and operations
+//! endpoints.
+
+mod support;
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use support::{ADMIN_TOKEN, AGENT_TOKEN, Backend, message, spawn};
+
+async fn tokens_and_roles_are_enforced(backend: Backend) {
+    let app = spawn(backend).await;
+    let plain = app
+        .http
+        .get(format!("{}/api/v1/tickets", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.status(), 401);
+    assert_eq!(plain.headers()["www-authenticate"], "Bearer");
+    let body: Value = plain.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unauthorized");
+    for token in [
+        "wrong",
+        "admin-token-012345678",
+        "admin-token-01234567890",
+        "",
+    ] {
+        assert_eq!(
+            app.get("/api/v1/tickets", token).await.0,
+            401,
+            "token {token:?}"
+        );
+    }
+    let basic = app
+        .http
+        .get(format!("{}/api/v1/tickets", app.url))
+        .header("authorization", format!("Basic {ADMIN_TOKEN}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(basic.status(), 401);
+
+    assert_eq!(app.get("/api/v1/tickets", AGENT_TOKEN).await.0, 200);
+    let (status, body) = app.get("/api/v1/channels", AGENT_TOKEN).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("forbidden"))
+    );
+    assert!(body["error"]["message"].as_str().unwrap().contains("admin"));
+    let (status, body) = app
+        .send_json(
+            Method::POST,
+            "/api/v1/messages/1/retry",
+            AGENT_TOKEN,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = app.get("/api/v1/channels", ADMIN_TOKEN).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body,
+        json!([{"id": "api", "kind": "api", "enabled": true, "outbox_depth": 0}])
+    );
+    let (_, me) = app.get("/api/v1/me", AGENT_TOKEN).await;
+    assert_eq!(me, json!({"name": "Gus Agent", "role": "agent"}));
+    app.stop().await;
+}
+
+async fn bad_requests_name_the_problem(backend: Backend) {
+    let app = spawn(backend).await;
+    let (_, pushed) = app.push(&message("b1", "ana", "Hi")).await;
+    let reference = pushed["ticket_reference"].as_str().unwrap();
+    let replies = format!("{}/api/v1/tickets/{reference}/replies", app.url);
+    let raw = |body: &'static str| {
+        app.http
+            .post(&replies)
+            .bearer_auth(AGENT_TOKEN)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let response = raw("{\"text\": ").await.unwrap();
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "bad_request");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("EOF"),
+        "{body}"
+    );
+    let body: Value = raw("{\"txt\": \"hi\"}")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field `txt`"),
+        "{body}"
+    );
+
+    let (status, body) = app
+        .send_json(
+            Method::POST,
+            &format!("/api/v1/tickets/{reference}/replies"),
+            AGENT_TOKEN,
+            &json!({"text": "  "}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["message"].as_str()),
+        (422, Some("text must not be empty"))
+    );
+    let (status, body) = app
+        .send_json(
+            Method::POST,
+            "/api/v1/tickets/SB-ZZZZZZ/replies",
+            AGENT_TOKEN,
+            &json!({"text": "hi"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+    let (status, body) = app
+        .send_json(
+            Method::PATCH,
+            &format!("/api/v1/tickets/{reference}"),
+            AGENT_TOKEN,
+            &json!({"status": "done"}),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown variant `done`"),
+        "{body}"
+    );
+    let (status, body) = app
+        .get("/api/v1/tickets?status=sleeping", AGENT_TOKEN)
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, _) = app.get("/api/v1/tickets?cursor=abc", AGENT_TOKEN).await;
+    assert_eq!(status, 400);
+    let (status, _) = app.get("/api/v1/contacts/999", AGENT_TOKEN).await;
+    assert_eq!(status, 404);
+    let (status, _) = app.get("/api/v1/attachments/999", AGENT_TOKEN).await;
+    assert_eq!(status, 404);
+    // A failed request changed nothing.
+    assert_eq!(app.count("messages").await, 1);
+    app.stop().await;
+}
+
+async fn tickets_list_filters_and_pages(backend: Backend) {
+    let app = spawn(backend).await;
+    for n in 0..5 {
+        app.push(&message(
+            &format!("l{n}"),
+            &format!("customer{n}"),
+            &format!("Question {n} about staking"),
+        ))
+        .await;
+    }
+    let (_, first) = app.get("/api/v1/tickets?limit=2", AGENT_TOKEN).await;
+    assert_eq!(first["tickets"].as_array().unwrap().len(), 2);
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let (_, second) = app
+        .get(
+            &format!("/api/v1/tickets?limit=2&cursor={cursor}"),
+            AGENT_TOKEN,
+        )
+        .await;
+    let (_, third) = app
+        .get(
+            &format!(
+                "/api/v1/tickets?limit=2&cursor={}",
+                second["next_cursor"].as_str().unwrap()
+            ),
+            AGENT_TOKEN,
+        )
+        .await;
+    assert_eq!(third["tickets"].as_array().unwrap().len(), 1);
+    assert_eq!(third["next_cursor"], Value::Null);
+    let mut seen: Vec<i64> = [&first, &second, &third]
+        .iter()
+        .flat_map(|page| {
+            page["tickets"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["id"].as_i64().unwrap())
+        })
+        .collect();
+    seen.dedup();
+    assert_eq!(seen.len(), 5);
+
+    let target = first["tickets"][0]["reference"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, updated) = app
+        .send_json(
+            Method::PATCH,
+            &format!("/api/v1/tickets/{target}"),
+            AGENT_TOKEN,
+            &json!({"assignee": "gus", "priority": "high", "category": "staking"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(
+        (updated["assignee"].as_str(), updated["priority"].as_str()),
+        (Some("gus"), Some("high"))
+    );
+    let (_, mine) = app.get("/api/v1/tickets?assignee=gus", AGENT_TOKEN).await;
+    assert_eq!(mine["tickets"].as_array().unwrap().len(), 1);
+    let (_, found) = app.get("/api/v1/tickets?q=QUESTION%203", AGENT_TOKEN).await;
+    assert_eq!(found["tickets"].as_array().unwrap().len(), 1);
+    let (_, none) = app
+        .get("/api/v1/tickets?channel=telegram", AGENT_TOKEN)
+        .await;
+    assert_eq!(none["tickets"], json!([]));
+
+    // null clears, absent keeps.
+    let (_, cleared) = app
+        .send_json(
+            Method::PATCH,
+            &format!("/api/v1/tickets/{target}"),
+            AGENT_TOKEN,
+            &json!({"assignee": null}),
+        )
+        .await;
+    assert_eq!(
+        (cleared["assignee"].clone(), cleared["category"].as_str()),
+        (Value::Null, Some("staking"))
+    );
+    app.stop().await;
+}
+
+async fn notes_stay_internal(backend: Backend) {
+    let app = spawn(backend).await;
+    let (_, pushed) = app.push(&message("n1", "ana", "Hi")).await;
+    let reference = pushed["ticket_reference"].as_str().unwrap();
+    let (status, note) = app
+        .send_json(
+            Method::POST,
+            &format!("/api/v1/tickets/{reference}/notes"),
+            AGENT_TOKEN,
+            &json!({"text": "VIP customer"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{note}");
+    assert_eq!(
+        (note["direction"].as_str(), note["author"].as_str()),
+        (Some("note"), Some("Gus Agent"))
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        app.callback.received().is_empty(),
+        "notes never reach the customer"
+    );
+    assert_eq!(app.count("outbox").await, 0);
+    app.stop().await;
+}
+
+async fn contacts_show_identities_and_tickets(backend: Backend) {
+    let app = spawn(backend).await;
+    let (_, pushed) = app.push(&message("k1", "ana", "Hi")).await;
+    let contact_id = app
+        .ticket(pushed["ticket_reference"].as_str().unwrap())
+        .await["ticket"]["contact_id"]
+        .clone();
+    let (status, contact) = app
+        .get(&format!("/api/v1/contacts/{contact_id}"), AGENT_TOKEN)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(contact["contact"]["identities"][0]["kind"], "api");
+    assert_eq!(contact["contact"]["identities"][0]["address"], "api:ana");
+    assert_eq!(
+        contact["tickets"][0]["reference"],
+        pushed["ticket_reference"]
+    );
+    app.stop().await;
+}
+
+async fn admins_retry_failed_messages(backend: Backend) {
+    let app = spawn(backend).await;
+    let (_, pushed) = app.push(&message("x1", "ana", "Hi")).await;
+    let reference = pushed["ticket_reference"].as_str().unwrap();
+    app.callback.script(&[(410, None)]);
+    let id = app.reply(reference, "Try me").await["message_id"]
+        .as_i64()
+        .unwrap();
+    app.wait_for_delivery(reference, id, "failed").await;
+    let (status, body) = app
+        .send_json(
+            Method::POST,
+            &format!("/api/v1/messages/{id}/retry"),
+            ADMIN_TOKEN,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    app.wait_for_delivery(reference, id, "sent").await;
+    assert_eq!(app.callback.delivered().len(), 1);
+    let (status, body) = app
+        .send_json(
+            Method::POST,
+            &format!("/api/v1/messages/{id}/retry"),
+            ADMIN_TOKEN,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 422, "a sent message is not sent again: {body}");
+    app.stop().await;
+}
+
+async fn live_feed_streams_events(backend: Backend) {
+    let app = spawn(backend).await;
+    let mut feed = app
+        .http
+        .get(format!("{}/api/v1/events", app.url))
+        .bearer_auth(AGENT_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(feed.headers()["content-type"], "text/event-stream");
+    let (_, pushed) = app.push(&message("e1", "ana", "Hi")).await;
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !text.contains("event: message.created") {
+        let chunk = tokio::time::timeout_at(deadline, feed.chunk())
+            .await
+            .expect("an event in time")
+            .unwrap()
+            .unwrap();
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(text.contains("event: ticket.created"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "\"reference\":\"{}\"",
+            pushed["ticket_reference"].as_str().unwrap()
+        )),
+        "{text}"
+    );
+    app.stop().await;
+}
+
+async fn operations_endpoints_answer(backend: Backend) {
+    let app = spawn(backend).await;
+    let get = |path: &'static str| app.http.get(format!("{}{path}", app.url)).send();
+    assert_eq!(get("/healthz").await.unwrap().status(), 200);
+    let ready: Value = get("/readyz").await.unwrap().json().await.unwrap();
+    assert_eq!(ready["status"], "ready");
+    app.push(&message("z1", "ana", "Hi")).await;
+    let metrics = get("/metrics").await.unwrap().text().await.unwrap();
+    for name in [
+        "switchboard_inbound_total",
+        "switchboard_outbox_depth",
+        "switchboard_ingest_seconds_bucket",
+        "switchboard_webhook_requests_total",
+    ] {
+        assert!(metrics.contains(name), "{name} missing from /metrics");
+    }
+    let openapi: Value = get("/api/v1/openapi.json")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for path in [
+        "/api/v1/tickets",
+        "/api/v1/tickets/{ticket}/replies",
+        "/api/v1/events",
+        "/api/v1/contacts/{id}",
+    ] {
+        assert!(
+            openapi["paths"].get(path).is_some(),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+    assert!(openapi["components"]["schemas"].get("Ticket").is_some());
+    let docs = get("/docs/").await.unwrap();
+    assert_eq!(docs.status(), 200);
+    assert!(
+        docs.text().await.unwrap().contains("swagger"),
+        "the docs page is served offline"
+    );
+    app.stop().await;
+}
+
+both_backends!(
+    tokens_and_roles_are_enforced,
+    bad_requests_name_the_problem,
+    tickets_list_filters_and_pages,
+    notes_stay_internal,
+    contacts_show_identities_and_tickets,
+    admins_retry_failed_messages,
+    live_feed_streams_events,
+    operations_endpoints_answer,
+);
