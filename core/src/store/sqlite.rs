@@ -39,6 +39,14 @@ impl SqliteConnection {
              PRAGMA busy_timeout = 10000;"
         ))
         .map_err(db_error)?;
+        // rusqlite clears a cached statement's bindings when it goes back to the cache,
+        // and without the query planner stability guarantee SQLite then re-plans the
+        // statement on its next use: every store query took about 15 µs instead of 1.
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+            true,
+        )
+        .map_err(db_error)?;
         conn.set_prepared_statement_cache_capacity(256);
         Ok(SqliteConnection(conn))
     }

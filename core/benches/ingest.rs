@@ -1,0 +1,110 @@
+//! Ingest throughput without HTTP: many tasks hand messages to the core at once, as
+//! webhook handlers do, and wait for each commit. Shows what the store and threading
+//! cost by themselves.
+//!
+//!   cargo bench -p switchboard-core --bench ingest [-- MESSAGES CONCURRENCY]
+//!
+//! With SWITCHBOARD_TEST_POSTGRES_URL set (scripts/with-postgres), PostgreSQL too.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use switchboard_core::blobs::BlobStore;
+use switchboard_core::connector::{Inbound, Sender, ThreadHint};
+use switchboard_core::gateway::{Gateway, GatewayConfig};
+use switchboard_core::store::{Store, StoreLocation, Synchronous, testing};
+use switchboard_core::{ChannelId, Identity, SystemClock};
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let messages = args.first().copied().unwrap_or(50_000);
+    let concurrency = args.get(1).copied().unwrap_or(64);
+    let dir = tempfile::tempdir().unwrap();
+    for synchronous in [Synchronous::Normal, Synchronous::Full] {
+        let path = dir.path().join(format!("{synchronous:?}.db"));
+        let store = Store::open(StoreLocation::Sqlite { path, synchronous })
+            .await
+            .unwrap();
+        run(
+            &format!("sqlite (synchronous={synchronous:?})"),
+            store,
+            1,
+            messages,
+            concurrency,
+            dir.path(),
+        )
+        .await;
+    }
+    if std::env::var_os(testing::POSTGRES_URL_VAR).is_some() {
+        let store = testing::postgres().await.unwrap();
+        run("postgres", store, 4, messages, concurrency, dir.path()).await;
+    } else {
+        println!(
+            "postgres: skipped ({} is not set)",
+            testing::POSTGRES_URL_VAR
+        );
+    }
+}
+
+async fn run(
+    label: &str,
+    store: Store,
+    writers: usize,
+    messages: usize,
+    concurrency: usize,
+    dir: &std::path::Path,
+) {
+    let config = GatewayConfig {
+        ingest_writers: writers,
+        ..GatewayConfig::default()
+    };
+    let channel = ChannelId::parse("api").unwrap();
+    let gateway = Gateway::new(
+        store,
+        BlobStore::new(dir.join("blobs")),
+        Arc::new(SystemClock),
+        config,
+        [channel.clone()],
+    );
+    let context = gateway.channel_context(channel);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for worker in 0..concurrency {
+        let context = context.clone();
+        let label = label.to_owned();
+        tasks.push(tokio::spawn(async move {
+            let mut n = worker;
+            while n < messages {
+                let customer = n % 1000;
+                let inbound = Inbound {
+                    external_id: format!("{label}-{n}"),
+                    sender: Sender {
+                        identity: Identity::api("api", &format!("customer-{customer}")).unwrap(),
+                        display_name: Some(format!("Customer {customer}")),
+                    },
+                    conversation: format!("conv-{customer}"),
+                    thread: ThreadHint::default(),
+                    subject: None,
+                    text: format!("message {n}: my withdrawal is stuck"),
+                    html: None,
+                    attachments: Vec::new(),
+                    automatic: false,
+                };
+                context.ingest(vec![inbound]).await.unwrap();
+                n += concurrency;
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "{label}: {messages} messages, {concurrency} concurrent: {:.0} messages/s",
+        messages as f64 / seconds
+    );
+}
