@@ -23,6 +23,9 @@ pub struct FakeCallback {
 struct Shared {
     secret: String,
     inner: Mutex<Inner>,
+    /// Signalled when a held request arrives, and to let it go.
+    held: tokio::sync::Notify,
+    release: tokio::sync::Notify,
 }
 
 #[derive(Default)]
@@ -32,6 +35,8 @@ struct Inner {
     /// Answers for the next requests; 200 once empty.
     script: VecDeque<(u16, Option<u64>)>,
     bad_signatures: usize,
+    /// The next request is held unanswered until `release_held`.
+    hold_next: bool,
 }
 
 impl FakeCallback {
@@ -39,6 +44,8 @@ impl FakeCallback {
         let state = Arc::new(Shared {
             secret: secret.to_owned(),
             inner: Mutex::default(),
+            held: tokio::sync::Notify::new(),
+            release: tokio::sync::Notify::new(),
         });
         let app = Router::new()
             .route("/replies", post(receive))
@@ -61,6 +68,30 @@ impl FakeCallback {
             .unwrap()
             .script
             .extend(answers.iter().copied());
+    }
+
+    /// The next request will hang, like a provider that never answers.
+    pub fn hold_next(&self) {
+        self.state.inner.lock().unwrap().hold_next = true;
+    }
+
+    /// Waits until the held request arrived.
+    pub async fn wait_for_held(&self) {
+        tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            self.state.held.notified(),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "the held request did not arrive; received {:?}",
+                self.received()
+            )
+        });
+    }
+
+    pub fn release_held(&self) {
+        self.state.release.notify_one();
     }
 
     pub fn received(&self) -> Vec<Value> {
@@ -95,15 +126,30 @@ async fn receive(
     let signed = headers
         .get("x-switchboard-signature")
         .is_some_and(|v| v.as_bytes() == expected.as_bytes());
-    let mut inner = state.inner.lock().unwrap();
-    if !signed {
-        inner.bad_signatures += 1;
-        return (
-            StatusCode::UNAUTHORIZED,
-            HeaderMap::new(),
-            "bad signature".into(),
-        );
+    let held = {
+        let mut inner = state.inner.lock().unwrap();
+        if !signed {
+            inner.bad_signatures += 1;
+            return (
+                StatusCode::UNAUTHORIZED,
+                HeaderMap::new(),
+                "bad signature".into(),
+            );
+        }
+        let hold = std::mem::take(&mut inner.hold_next);
+        if hold {
+            let mut request: Value = serde_json::from_slice(&body).unwrap();
+            request["answered"] = "held".into();
+            inner.received.push(request);
+        }
+        hold
+    };
+    if held {
+        state.held.notify_one();
+        state.release.notified().await;
+        return (StatusCode::OK, HeaderMap::new(), "{}".into());
     }
+    let mut inner = state.inner.lock().unwrap();
     let (status, retry_after) = inner.script.pop_front().unwrap_or((200, None));
     let mut request: Value = serde_json::from_slice(&body).unwrap();
     request["answered"] = status.into();

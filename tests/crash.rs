@@ -1,0 +1,297 @@
+//! Crashes: the real binary killed with SIGKILL in the middle of work, then started
+//! again on the same store. Nothing it acknowledged may be lost, nothing stored twice,
+//! and a reply whose send was cut off goes out after the restart.
+
+mod support;
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::{ADMIN_TOKEN, Backend, FakeCallback, SECRET, message, sign};
+use switchboard_core::store::{Store, StoreLocation, Synchronous};
+
+struct Gateway {
+    child: Child,
+    url: String,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Writes a config for `backend`; returns its path and where its store lives.
+async fn write_config(
+    dir: &std::path::Path,
+    backend: Backend,
+    callback: &str,
+) -> (std::path::PathBuf, StoreLocation) {
+    let (storage, location) = match backend {
+        Backend::Sqlite => (
+            "backend = \"sqlite\"".to_owned(),
+            StoreLocation::Sqlite {
+                path: dir.join("data").join("switchboard.db"),
+                synchronous: Synchronous::Full,
+            },
+        ),
+        Backend::Postgres => {
+            let url = switchboard_core::store::testing::fresh_postgres_url()
+                .await
+                .unwrap();
+            let storage = format!("backend = \"postgres\"\npostgres_url = {url:?}");
+            (
+                storage,
+                StoreLocation::Postgres {
+                    url,
+                    max_connections: 2,
+                },
+            )
+        }
+    };
+    let text = format!(
+        r#"
+[server]
+listen = "127.0.0.1:{port}"
+
+[storage]
+data_dir = {data:?}
+{storage}
+
+[outbox]
+lease_seconds = 2
+send_timeout_seconds = 1
+backoff_base_seconds = 0.05
+poll_interval_ms = 20
+
+[[agents]]
+name = "Ada"
+token = "{ADMIN_TOKEN}"
+role = "admin"
+
+[channels.api]
+kind = "api"
+secret = "{SECRET}"
+callback_url = "{callback}"
+"#,
+        port = free_port(),
+        data = dir.join("data").display().to_string(),
+    );
+    let path = dir.join("switchboard.toml");
+    std::fs::write(&path, text).unwrap();
+    (path, location)
+}
+
+impl Gateway {
+    async fn start(config: &std::path::Path) -> Gateway {
+        let text = std::fs::read_to_string(config).unwrap();
+        let listen = text.lines().find(|l| l.starts_with("listen")).unwrap();
+        let address = listen.split('"').nth(1).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(["serve", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let url = format!("http://{address}");
+        let http = reqwest::Client::new();
+        for _ in 0..200 {
+            if let Ok(r) = http.get(format!("{url}/readyz")).send().await
+                && r.status() == 200
+            {
+                return Gateway { child, url };
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the gateway did not become ready");
+    }
+
+    fn kill(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Gateway {
+    /// SIGKILL: no graceful shutdown, no flush; also when a test fails halfway.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn push(http: &reqwest::Client, url: &str, body: &Value) -> Result<Value, String> {
+    let text = body.to_string();
+    let response = http
+        .post(format!("{url}/webhooks/api"))
+        .header("x-switchboard-signature", sign(text.as_bytes()))
+        .body(text)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if response.status() != 200 {
+        return Err(format!("status {}", response.status()));
+    }
+    response.json().await.map_err(|e| e.to_string())
+}
+
+async fn acknowledged_messages_survive_sigkill(backend: Backend) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let callback = FakeCallback::start(SECRET).await;
+    let (config, location) = write_config(dir.path(), backend, callback.url()).await;
+    let gateway = Gateway::start(&config).await;
+    let http = reqwest::Client::new();
+    let acknowledged = Arc::new(Mutex::new(Vec::new()));
+    let mut workers = Vec::new();
+    for worker in 0..16 {
+        let (http, url, acknowledged) = (http.clone(), gateway.url.clone(), acknowledged.clone());
+        workers.push(tokio::spawn(async move {
+            for n in 0.. {
+                let id = format!("k{worker}-{n}");
+                let mut body = message(&id, &format!("customer{}", n % 7), "crash me");
+                body["conversation"] = json!(format!("conv-{}", n % 7));
+                match push(&http, &url, &body).await {
+                    Ok(_) => acknowledged.lock().unwrap().push(id),
+                    Err(_) => return n,
+                }
+            }
+            unreachable!()
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    gateway.kill();
+    let mut sent = 0;
+    for worker in workers {
+        sent = sent.max(worker.await.unwrap());
+    }
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(
+        acknowledged.len() > 50,
+        "only {} messages before the kill",
+        acknowledged.len()
+    );
+
+    // Restart on the same store: every acknowledged message is there, once; resending
+    // everything (as providers do after errors) stores nothing twice.
+    let gateway = Gateway::start(&config).await;
+    let acknowledged = Arc::new(acknowledged);
+    let mut resenders = Vec::new();
+    for worker in 0..16 {
+        let (http, url, acknowledged) = (http.clone(), gateway.url.clone(), acknowledged.clone());
+        resenders.push(tokio::spawn(async move {
+            for n in 0..=sent {
+                let id = format!("k{worker}-{n}");
+                let mut body = message(&id, &format!("customer{}", n % 7), "crash me");
+                body["conversation"] = json!(format!("conv-{}", n % 7));
+                let answer = push(&http, &url, &body).await.unwrap();
+                if acknowledged.contains(&id) {
+                    assert_eq!(
+                        answer["duplicate"], true,
+                        "{id} was acknowledged before the crash but lost"
+                    );
+                }
+            }
+        }));
+    }
+    for resender in resenders {
+        resender.await.unwrap();
+    }
+    gateway.kill();
+    let store = Store::open(location).await.unwrap();
+    let counts = store
+        .read(|c| c.query("SELECT COUNT(*), COUNT(DISTINCT external_id), COUNT(DISTINCT ticket_id) FROM messages", &[]))
+        .await
+        .unwrap();
+    let expected = 16 * (sent as i64 + 1);
+    assert_eq!(
+        counts[0].i64(0).unwrap(),
+        expected,
+        "every message stored exactly once"
+    );
+    assert_eq!(counts[0].i64(1).unwrap(), expected);
+    assert_eq!(
+        counts[0].i64(2).unwrap(),
+        7,
+        "one ticket per conversation, also across the crash"
+    );
+}
+
+async fn a_send_cut_off_by_a_crash_goes_out_after_restart(backend: Backend) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let callback = FakeCallback::start(SECRET).await;
+    let (config, _) = write_config(dir.path(), backend, callback.url()).await;
+    let gateway = Gateway::start(&config).await;
+    let http = reqwest::Client::new();
+    let pushed = push(&http, &gateway.url, &message("s1", "ana", "Hi"))
+        .await
+        .unwrap();
+    let reference = pushed["ticket_reference"].as_str().unwrap().to_owned();
+    // The receiver holds the first callback until the gateway is dead.
+    callback.hold_next();
+    let queued: Value = http
+        .post(format!(
+            "{}/api/v1/tickets/{reference}/replies",
+            gateway.url
+        ))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"text": "Answer"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let message_id = queued["message_id"].as_i64().unwrap();
+    callback.wait_for_held().await;
+    gateway.kill();
+    callback.release_held();
+
+    let gateway = Gateway::start(&config).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let detail: Value = http
+            .get(format!("{}/api/v1/tickets/{reference}", gateway.url))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let message = detail["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["id"] == message_id)
+            .unwrap()
+            .clone();
+        if message["delivery_status"] == "sent" {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the reply was not sent after the restart: {message}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let delivered = callback.delivered();
+    assert_eq!(delivered.len(), 1, "{delivered:?}");
+    assert_eq!(delivered[0]["message_id"], message_id);
+    assert_eq!(
+        delivered[0]["attempt"], 1,
+        "the cut-off attempt was never recorded, so this counts as the first"
+    );
+    gateway.kill();
+}
+
+both_backends!(
+    acknowledged_messages_survive_sigkill,
+    a_send_cut_off_by_a_crash_goes_out_after_restart
+);
