@@ -99,13 +99,17 @@ impl Gateway {
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
-        let url = format!("http://{address}");
+        // From here on, dropping the gateway (also on a failed assertion) kills it.
+        let gateway = Gateway {
+            child,
+            url: format!("http://{address}"),
+        };
         let http = reqwest::Client::new();
         for _ in 0..200 {
-            if let Ok(r) = http.get(format!("{url}/readyz")).send().await
+            if let Ok(r) = http.get(format!("{}/readyz", gateway.url)).send().await
                 && r.status() == 200
             {
-                return Gateway { child, url };
+                return gateway;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
