@@ -122,8 +122,10 @@ impl App {
             });
         }
         state.ready.store(true, Ordering::SeqCst);
-        let address = listener.local_addr().ok();
-        tracing::info!(?address, "switchboard listening");
+        match listener.local_addr() {
+            Ok(address) => tracing::info!(%address, "switchboard listening"),
+            Err(error) => tracing::warn!(%error, "switchboard listening on an unknown address"),
+        }
         let router = http::router(state.clone());
         let stop = shutdown.clone();
         axum::serve(listener, router)

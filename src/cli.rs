@@ -29,7 +29,7 @@ pub fn describe(config: &Config) -> String {
         config
             .agents
             .iter()
-            .map(|a| format!("{} ({:?})", a.name, a.role))
+            .map(|a| format!("{} ({})", a.name, a.role.as_str()))
             .collect::<Vec<_>>()
             .join(", ")
     );

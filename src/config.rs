@@ -102,6 +102,15 @@ pub enum Role {
     Admin,
 }
 
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Agent => "agent",
+            Role::Admin => "admin",
+        }
+    }
+}
+
 /// One `[channels.<id>]`.
 #[derive(Debug, Clone)]
 pub struct ChannelConfig {

@@ -356,6 +356,80 @@ async fn attachments_travel_both_ways(backend: Backend) {
     app.stop().await;
 }
 
+async fn attachment_urls_are_fetched_only_when_allowed(backend: Backend) {
+    let file_url =
+        |app: &support::TestApp| app.callback.url().replace("/replies", "/files/receipt.txt");
+    let with_url = |url: String| {
+        let mut pushed = message("u1", "ana", "See the file");
+        pushed["attachments"] =
+            json!([{"filename": "receipt.txt", "content_type": "text/plain", "url": url}]);
+        pushed
+    };
+    // Off by default.
+    let app = spawn(backend).await;
+    let (status, answer) = app.push(&with_url(file_url(&app))).await;
+    assert_eq!(status, 422, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not fetch attachment URLs"),
+        "{answer}"
+    );
+    app.stop().await;
+
+    // On, but the URL is on a local address.
+    let app = spawn_with(backend, "fetch_attachment_urls = true").await;
+    let (status, answer) = app.push(&with_url(file_url(&app))).await;
+    assert_eq!(status, 422, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("a private or local address"),
+        "{answer}"
+    );
+    assert_eq!(app.count("messages").await, 0);
+    app.stop().await;
+
+    // On, local addresses allowed (an integration inside the same network).
+    let app = spawn_with(
+        backend,
+        "fetch_attachment_urls = true\nfetch_private_addresses = true",
+    )
+    .await;
+    let (status, answer) = app.push(&with_url(file_url(&app))).await;
+    assert_eq!(status, 200, "{answer}");
+    let detail = app
+        .ticket(answer["ticket_reference"].as_str().unwrap())
+        .await;
+    let attachment = &detail["messages"][0]["attachments"][0];
+    assert_eq!(attachment["size"], "file from a URL".len());
+    let missing = with_url(file_url(&app).replace("receipt.txt", "missing.txt"));
+    let mut missing = missing;
+    missing["external_id"] = json!("u2");
+    let (status, answer) = app.push(&missing).await;
+    assert_eq!(status, 422, "{answer}");
+    assert!(
+        answer["error"]["message"].as_str().unwrap().contains("404"),
+        "{answer}"
+    );
+    app.stop().await;
+}
+
+async fn a_returning_customer_keeps_their_name(backend: Backend) {
+    let app = spawn(backend).await;
+    app.push(&message("a1", "ana", "Hello")).await;
+    let (_, answer) = app
+        .push(&json!({"external_id": "a2", "sender": {"id": "ana"}, "text": "Me again"}))
+        .await;
+    let detail = app
+        .ticket(answer["ticket_reference"].as_str().unwrap())
+        .await;
+    assert_eq!(detail["messages"][1]["author"], "Customer ana");
+    app.stop().await;
+}
+
 async fn replies_without_a_callback_fail_with_the_reason(backend: Backend) {
     let app = spawn_with(
         backend,
@@ -405,5 +479,7 @@ both_backends!(
     bad_signatures_are_refused_and_store_nothing,
     malformed_input_gets_400_with_the_reason,
     attachments_travel_both_ways,
+    attachment_urls_are_fetched_only_when_allowed,
+    a_returning_customer_keeps_their_name,
     replies_without_a_callback_fail_with_the_reason,
 );

@@ -333,7 +333,7 @@ fn ingest_one(
         let ticket = tickets::get(conn, ticket_id)?;
         return Ok(duplicate(message_id, &ticket));
     }
-    let contact_id = contacts::resolve(
+    let (contact_id, known_name) = contacts::resolve(
         conn,
         &inbound.sender.identity,
         inbound.sender.display_name.as_deref(),
@@ -362,11 +362,7 @@ fn ingest_one(
                 (ticket, None, true)
             }
         };
-    let author = inbound
-        .sender
-        .display_name
-        .clone()
-        .unwrap_or_else(|| inbound.sender.identity.address.clone());
+    let author = known_name.unwrap_or_else(|| inbound.sender.identity.address.clone());
     let Some(message_id) = messages::insert(
         conn,
         &messages::NewMessage {

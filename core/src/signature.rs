@@ -48,7 +48,7 @@ pub fn verify_sha256(
 mod tests {
     use super::*;
 
-    // The vector from Meta's documentation (PROVIDERS.md section 2).
+    // The test vector from Meta's webhook documentation.
     const VECTOR: &str = "sha256=0329a06b62cd16b33eb6792be8c60b158d89a2ee3a876fce9a881ebb488c0914";
 
     #[test]

@@ -512,6 +512,44 @@ async fn delivery_status_only_moves_forward(f: Fixture) {
     assert_eq!(stored.external_id.as_deref(), Some("prov-1"));
 }
 
+async fn a_reused_provider_id_does_not_block_marking_sent(f: Fixture) {
+    let api = f.channel("api");
+    let first = ingest_one(&api, message("taken", "ana", "conv-1", "Help")).await;
+    f.gateway
+        .reply(&first.ticket_reference, "A", "Hi".into(), Vec::new())
+        .await
+        .unwrap();
+    let now = f.gateway.now().0;
+    let entry = f
+        .store()
+        .write(move |c| outbox::claim_due(c, "c", now, 60_000, 1))
+        .await
+        .unwrap()
+        .remove(0);
+    let message_id = entry.message_id;
+    // The provider answers with an id that an inbound message already has.
+    let sent = f
+        .store()
+        .write(move |c| outbox::mark_sent(c, &entry, Some("taken"), now))
+        .await
+        .unwrap();
+    assert!(sent);
+    let stored = f
+        .store()
+        .read(move |c| messages::get(c, message_id))
+        .await
+        .unwrap();
+    assert_eq!(stored.delivery_status, Some(DeliveryStatus::Sent));
+    assert_eq!(stored.external_id, None);
+    let later = now + 3_600_000;
+    let again = f
+        .store()
+        .write(move |c| outbox::claim_due(c, "d", later, 60_000, 1))
+        .await
+        .unwrap();
+    assert!(again.is_empty(), "never sent again");
+}
+
 async fn ticket_list_filters_and_paginates(f: Fixture) {
     let api = f.channel("api");
     for n in 0..7 {
@@ -710,6 +748,7 @@ conformance!(
     expired_claims_are_taken_over_and_the_old_claim_cannot_record,
     concurrent_claims_never_overlap,
     delivery_status_only_moves_forward,
+    a_reused_provider_id_does_not_block_marking_sent,
     ticket_list_filters_and_paginates,
     channel_state_round_trips,
     attachments_are_stored_by_content,

@@ -48,6 +48,10 @@ impl FakeCallback {
             release: tokio::sync::Notify::new(),
         });
         let app = Router::new()
+            .route(
+                "/files/receipt.txt",
+                axum::routing::get(|| async { "file from a URL" }),
+            )
             .route("/replies", post(receive))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -14,16 +14,17 @@ pub struct ApiChannelConfig {
     #[serde(default)]
     pub callback_url: Option<String>,
     /// Whether pushed attachments may be given by `url` (fetched by the gateway) as
-    /// well as inline `data`.
-    #[serde(default = "yes")]
+    /// well as inline `data`. Off by default: whoever holds the secret could otherwise
+    /// make the gateway fetch arbitrary URLs.
+    #[serde(default)]
     pub fetch_attachment_urls: bool,
+    /// Whether attachment URLs may point at loopback, private or link-local addresses
+    /// (for integrations inside the same network). Off by default.
+    #[serde(default)]
+    pub fetch_private_addresses: bool,
     /// How long a callback or an attachment download may take, in seconds.
     #[serde(default = "default_timeout")]
     pub timeout_seconds: u64,
-}
-
-fn yes() -> bool {
-    true
 }
 
 fn default_timeout() -> u64 {

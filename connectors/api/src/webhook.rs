@@ -6,6 +6,8 @@
 //! a POST; 422 an attachment URL the gateway cannot use; 502 an attachment URL that
 //! failed for now (retry); 503 store unavailable (retry); 500 anything else (logged).
 
+use std::net::IpAddr;
+
 use bytes::{Bytes, BytesMut};
 use http::{Method, StatusCode};
 use serde_json::json;
@@ -118,7 +120,10 @@ pub(crate) async fn handle(connector: &ApiConnector, request: WebhookRequest) ->
 }
 
 /// Downloads an attachment URL, refusing more than `max` bytes without reading them
-/// all. The status says whether the sender should fix (422) or retry (502).
+/// all. The status says whether the sender should fix (422) or retry (502). Unless the
+/// channel allows it, URLs that resolve to loopback, private or link-local addresses
+/// are refused, the checked address is the one connected to (no second DNS answer),
+/// and redirects are not followed.
 async fn fetch(
     connector: &ApiConnector,
     url: &str,
@@ -127,7 +132,7 @@ async fn fetch(
     let unusable = |why: String| (StatusCode::UNPROCESSABLE_ENTITY, why);
     if !connector.config.fetch_attachment_urls {
         return Err(unusable(
-            "this channel does not fetch attachment URLs; send the file as data".into(),
+            "this channel does not fetch attachment URLs (fetch_attachment_urls = false); send the file as data".into(),
         ));
     }
     let parsed =
@@ -138,8 +143,45 @@ async fn fetch(
             parsed.scheme()
         )));
     }
-    let mut response = connector
-        .http
+    let host = parsed
+        .host_str()
+        .ok_or_else(|| unusable(format!("{url} has no host")))?
+        .to_owned();
+    let port = parsed.port_or_known_default().unwrap_or(80);
+    let lookup_host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let address = tokio::net::lookup_host((lookup_host.as_str(), port))
+        .await
+        .map_err(|e| {
+            (
+                StatusCode::BAD_GATEWAY,
+                format!("cannot resolve {host}: {e}"),
+            )
+        })?
+        .next()
+        .ok_or_else(|| (StatusCode::BAD_GATEWAY, format!("{host} has no address")))?;
+    if !connector.config.fetch_private_addresses && !is_public(address.ip()) {
+        return Err(unusable(format!(
+            "{url} resolves to {}, a private or local address, which this channel does not fetch",
+            address.ip()
+        )));
+    }
+    let client = reqwest::Client::builder()
+        .resolve(&lookup_host, address)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(
+            connector.config.timeout_seconds,
+        ))
+        .build()
+        .map_err(|e| {
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("cannot build an HTTP client: {e}"),
+            )
+        })?;
+    let mut response = client
         .get(parsed)
         .send()
         .await
@@ -149,7 +191,9 @@ async fn fetch(
         return Err((StatusCode::BAD_GATEWAY, format!("{url} answered {status}")));
     }
     if !status.is_success() {
-        return Err(unusable(format!("{url} answered {status}")));
+        return Err(unusable(format!(
+            "{url} answered {status} (redirects are not followed)"
+        )));
     }
     let too_big = || unusable(format!("{url} is larger than the limit of {max} bytes"));
     if response
@@ -170,4 +214,65 @@ async fn fetch(
         body.extend_from_slice(&chunk);
     }
     Ok(body.freeze())
+}
+
+/// Whether an address is on the public internet: not loopback, private, link-local,
+/// shared (carrier NAT), documentation, multicast or unspecified.
+fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_multicast()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b)))
+        }
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_public(IpAddr::V4(v4)),
+            None => {
+                let first = v6.segments()[0];
+                !(v6.is_loopback()
+                    || v6.is_unspecified()
+                    || v6.is_multicast()
+                    || (first & 0xfe00) == 0xfc00
+                    || (first & 0xffc0) == 0xfe80)
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_public_addresses_count_as_public() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(!is_public(private.parse().unwrap()), "{private}");
+        }
+        for public in [
+            "93.184.216.34",
+            "2606:2800:220:1:248:1893:25c8:1946",
+            "::ffff:8.8.8.8",
+        ] {
+            assert!(is_public(public.parse().unwrap()), "{public}");
+        }
+    }
 }

@@ -4,14 +4,15 @@ use crate::identity::Identity;
 use crate::model::{Contact, ContactIdentity, Timestamp};
 use crate::store::{Connection, StoreError, params};
 
-/// The contact that owns `identity`, created on first sight. A display name the
-/// provider now reports replaces the stored one (people rename themselves).
+/// The contact that owns `identity` (created on first sight) and the identity's
+/// display name. A display name the provider now reports replaces the stored one
+/// (people rename themselves); without one, the stored name is kept.
 pub fn resolve(
     conn: &mut dyn Connection,
     identity: &Identity,
     display_name: Option<&str>,
     now: i64,
-) -> Result<i64, StoreError> {
+) -> Result<(i64, Option<String>), StoreError> {
     let kind = identity.kind.as_str();
     let existing = conn.query_one(
         "SELECT contact_id, display_name FROM identities WHERE kind = $1 AND address = $2",
@@ -20,17 +21,18 @@ pub fn resolve(
     if let Some(row) = existing {
         let contact_id = row.i64(0)?;
         let stored_name = row.opt_string(1)?;
-        if let Some(name) = display_name.filter(|n| stored_name.as_deref() != Some(*n)) {
-            conn.execute(
-                "UPDATE identities SET display_name = $1 WHERE kind = $2 AND address = $3",
-                params![name, kind, identity.address.as_str()],
-            )?;
-            conn.execute(
-                "UPDATE contacts SET name = $1, updated_at = $2 WHERE id = $3",
-                params![name, now, contact_id],
-            )?;
-        }
-        return Ok(contact_id);
+        let Some(name) = display_name.filter(|n| stored_name.as_deref() != Some(*n)) else {
+            return Ok((contact_id, stored_name));
+        };
+        conn.execute(
+            "UPDATE identities SET display_name = $1 WHERE kind = $2 AND address = $3",
+            params![name, kind, identity.address.as_str()],
+        )?;
+        conn.execute(
+            "UPDATE contacts SET name = $1, updated_at = $2 WHERE id = $3",
+            params![name, now, contact_id],
+        )?;
+        return Ok((contact_id, Some(name.to_owned())));
     }
     let contact_id = conn
         .query_one(
@@ -50,7 +52,7 @@ pub fn resolve(
             now
         ],
     )?;
-    Ok(contact_id)
+    Ok((contact_id, display_name.map(str::to_owned)))
 }
 
 pub fn get(conn: &mut dyn Connection, id: i64) -> Result<Contact, StoreError> {

@@ -246,14 +246,19 @@ pub fn apply_delivery(
 }
 
 /// Records the provider's id of a sent message, so that status updates find it.
+/// `false` when another message of the channel already has that id.
 pub fn set_external_id(
     conn: &mut dyn Connection,
     id: i64,
+    channel: &str,
     external_id: &str,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
+    if find_external(conn, channel, external_id)?.is_some() {
+        return Ok(false);
+    }
     conn.execute(
         "UPDATE messages SET external_id = $1 WHERE id = $2",
         params![external_id, id],
     )?;
-    Ok(())
+    Ok(true)
 }

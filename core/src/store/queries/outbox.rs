@@ -82,8 +82,17 @@ pub fn mark_sent(
     if changed == 0 {
         return Ok(false);
     }
-    if let Some(external_id) = external_id {
-        messages::set_external_id(conn, entry.message_id, external_id)?;
+    if let Some(external_id) = external_id
+        && !messages::set_external_id(conn, entry.message_id, &entry.channel, external_id)?
+    {
+        // A provider that reuses ids must not keep the message from being marked sent
+        // (it would be sent again after every lease); status updates for it are lost.
+        tracing::warn!(
+            message = entry.message_id,
+            channel = %entry.channel,
+            external_id,
+            "the provider's id for a sent message is already taken on this channel; not recorded"
+        );
     }
     messages::apply_delivery(
         conn,
