@@ -74,6 +74,7 @@ struct Job {
 #[derive(Clone)]
 pub(crate) struct Ingestor {
     jobs: mpsc::Sender<Job>,
+    max_attachment_bytes: usize,
 }
 
 #[derive(Clone)]
@@ -106,7 +107,10 @@ impl Ingestor {
         for _ in 0..config.ingest_writers.max(1) {
             tokio::spawn(writer.clone().run(queue.clone()));
         }
-        Ingestor { jobs }
+        Ingestor {
+            jobs,
+            max_attachment_bytes: config.max_attachment_bytes,
+        }
     }
 
     pub(crate) async fn submit(
@@ -121,7 +125,7 @@ impl Ingestor {
         let started = Instant::now();
         let mut prepared = Vec::with_capacity(items.len());
         for mut inbound in items {
-            validate(&inbound)?;
+            validate(&inbound, self.max_attachment_bytes)?;
             let mut attachments = Vec::with_capacity(inbound.attachments.len());
             for attachment in std::mem::take(&mut inbound.attachments) {
                 let size = attachment.bytes.len() as i64;
@@ -164,7 +168,7 @@ impl Ingestor {
     }
 }
 
-fn validate(inbound: &Inbound) -> Result<(), IngestError> {
+fn validate(inbound: &Inbound, max_attachment_bytes: usize) -> Result<(), IngestError> {
     if inbound.external_id.trim().is_empty() {
         return Err(IngestError::Invalid("external_id must not be empty".into()));
     }
@@ -172,6 +176,17 @@ fn validate(inbound: &Inbound) -> Result<(), IngestError> {
         return Err(IngestError::Invalid(
             "conversation must not be empty".into(),
         ));
+    }
+    if let Some(big) = inbound
+        .attachments
+        .iter()
+        .find(|a| a.bytes.len() > max_attachment_bytes)
+    {
+        return Err(IngestError::Invalid(format!(
+            "attachment {:?} is {} bytes; the limit is {max_attachment_bytes}",
+            big.filename,
+            big.bytes.len()
+        )));
     }
     if inbound.text.trim().is_empty() && inbound.attachments.is_empty() {
         return Err(IngestError::Invalid(

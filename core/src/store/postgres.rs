@@ -147,11 +147,17 @@ impl Connection for PostgresConnection {
         self.client.batch_execute(sql).map_err(pg_error)
     }
 
+    /// All keys in one round trip, taken in the order given (callers sort them, so
+    /// that concurrent transactions never wait on each other in a cycle).
     fn lock_keys(&mut self, keys: &[i64]) -> Result<(), StoreError> {
-        for key in keys {
-            self.execute("SELECT pg_advisory_xact_lock($1)", &[Value::Int(*key)])?;
+        if keys.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        let list: Vec<String> = keys.iter().map(i64::to_string).collect();
+        self.execute_script(&format!(
+            "SELECT pg_advisory_xact_lock(k) FROM unnest(ARRAY[{}]::bigint[]) AS k",
+            list.join(",")
+        ))
     }
 
     fn is_broken(&self) -> bool {
