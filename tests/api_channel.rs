@@ -134,6 +134,32 @@ async fn agent_reply_reaches_the_callback_once_with_its_thread(backend: Backend)
     app.stop().await;
 }
 
+async fn replies_arrive_in_the_order_they_were_written(backend: Backend) {
+    let app = spawn(backend).await;
+    let (_, pushed) = app.push(&message("w1", "ana", "Hi")).await;
+    let reference = pushed["ticket_reference"].as_str().unwrap();
+    // The first send fails once: the others must wait for it, not overtake it.
+    app.callback.script(&[(503, None)]);
+    let mut ids = Vec::new();
+    for n in 1..=5 {
+        ids.push(
+            app.reply(reference, &format!("part {n}")).await["message_id"]
+                .as_i64()
+                .unwrap(),
+        );
+    }
+    app.wait_for_delivery(reference, *ids.last().unwrap(), "sent")
+        .await;
+    let texts: Vec<_> = app
+        .callback
+        .delivered()
+        .iter()
+        .map(|r| r["text"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(texts, ["part 1", "part 2", "part 3", "part 4", "part 5"]);
+    app.stop().await;
+}
+
 async fn callback_outage_ends_in_exactly_one_delivery(backend: Backend) {
     let app = spawn(backend).await;
     let (_, pushed) = app.push(&message("o1", "ana", "Hi")).await;
@@ -472,6 +498,7 @@ both_backends!(
     pushed_messages_become_a_ticket_and_thread,
     resolved_ticket_reopens_within_the_window_then_links,
     agent_reply_reaches_the_callback_once_with_its_thread,
+    replies_arrive_in_the_order_they_were_written,
     callback_outage_ends_in_exactly_one_delivery,
     retry_after_is_honoured,
     permanent_failure_shows_its_reason,

@@ -149,7 +149,7 @@ impl Gateway {
                 let new_status = (direction == Direction::Outbound && ticket.status == TicketStatus::New)
                     .then_some(TicketStatus::Open);
                 if direction == Direction::Outbound {
-                    outbox::enqueue(conn, message_id, &channel, now)?;
+                    outbox::enqueue(conn, message_id, &channel, &conversation, now)?;
                     tickets::touch(conn, ticket.id, new_status, now)?;
                 }
                 Ok((messages::get(conn, message_id)?, ticket, new_status))

@@ -424,8 +424,13 @@ async fn expired_claims_are_taken_over_and_the_old_claim_cannot_record(f: Fixtur
 
 async fn concurrent_claims_never_overlap(f: Fixture) {
     let api = f.channel("api");
-    let first = ingest_one(&api, message("p1", "ana", "conv-1", "Help")).await;
     for n in 0..40 {
+        let conversation = format!("conv-{n}");
+        let first = ingest_one(
+            &api,
+            message(&format!("p{n}"), "ana", &conversation, "Help"),
+        )
+        .await;
         f.gateway
             .reply(
                 &first.ticket_reference,
@@ -463,6 +468,73 @@ async fn concurrent_claims_never_overlap(f: Fixture) {
     let total = all.len();
     all.dedup();
     assert_eq!((total, all.len()), (40, 40));
+}
+
+async fn replies_to_one_conversation_go_out_in_order(f: Fixture) {
+    let api = f.channel("api");
+    let first = ingest_one(&api, message("ord1", "ana", "conv-1", "Help")).await;
+    let other = ingest_one(&api, message("ord2", "bob", "conv-2", "Help")).await;
+    let mut replies = Vec::new();
+    for text in ["one", "two", "three"] {
+        replies.push(
+            f.gateway
+                .reply(&first.ticket_reference, "A", text.into(), Vec::new())
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    let elsewhere = f
+        .gateway
+        .reply(&other.ticket_reference, "A", "other".into(), Vec::new())
+        .await
+        .unwrap()
+        .id;
+    let claim = |token: &'static str, at: i64| {
+        let store = f.store().clone();
+        async move {
+            store
+                .write(move |c| outbox::claim_due(c, token, at, 60_000, 10))
+                .await
+                .unwrap()
+        }
+    };
+    let now = f.gateway.now().0;
+    let batch = claim("a", now).await;
+    let claimed: Vec<i64> = batch.iter().map(|e| e.message_id).collect();
+    assert_eq!(
+        claimed,
+        [replies[0], elsewhere],
+        "only the first reply of a conversation, other conversations go on"
+    );
+    assert!(claim("b", now).await.is_empty());
+    // A retry of the first keeps the others waiting behind it.
+    let first_entry = batch
+        .iter()
+        .find(|e| e.message_id == replies[0])
+        .unwrap()
+        .clone();
+    let retry = first_entry.clone();
+    f.store()
+        .write(move |c| outbox::reschedule(c, &retry, now + 1_000, true, Some("busy"), now))
+        .await
+        .unwrap();
+    assert!(claim("c", now + 500).await.is_empty());
+    let again = claim("d", now + 1_000).await;
+    assert_eq!(
+        again.iter().map(|e| e.message_id).collect::<Vec<_>>(),
+        [replies[0]]
+    );
+    let sent = again[0].clone();
+    f.store()
+        .write(move |c| outbox::mark_sent(c, &sent, None, now))
+        .await
+        .unwrap();
+    let next = claim("e", now + 1_000).await;
+    assert_eq!(
+        next.iter().map(|e| e.message_id).collect::<Vec<_>>(),
+        [replies[1]]
+    );
 }
 
 async fn delivery_status_only_moves_forward(f: Fixture) {
@@ -747,6 +819,7 @@ conformance!(
     reply_queues_one_outbox_entry_claimed_once,
     expired_claims_are_taken_over_and_the_old_claim_cannot_record,
     concurrent_claims_never_overlap,
+    replies_to_one_conversation_go_out_in_order,
     delivery_status_only_moves_forward,
     a_reused_provider_id_does_not_block_marking_sent,
     ticket_list_filters_and_paginates,

@@ -23,19 +23,22 @@ pub fn enqueue(
     conn: &mut dyn Connection,
     message_id: i64,
     channel: &str,
+    conversation: &str,
     now: i64,
 ) -> Result<(), StoreError> {
     conn.execute(
-        "INSERT INTO outbox (message_id, channel, state, attempts, due_at, created_at, updated_at)
-         VALUES ($1, $2, 'pending', 0, $3, $3, $3)",
-        params![message_id, channel, now],
+        "INSERT INTO outbox (message_id, channel, conversation, state, attempts, due_at, created_at, updated_at)
+         VALUES ($1, $2, $3, 'pending', 0, $4, $4, $4)",
+        params![message_id, channel, conversation, now],
     )?;
     Ok(())
 }
 
 /// Claims up to `limit` entries that are due, or whose previous claim's lease ran out
 /// (its dispatcher died), for `lease_ms`. Safe with any number of dispatchers: SQLite
-/// runs one writer at a time, PostgreSQL skips rows another claim has locked.
+/// runs one writer at a time, PostgreSQL skips rows another claim has locked. An entry
+/// waits while an earlier one of its conversation is unsent (pending, retrying or in
+/// flight), so that a customer receives replies in the order agents wrote them.
 pub fn claim_due(
     conn: &mut dyn Connection,
     claim: &str,
@@ -49,8 +52,12 @@ pub fn claim_due(
     };
     let sql = format!(
         "UPDATE outbox SET state = 'sending', claimed_by = $1, due_at = $2, updated_at = $3
-         WHERE id IN (SELECT id FROM outbox WHERE state IN ('pending', 'sending') AND due_at <= $3
-                      ORDER BY due_at LIMIT $4 {lock})
+         WHERE id IN (SELECT o.id FROM outbox o
+                      WHERE o.state IN ('pending', 'sending') AND o.due_at <= $3
+                        AND NOT EXISTS (SELECT 1 FROM outbox e
+                                        WHERE e.channel = o.channel AND e.conversation = o.conversation
+                                          AND e.id < o.id AND e.state IN ('pending', 'sending'))
+                      ORDER BY o.due_at LIMIT $4 {lock})
          RETURNING id, message_id, channel, attempts"
     );
     conn.query(&sql, params![claim, now + lease_ms, now, limit as i64])?
