@@ -34,10 +34,6 @@ pub struct ServerConfig {
     /// Address the HTTP server listens on.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
-    /// The URL the gateway is reached at from outside (behind a proxy, the proxy's);
-    /// connectors use it to register and verify webhooks.
-    #[serde(default)]
-    pub public_url: Option<String>,
     /// The largest webhook or API request body, in bytes.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
@@ -47,7 +43,6 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             listen: default_listen(),
-            public_url: None,
             max_body_bytes: default_max_body(),
         }
     }
