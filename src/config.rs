@@ -3,7 +3,6 @@
 //! Every problem is reported at once, each naming its key and, where it can be found,
 //! its line.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -16,6 +15,12 @@ use switchboard_core::ratelimit::RateLimits;
 use switchboard_core::{ChannelId, Secret};
 
 use crate::channels::{self, ChannelSettings};
+
+mod raw;
+mod text;
+
+use raw::RawConfig;
+use text::{field_in_message, find_key_line, line_of, substitute_env};
 
 /// The whole config, checked.
 #[derive(Debug, Clone)]
@@ -156,123 +161,6 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
-
-// The file's shape, before checking.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawConfig {
-    #[serde(default)]
-    server: ServerConfig,
-    #[serde(default)]
-    storage: RawStorage,
-    #[serde(default)]
-    tickets: RawTickets,
-    #[serde(default)]
-    ingest: RawIngest,
-    #[serde(default)]
-    outbox: RawOutbox,
-    #[serde(default)]
-    attachments: RawAttachments,
-    #[serde(default)]
-    agents: Vec<AgentConfig>,
-    #[serde(default)]
-    channels: BTreeMap<String, toml::Table>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawStorage {
-    /// `sqlite` (default) or `postgres`.
-    #[serde(default = "default_backend")]
-    backend: String,
-    /// Where the SQLite database and attachment files live.
-    #[serde(default = "default_data_dir")]
-    data_dir: PathBuf,
-    /// SQLite: `full` (default; a power cut loses nothing acknowledged) or `normal`.
-    #[serde(default = "default_synchronous")]
-    sqlite_synchronous: String,
-    /// PostgreSQL: the connection URL.
-    #[serde(default)]
-    postgres_url: Option<Secret>,
-    #[serde(default = "default_pg_connections")]
-    postgres_max_connections: usize,
-}
-
-impl Default for RawStorage {
-    fn default() -> Self {
-        RawStorage {
-            backend: default_backend(),
-            data_dir: default_data_dir(),
-            sqlite_synchronous: default_synchronous(),
-            postgres_url: None,
-            postgres_max_connections: default_pg_connections(),
-        }
-    }
-}
-
-fn default_backend() -> String {
-    "sqlite".into()
-}
-fn default_data_dir() -> PathBuf {
-    PathBuf::from("./data")
-}
-fn default_synchronous() -> String {
-    "full".into()
-}
-fn default_pg_connections() -> usize {
-    16
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawTickets {
-    #[serde(default = "default_prefix")]
-    reference_prefix: String,
-    /// Hours after resolution during which a customer's message reopens the ticket.
-    #[serde(default = "default_reopen_hours")]
-    reopen_window_hours: f64,
-}
-
-impl Default for RawTickets {
-    fn default() -> Self {
-        RawTickets {
-            reference_prefix: default_prefix(),
-            reopen_window_hours: default_reopen_hours(),
-        }
-    }
-}
-
-fn default_prefix() -> String {
-    "SB".into()
-}
-fn default_reopen_hours() -> f64 {
-    168.0
-}
-
-#[derive(Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawIngest {
-    batch: Option<usize>,
-    writers: Option<usize>,
-}
-
-#[derive(Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawOutbox {
-    max_attempts: Option<u32>,
-    backoff_base_seconds: Option<f64>,
-    backoff_max_seconds: Option<f64>,
-    concurrency: Option<usize>,
-    lease_seconds: Option<f64>,
-    send_timeout_seconds: Option<f64>,
-    poll_interval_ms: Option<u64>,
-}
-
-#[derive(Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawAttachments {
-    max_bytes: Option<usize>,
-}
 
 /// Keys every channel has, beside its kind's own.
 const COMMON_CHANNEL_KEYS: &[&str] = &["kind", "enabled", "rate_limit"];
@@ -557,136 +445,6 @@ fn check(raw: RawConfig, text: &str, problems: &mut Vec<Problem>) -> Config {
         agents: raw.agents,
         channels,
     }
-}
-
-/// Replaces `${VAR}` and `${VAR:-default}` outside comments; `$${` is a literal `${`.
-/// Values are escaped for TOML strings, so a secret with quotes cannot break the file.
-fn substitute_env(
-    text: &str,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<String, Vec<Problem>> {
-    let mut out = String::with_capacity(text.len());
-    let mut problems = Vec::new();
-    for (number, whole_line) in text.split_inclusive('\n').enumerate() {
-        let (line, comment) = whole_line.split_at(comment_start(whole_line));
-        let mut rest = line;
-        while let Some(start) = rest.find("${") {
-            if rest[..start].ends_with('$') {
-                out.push_str(&rest[..start - 1]);
-                out.push_str("${");
-                rest = &rest[start + 2..];
-                continue;
-            }
-            out.push_str(&rest[..start]);
-            let Some(end) = rest[start..].find('}') else {
-                problems.push(Problem {
-                    key: "(environment)".into(),
-                    line: Some(number + 1),
-                    message: "unclosed ${".into(),
-                });
-                rest = "";
-                break;
-            };
-            let expression = &rest[start + 2..start + end];
-            let (name, default) = match expression.split_once(":-") {
-                Some((name, default)) => (name, Some(default)),
-                None => (expression, None),
-            };
-            match env(name)
-                .filter(|v| !v.is_empty())
-                .or(default.map(str::to_owned))
-            {
-                Some(value) => out.push_str(&escape_toml(&value)),
-                None => problems.push(Problem {
-                    key: "(environment)".into(),
-                    line: Some(number + 1),
-                    message: format!("environment variable {name} is not set and has no default"),
-                }),
-            }
-            rest = &rest[start + end + 1..];
-        }
-        out.push_str(rest);
-        out.push_str(comment);
-    }
-    if problems.is_empty() {
-        Ok(out)
-    } else {
-        Err(problems)
-    }
-}
-
-/// Where a line's comment starts (its length if none): the first `#` outside a
-/// string.
-fn comment_start(line: &str) -> usize {
-    let mut quote = None;
-    let mut escaped = false;
-    for (i, c) in line.char_indices() {
-        match (quote, c) {
-            (Some('"'), '\\') if !escaped => {
-                escaped = true;
-                continue;
-            }
-            (Some(q), c) if c == q && !escaped => quote = None,
-            (None, '"' | '\'') => quote = Some(c),
-            (None, '#') => return i,
-            _ => {}
-        }
-        escaped = false;
-    }
-    line.len()
-}
-
-fn escape_toml(value: &str) -> String {
-    let mut escaped = String::with_capacity(value.len());
-    for c in value.chars() {
-        match c {
-            '\\' => escaped.push_str("\\\\"),
-            '"' => escaped.push_str("\\\""),
-            c if c.is_control() => escaped.push_str(&format!("\\u{:04X}", c as u32)),
-            c => escaped.push(c),
-        }
-    }
-    escaped
-}
-
-fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].matches('\n').count() + 1
-}
-
-/// The line where a dotted key is set: the last segment as `key =` inside the
-/// section named by the others (`[channels.api]` then `secret = ...`).
-fn find_key_line(text: &str, dotted: &str) -> Option<usize> {
-    let (section, key) = dotted.rsplit_once('.').unwrap_or(("", dotted));
-    let key = key.split('[').next().unwrap_or(key);
-    let mut in_section = section.is_empty();
-    let mut section_line = None;
-    for (i, line) in text.lines().enumerate() {
-        let trimmed = line.trim();
-        if trimmed.starts_with('[') {
-            let name = trimmed.trim_matches(|c| c == '[' || c == ']').trim();
-            in_section = name == section || section.is_empty();
-            if in_section && section_line.is_none() {
-                section_line = Some(i + 1);
-            }
-            continue;
-        }
-        if in_section {
-            let assigned = trimmed
-                .split_once('=')
-                .map(|(k, _)| k.trim().trim_matches('"'));
-            if assigned == Some(key) {
-                return Some(i + 1);
-            }
-        }
-    }
-    section_line
-}
-
-/// The field a serde message names (`unknown field `x``, `missing field `y``).
-fn field_in_message(message: &str) -> Option<&str> {
-    let start = message.find('`')? + 1;
-    let end = start + message[start..].find('`')?;
-    Some(&message[start..end])
 }
 
 #[cfg(test)]
