@@ -53,7 +53,7 @@ enum Command {
 
 #[derive(Subcommand)]
 enum TicketsCommand {
-    /// Lists tickets, newest first.
+    /// Lists tickets, most recently active first.
     List {
         #[arg(long)]
         status: Option<TicketStatus>,

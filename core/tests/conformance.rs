@@ -643,7 +643,7 @@ async fn ticket_list_filters_and_paginates(f: Fixture) {
     .await;
     let page = |before, limit| {
         let filter = tickets::TicketFilter {
-            before_id: before,
+            after: before,
             limit,
             ..Default::default()
         };
@@ -661,6 +661,11 @@ async fn ticket_list_filters_and_paginates(f: Fixture) {
     assert_eq!(second.len(), 3);
     assert_eq!(end, None);
     assert!(first.last().unwrap().id > second[0].id);
+    // New activity on the oldest ticket moves it to the top.
+    f.clock.advance(Duration::from_secs(1));
+    let revived = ingest_one(&api, message("l0-again", "s0", "c0", "still there?")).await;
+    let (top, _) = page(None, 1).await;
+    assert_eq!(top[0].id, revived.ticket_id);
 
     let search = |filter: tickets::TicketFilter| {
         let store = f.store().clone();

@@ -16,7 +16,7 @@ use crate::http::AppState;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ContactDetail {
     contact: Contact,
-    /// The contact's tickets, newest first (up to 200).
+    /// The contact's tickets, most recently active first (up to 200).
     tickets: Vec<Ticket>,
 }
 

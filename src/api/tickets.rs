@@ -38,7 +38,7 @@ pub struct TicketPage {
     next_cursor: Option<String>,
 }
 
-/// Tickets, newest first, filtered.
+/// Tickets, most recently active first, filtered.
 #[utoipa::path(get, path = "/api/v1/tickets", params(ListQuery), tag = "tickets",
     responses((status = 200, body = TicketPage), (status = 400), (status = 401)),
     security(("bearer" = [])))]
@@ -48,9 +48,9 @@ pub async fn list(
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<TicketPage>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let before_id = match &query.cursor {
+    let after = match &query.cursor {
         None => None,
-        Some(cursor) => Some(cursor.parse::<i64>().map_err(|_| {
+        Some(cursor) => Some(tickets::TicketCursor::parse(cursor).ok_or_else(|| {
             ApiError::BadRequest(format!("cursor {cursor:?} is not one this API gave out"))
         })?),
     };
@@ -60,7 +60,7 @@ pub async fn list(
         assignee: query.assignee,
         contact_id: None,
         text: query.q,
-        before_id,
+        after,
         limit: query.limit.unwrap_or(50).clamp(1, 200),
     };
     let (tickets, next) = state
@@ -70,7 +70,7 @@ pub async fn list(
         .await?;
     Ok(Json(TicketPage {
         tickets,
-        next_cursor: next.map(|id| id.to_string()),
+        next_cursor: next.map(|cursor| cursor.encode()),
     }))
 }
 

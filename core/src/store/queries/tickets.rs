@@ -258,16 +258,47 @@ pub struct TicketFilter {
     pub contact_id: Option<i64>,
     /// Text searched in the reference, subject and message bodies, case-insensitively.
     pub text: Option<String>,
-    /// Only tickets with an id below this (the cursor of the previous page).
-    pub before_id: Option<i64>,
+    /// Only tickets after this one in the list (the cursor of the previous page).
+    pub after: Option<TicketCursor>,
     pub limit: usize,
 }
 
-/// Tickets matching the filter, newest first, and the cursor of the next page.
+/// A position in the ticket list, which is ordered by last activity, newest first,
+/// then by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TicketCursor {
+    pub last_message_at: i64,
+    pub id: i64,
+}
+
+impl TicketCursor {
+    fn of(ticket: &Ticket) -> Self {
+        TicketCursor {
+            last_message_at: ticket.last_message_at.0,
+            id: ticket.id,
+        }
+    }
+
+    /// An opaque string for APIs: `<millis>-<id>`.
+    pub fn encode(&self) -> String {
+        format!("{}-{}", self.last_message_at, self.id)
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        let (at, id) = text.split_once('-')?;
+        Some(TicketCursor {
+            last_message_at: at.parse().ok()?,
+            id: id.parse().ok()?,
+        })
+    }
+}
+
+/// Tickets matching the filter, most recently active first, and the cursor of the
+/// next page. A ticket that gets a new message while someone pages moves to the top.
 pub fn list(
     conn: &mut dyn Connection,
     filter: &TicketFilter,
-) -> Result<(Vec<Ticket>, Option<i64>), StoreError> {
+) -> Result<(Vec<Ticket>, Option<TicketCursor>), StoreError> {
     let mut clauses = Vec::new();
     let mut values: Vec<Value> = Vec::new();
     let bind = |clause: &str, value: Value, values: &mut Vec<Value>| {
@@ -295,8 +326,12 @@ pub fn list(
             &mut values,
         ));
     }
-    if let Some(before) = filter.before_id {
-        clauses.push(bind("t.id < ?", before.into(), &mut values));
+    if let Some(after) = filter.after {
+        let at = bind("?", after.last_message_at.into(), &mut values);
+        let id = bind("?", after.id.into(), &mut values);
+        clauses.push(format!(
+            "(t.last_message_at < {at} OR (t.last_message_at = {at} AND t.id < {id}))"
+        ));
     }
     let limit = filter.limit.clamp(1, 500);
     let where_clause = if clauses.is_empty() {
@@ -305,7 +340,7 @@ pub fn list(
         format!("WHERE {}", clauses.join(" AND "))
     };
     let sql = format!(
-        "SELECT {COLUMNS} FROM tickets t {where_clause} ORDER BY t.id DESC LIMIT {}",
+        "SELECT {COLUMNS} FROM tickets t {where_clause} ORDER BY t.last_message_at DESC, t.id DESC LIMIT {}",
         limit + 1
     );
     let mut tickets = conn
@@ -315,7 +350,7 @@ pub fn list(
         .collect::<Result<Vec<_>, _>>()?;
     let next = if tickets.len() > limit {
         tickets.truncate(limit);
-        tickets.last().map(|t| t.id)
+        tickets.last().map(TicketCursor::of)
     } else {
         None
     };

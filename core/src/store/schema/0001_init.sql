@@ -42,6 +42,7 @@ CREATE INDEX tickets_conversation ON tickets (channel, conversation, id);
 CREATE INDEX tickets_status ON tickets (status, id);
 CREATE INDEX tickets_assignee ON tickets (assignee, id);
 CREATE INDEX tickets_contact ON tickets (contact_id, id);
+CREATE INDEX tickets_activity ON tickets (last_message_at, id);
 
 CREATE TABLE participants (
     ticket_id   BIGINT NOT NULL REFERENCES tickets(id),
