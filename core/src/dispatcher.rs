@@ -135,7 +135,13 @@ impl Dispatcher {
                 this.channels.values().for_each(|c| c.limiter.forget_idle());
                 last_cleanup = Instant::now();
             }
-            if idle || free == 0 {
+            if free == 0 {
+                // Every send slot is busy: go on as soon as one frees up.
+                tokio::select! {
+                    _ = permits.acquire() => {}
+                    _ = shutdown.wait() => {}
+                }
+            } else if idle {
                 tokio::select! {
                     _ = this.gateway.inner.outbox_ready.notified() => {}
                     _ = tokio::time::sleep(config.poll_interval) => {}
@@ -168,7 +174,7 @@ impl Dispatcher {
         }
     }
 
-    /// Sends the entry once; `Ok(None)` means it waited for a rate limit.
+    /// Sends the entry once, unless a rate limit says to wait.
     async fn attempt(&self, entry: &outbox::OutboxEntry) -> Attempt {
         let Some(channel) = self.channels.get(&entry.channel) else {
             return Attempt::Failed(SendError::permanent(format!(
