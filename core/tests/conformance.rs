@@ -49,6 +49,33 @@ impl Fixture {
     fn store(&self) -> &Store {
         self.gateway.store()
     }
+
+    async fn claim(
+        &self,
+        token: &str,
+        at: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Vec<outbox::OutboxEntry> {
+        let token = token.to_owned();
+        self.store()
+            .write(move |c| outbox::claim_due(c, &token, at, lease_ms, limit))
+            .await
+            .unwrap()
+    }
+
+    async fn mark_sent(
+        &self,
+        entry: &outbox::OutboxEntry,
+        external_id: Option<&str>,
+        at: i64,
+    ) -> bool {
+        let (entry, external_id) = (entry.clone(), external_id.map(str::to_owned));
+        self.store()
+            .write(move |c| outbox::mark_sent(c, &entry, external_id.as_deref(), at))
+            .await
+            .unwrap()
+    }
 }
 
 fn message(external_id: &str, sender: &str, conversation: &str, text: &str) -> Inbound {
@@ -338,17 +365,9 @@ async fn reply_queues_one_outbox_entry_claimed_once(f: Fixture) {
     assert_eq!(reply.direction, Direction::Outbound);
     assert_eq!(reply.delivery_status, Some(DeliveryStatus::Queued));
     let now = f.gateway.now().0;
-    let claimed = f
-        .store()
-        .write(move |c| outbox::claim_due(c, "claim-a", now, 60_000, 10))
-        .await
-        .unwrap();
+    let claimed = f.claim("claim-a", now, 60_000, 10).await;
     assert_eq!(claimed.len(), 1);
-    let again = f
-        .store()
-        .write(move |c| outbox::claim_due(c, "claim-b", now, 60_000, 10))
-        .await
-        .unwrap();
+    let again = f.claim("claim-b", now, 60_000, 10).await;
     assert!(again.is_empty(), "a claimed entry is not claimed twice");
     let thread = f
         .store()
@@ -358,20 +377,10 @@ async fn reply_queues_one_outbox_entry_claimed_once(f: Fixture) {
     assert_eq!(thread.reply_to.as_deref(), Some("o1"));
     assert_eq!(thread.conversation, "conv-1");
     assert_eq!(thread.recipient, Some(Identity::api("api", "ana").unwrap()));
-    let entry = claimed[0].clone();
-    let sent = f
-        .store()
-        .write(move |c| outbox::mark_sent(c, &entry, Some("cb-1"), now))
-        .await
-        .unwrap();
-    assert!(sent);
+    assert!(f.mark_sent(&claimed[0], Some("cb-1"), now).await);
     // After the lease would have run out, a sent entry is still never claimed again.
     let later = now + 3_600_000;
-    let after = f
-        .store()
-        .write(move |c| outbox::claim_due(c, "claim-c", later, 60_000, 10))
-        .await
-        .unwrap();
+    let after = f.claim("claim-c", later, 60_000, 10).await;
     assert!(after.is_empty());
     let ticket_id = first.ticket_id;
     let ticket = f
@@ -394,32 +403,12 @@ async fn expired_claims_are_taken_over_and_the_old_claim_cannot_record(f: Fixtur
         .await
         .unwrap();
     let now = f.gateway.now().0;
-    let stale = f
-        .store()
-        .write(move |c| outbox::claim_due(c, "dead", now, 1_000, 10))
-        .await
-        .unwrap();
+    let stale = f.claim("dead", now, 1_000, 10).await;
     let later = now + 2_000;
-    let taken = f
-        .store()
-        .write(move |c| outbox::claim_due(c, "alive", later, 60_000, 10))
-        .await
-        .unwrap();
+    let taken = f.claim("alive", later, 60_000, 10).await;
     assert_eq!(taken.len(), 1);
-    let old = stale[0].clone();
-    assert!(
-        !f.store()
-            .write(move |c| outbox::mark_sent(c, &old, None, later))
-            .await
-            .unwrap()
-    );
-    let new = taken[0].clone();
-    assert!(
-        f.store()
-            .write(move |c| outbox::mark_sent(c, &new, None, later))
-            .await
-            .unwrap()
-    );
+    assert!(!f.mark_sent(&stale[0], None, later).await);
+    assert!(f.mark_sent(&taken[0], None, later).await);
 }
 
 async fn concurrent_claims_never_overlap(f: Fixture) {
@@ -525,11 +514,7 @@ async fn replies_to_one_conversation_go_out_in_order(f: Fixture) {
         again.iter().map(|e| e.message_id).collect::<Vec<_>>(),
         [replies[0]]
     );
-    let sent = again[0].clone();
-    f.store()
-        .write(move |c| outbox::mark_sent(c, &sent, None, now))
-        .await
-        .unwrap();
+    f.mark_sent(&again[0], None, now).await;
     let next = claim("e", now + 1_000).await;
     assert_eq!(
         next.iter().map(|e| e.message_id).collect::<Vec<_>>(),
@@ -546,16 +531,8 @@ async fn delivery_status_only_moves_forward(f: Fixture) {
         .await
         .unwrap();
     let now = f.gateway.now().0;
-    let entry = f
-        .store()
-        .write(move |c| outbox::claim_due(c, "c", now, 60_000, 1))
-        .await
-        .unwrap()
-        .remove(0);
-    f.store()
-        .write(move |c| outbox::mark_sent(c, &entry, Some("prov-1"), now))
-        .await
-        .unwrap();
+    let entry = f.claim("c", now, 60_000, 1).await.remove(0);
+    f.mark_sent(&entry, Some("prov-1"), now).await;
     let update = |status| DeliveryUpdate {
         external_id: "prov-1".into(),
         status,
@@ -592,19 +569,10 @@ async fn a_reused_provider_id_does_not_block_marking_sent(f: Fixture) {
         .await
         .unwrap();
     let now = f.gateway.now().0;
-    let entry = f
-        .store()
-        .write(move |c| outbox::claim_due(c, "c", now, 60_000, 1))
-        .await
-        .unwrap()
-        .remove(0);
+    let entry = f.claim("c", now, 60_000, 1).await.remove(0);
     let message_id = entry.message_id;
     // The provider answers with an id that an inbound message already has.
-    let sent = f
-        .store()
-        .write(move |c| outbox::mark_sent(c, &entry, Some("taken"), now))
-        .await
-        .unwrap();
+    let sent = f.mark_sent(&entry, Some("taken"), now).await;
     assert!(sent);
     let stored = f
         .store()
@@ -614,11 +582,7 @@ async fn a_reused_provider_id_does_not_block_marking_sent(f: Fixture) {
     assert_eq!(stored.delivery_status, Some(DeliveryStatus::Sent));
     assert_eq!(stored.external_id, None);
     let later = now + 3_600_000;
-    let again = f
-        .store()
-        .write(move |c| outbox::claim_due(c, "d", later, 60_000, 1))
-        .await
-        .unwrap();
+    let again = f.claim("d", later, 60_000, 1).await;
     assert!(again.is_empty(), "never sent again");
 }
 
