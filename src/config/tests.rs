@@ -134,3 +134,20 @@ fn the_shipped_config_is_valid() {
     );
     assert!(config.agents.iter().any(|a| a.role == Role::Admin));
 }
+
+proptest::proptest! {
+    /// Any text, including broken TOML and stray `${`, is a config or a list of
+    /// problems: never a panic.
+    #[test]
+    fn arbitrary_text_never_panics(text in "(\\PC|\n|\\$\\{|\\[|\\]|=|\"){0,300}") {
+        let _ = Config::parse(&text, "fuzz.toml", |_| None);
+    }
+
+    #[test]
+    fn mutated_valid_configs_never_panic(cut in 0usize..400, insert in "(\\PC|\n){0,20}") {
+        let mut text = MINIMAL.to_owned();
+        let at = text.char_indices().map(|(i, _)| i).nth(cut % MINIMAL.chars().count()).unwrap_or(0);
+        text.insert_str(at, &insert);
+        let _ = Config::parse(&text, "fuzz.toml", |_| None);
+    }
+}

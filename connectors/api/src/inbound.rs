@@ -185,6 +185,28 @@ mod tests {
         assert_eq!(files, 0);
     }
 
+    proptest::proptest! {
+        /// Whatever arrives, parsing answers Ok or a reason; it never panics.
+        #[test]
+        fn arbitrary_bodies_never_panic(body in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            if let Ok(pushed) = serde_json::from_slice::<PushedMessage>(&body) {
+                let _ = pushed.normalize("api", 64);
+            }
+        }
+
+        #[test]
+        fn arbitrary_field_values_never_panic(
+            id in ".{0,40}", sender in ".{0,40}", text in ".{0,200}", data in "[A-Za-z0-9+/=]{0,64}"
+        ) {
+            let body = serde_json::json!({
+                "external_id": id, "sender": {"id": sender}, "text": text,
+                "attachments": [{"data": data}],
+            });
+            let pushed: PushedMessage = serde_json::from_value(body).unwrap();
+            let _ = pushed.normalize("api", 16);
+        }
+    }
+
     #[test]
     fn refusals_name_the_field() {
         let cases = [
