@@ -162,6 +162,9 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// The longest duration any setting takes: ten years, in seconds.
+const MAX_SECONDS: f64 = 10.0 * 365.0 * 24.0 * 3600.0;
+
 /// Keys every channel has, beside its kind's own.
 const COMMON_CHANNEL_KEYS: &[&str] = &["kind", "enabled", "rate_limit"];
 
@@ -264,10 +267,13 @@ fn check(raw: RawConfig, text: &str, problems: &mut Vec<Problem>) -> Config {
             "must be 1-8 uppercase letters A-Z".into(),
         );
     }
-    if !(raw.tickets.reopen_window_hours.is_finite() && raw.tickets.reopen_window_hours >= 0.0) {
+    if !(0.0..=MAX_SECONDS / 3600.0).contains(&raw.tickets.reopen_window_hours) {
         problem(
             "tickets.reopen_window_hours".into(),
-            "must be a number of hours, 0 or more".into(),
+            format!(
+                "must be a number of hours from 0 to {}",
+                MAX_SECONDS / 3600.0
+            ),
         );
     }
 
@@ -278,11 +284,11 @@ fn check(raw: RawConfig, text: &str, problems: &mut Vec<Problem>) -> Config {
                    default: Duration,
                    problem: &mut dyn FnMut(String, String)| match value {
         None => default,
-        Some(v) if v.is_finite() && v > 0.0 => Duration::from_secs_f64(v),
+        Some(v) if v > 0.0 && v <= MAX_SECONDS => Duration::from_secs_f64(v),
         Some(_) => {
             problem(
                 format!("outbox.{key}"),
-                "must be a positive number of seconds".into(),
+                format!("must be a positive number of seconds, at most {MAX_SECONDS}"),
             );
             default
         }
@@ -329,7 +335,12 @@ fn check(raw: RawConfig, text: &str, problems: &mut Vec<Problem>) -> Config {
     }
     let gateway = GatewayConfig {
         reference_prefix: prefix.clone(),
-        reopen_window: Duration::from_secs_f64(raw.tickets.reopen_window_hours.max(0.0) * 3600.0),
+        reopen_window: Duration::from_secs_f64(
+            raw.tickets
+                .reopen_window_hours
+                .clamp(0.0, MAX_SECONDS / 3600.0)
+                * 3600.0,
+        ),
         max_attachment_bytes: raw.attachments.max_bytes.unwrap_or(25 * 1024 * 1024),
         ingest_batch: raw.ingest.batch.unwrap_or(256).clamp(1, 10_000),
         ingest_writers: raw

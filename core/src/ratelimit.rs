@@ -39,8 +39,8 @@ impl Rate {
         if self.count == 0 {
             return Err("count must be at least 1".into());
         }
-        if !(self.per_seconds.is_finite() && self.per_seconds > 0.0) {
-            return Err("per_seconds must be a positive number".into());
+        if !(self.per_seconds > 0.0 && self.per_seconds <= 86_400.0) {
+            return Err("per_seconds must be a positive number of seconds, at most 86400".into());
         }
         if self.burst == Some(0) {
             return Err("burst must be at least 1".into());

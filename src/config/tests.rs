@@ -151,3 +151,17 @@ proptest::proptest! {
         let _ = Config::parse(&text, "fuzz.toml", |_| None);
     }
 }
+
+#[test]
+fn absurd_durations_are_refused_not_panicked_on() {
+    let text = MINIMAL.to_owned()
+        + "[channels.api.rate_limit]\nchannel = { count = 1, per_seconds = 1e300 }\n\n[outbox]\nlease_seconds = 1e300\n\n[tickets]\nreopen_window_hours = 1e30\n";
+    let error = parse(&text).unwrap_err().to_string();
+    for key in [
+        "rate_limit.channel",
+        "outbox.lease_seconds",
+        "tickets.reopen_window_hours",
+    ] {
+        assert!(error.contains(key), "{key} not reported: {error}");
+    }
+}
