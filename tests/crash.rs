@@ -144,10 +144,26 @@ async fn push(http: &reqwest::Client, url: &str, body: &Value) -> Result<Value, 
     response.json().await.map_err(|e| e.to_string())
 }
 
-async fn acknowledged_messages_survive_sigkill(backend: Backend) {
+/// A scratch directory and a callback receiver for one test.
+async fn setup() -> (tempfile::TempDir, FakeCallback) {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let dir = tempfile::tempdir().unwrap();
-    let callback = FakeCallback::start(SECRET).await;
+    (
+        tempfile::tempdir().unwrap(),
+        FakeCallback::start(SECRET).await,
+    )
+}
+
+/// Message `n` of load worker `worker`: its id and body, the same when resent. Seven
+/// customers, each in their own conversation.
+fn load_message(worker: usize, n: usize) -> (String, Value) {
+    let id = format!("k{worker}-{n}");
+    let mut body = message(&id, &format!("customer{}", n % 7), "crash me");
+    body["conversation"] = json!(format!("conv-{}", n % 7));
+    (id, body)
+}
+
+async fn acknowledged_messages_survive_sigkill(backend: Backend) {
+    let (dir, callback) = setup().await;
     let (config, location) = write_config(dir.path(), backend, callback.url()).await;
     let gateway = Gateway::start(&config).await;
     let http = reqwest::Client::new();
@@ -157,9 +173,7 @@ async fn acknowledged_messages_survive_sigkill(backend: Backend) {
         let (http, url, acknowledged) = (http.clone(), gateway.url.clone(), acknowledged.clone());
         workers.push(tokio::spawn(async move {
             for n in 0.. {
-                let id = format!("k{worker}-{n}");
-                let mut body = message(&id, &format!("customer{}", n % 7), "crash me");
-                body["conversation"] = json!(format!("conv-{}", n % 7));
+                let (id, body) = load_message(worker, n);
                 match push(&http, &url, &body).await {
                     Ok(_) => acknowledged.lock().unwrap().push(id),
                     Err(_) => return n,
@@ -190,9 +204,7 @@ async fn acknowledged_messages_survive_sigkill(backend: Backend) {
         let (http, url, acknowledged) = (http.clone(), gateway.url.clone(), acknowledged.clone());
         resenders.push(tokio::spawn(async move {
             for n in 0..=sent {
-                let id = format!("k{worker}-{n}");
-                let mut body = message(&id, &format!("customer{}", n % 7), "crash me");
-                body["conversation"] = json!(format!("conv-{}", n % 7));
+                let (id, body) = load_message(worker, n);
                 let answer = push(&http, &url, &body).await.unwrap();
                 if acknowledged.contains(&id) {
                     assert_eq!(
@@ -227,9 +239,7 @@ async fn acknowledged_messages_survive_sigkill(backend: Backend) {
 }
 
 async fn a_send_cut_off_by_a_crash_goes_out_after_restart(backend: Backend) {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let dir = tempfile::tempdir().unwrap();
-    let callback = FakeCallback::start(SECRET).await;
+    let (dir, callback) = setup().await;
     let (config, _) = write_config(dir.path(), backend, callback.url()).await;
     let gateway = Gateway::start(&config).await;
     let http = reqwest::Client::new();

@@ -18,7 +18,7 @@ use tokio::sync::Semaphore;
 use crate::connector::{Connector, Outbound, OutboundAttachment, SendError};
 use crate::events::Event;
 use crate::gateway::Gateway;
-use crate::model::{ChannelId, DeliveryStatus};
+use crate::model::ChannelId;
 use crate::ratelimit::{Limiter, RateLimits};
 use crate::shutdown::Shutdown;
 use crate::store::StoreError;
@@ -217,10 +217,9 @@ impl Dispatcher {
             .gateway
             .store()
             .read(move |conn| {
-                Ok((
-                    messages::get(conn, message_id)?,
-                    outbox::thread_context(conn, message_id)?,
-                ))
+                let message = messages::get(conn, message_id)?;
+                let thread = outbox::thread_context(conn, &message)?;
+                Ok((message, thread))
             })
             .await
             .map_err(|e| e.to_string())?;
@@ -255,22 +254,16 @@ impl Dispatcher {
         let config = &self.gateway.config().dispatch;
         let now = self.gateway.now();
         let entry_owned = entry.clone();
-        let (label, status) = match attempt {
+        let (label, marked) = match attempt {
             Attempt::Sent(external_id) => {
-                let done = self
+                let marked = self
                     .gateway
                     .store()
                     .write(move |conn| {
                         outbox::mark_sent(conn, &entry_owned, external_id.as_deref(), now.0)
                     })
                     .await?;
-                if !done {
-                    tracing::warn!(
-                        entry = entry.id,
-                        "sent, but the claim had passed to another dispatcher"
-                    );
-                }
-                ("sent", Some(DeliveryStatus::Sent))
+                ("sent", Some(marked))
             }
             Attempt::Throttled(wait) => {
                 let due = now.plus(wait).0;
@@ -305,27 +298,30 @@ impl Dispatcher {
                     SendError::Permanent { reason } => reason,
                 };
                 tracing::warn!(entry = entry.id, channel = %entry.channel, %reason, "send failed permanently");
-                self.gateway
+                let marked = self
+                    .gateway
                     .store()
                     .write(move |conn| outbox::mark_failed(conn, &entry_owned, &reason, now.0))
                     .await?;
-                ("failed", Some(DeliveryStatus::Failed))
+                ("failed", Some(marked))
             }
         };
         metrics::counter!("switchboard_outbound_total", "channel" => entry.channel.clone(), "status" => label)
             .increment(1);
-        if let Some(delivery_status) = status {
-            let message_id = entry.message_id;
-            let ticket_id = self
-                .gateway
-                .store()
-                .read(move |conn| messages::get(conn, message_id).map(|m| m.ticket_id))
-                .await?;
-            self.gateway.events().publish(Event::MessageUpdated {
-                ticket_id,
-                message_id,
-                delivery_status,
-            });
+        match marked {
+            Some(outbox::Marked::ClaimLost) => tracing::warn!(
+                entry = entry.id,
+                outcome = label,
+                "the claim had passed to another dispatcher; outcome not recorded"
+            ),
+            Some(outbox::Marked::Done {
+                change: Some(change),
+            }) => self.gateway.events().publish(Event::MessageUpdated {
+                ticket_id: change.ticket_id,
+                message_id: change.message_id,
+                delivery_status: change.status,
+            }),
+            _ => {}
         }
         Ok(())
     }

@@ -163,7 +163,6 @@ impl ChannelContext {
     pub async fn delivery(&self, update: DeliveryUpdate) -> Result<bool, StoreError> {
         let channel = self.channel.as_str().to_owned();
         let now = self.now().0;
-        let status = update.status;
         let change = self
             .gateway
             .inner
@@ -185,7 +184,7 @@ impl ChannelContext {
             self.gateway.inner.events.publish(Event::MessageUpdated {
                 ticket_id: change.ticket_id,
                 message_id: change.message_id,
-                delivery_status: status,
+                delivery_status: change.status,
             });
         }
         Ok(change.is_some())

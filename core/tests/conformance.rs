@@ -75,6 +75,7 @@ impl Fixture {
             .write(move |c| outbox::mark_sent(c, &entry, external_id.as_deref(), at))
             .await
             .unwrap()
+            != outbox::Marked::ClaimLost
     }
 }
 
@@ -371,7 +372,10 @@ async fn reply_queues_one_outbox_entry_claimed_once(f: Fixture) {
     assert!(again.is_empty(), "a claimed entry is not claimed twice");
     let thread = f
         .store()
-        .read(move |c| outbox::thread_context(c, reply.id))
+        .read(move |c| {
+            let message = messages::get(c, reply.id)?;
+            outbox::thread_context(c, &message)
+        })
         .await
         .unwrap();
     assert_eq!(thread.reply_to.as_deref(), Some("o1"));

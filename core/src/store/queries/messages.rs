@@ -195,10 +195,11 @@ pub enum DeliveryTarget<'a> {
 }
 
 /// A delivery status that was applied.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DeliveryChange {
     pub message_id: i64,
     pub ticket_id: i64,
+    pub status: DeliveryStatus,
 }
 
 /// Moves an outbound message's delivery status forward; a status that would move it
@@ -242,6 +243,7 @@ pub fn apply_delivery(
     Ok(Some(DeliveryChange {
         message_id: id,
         ticket_id: row.i64(2)?,
+        status,
     }))
 }
 

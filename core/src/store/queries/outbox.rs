@@ -3,7 +3,7 @@
 
 use crate::connector::ThreadContext;
 use crate::identity::Identity;
-use crate::model::{DeliveryStatus, Timestamp};
+use crate::model::{DeliveryStatus, Message, Timestamp};
 use crate::store::queries::{messages, tickets};
 use crate::store::{Connection, Dialect, StoreError, params};
 
@@ -74,20 +74,32 @@ pub fn claim_due(
         .collect()
 }
 
-/// Marks the entry sent and its message `sent`. `false` if the claim was lost.
+/// What recording a send's outcome did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Marked {
+    /// The claim had run out and another dispatcher holds the entry: nothing recorded.
+    ClaimLost,
+    /// Recorded; `change` is the message's new delivery status, unless a provider's
+    /// status update had already moved it further.
+    Done {
+        change: Option<messages::DeliveryChange>,
+    },
+}
+
+/// Marks the entry sent and its message `sent`.
 pub fn mark_sent(
     conn: &mut dyn Connection,
     entry: &OutboxEntry,
     external_id: Option<&str>,
     now: i64,
-) -> Result<bool, StoreError> {
+) -> Result<Marked, StoreError> {
     let changed = conn.execute(
         "UPDATE outbox SET state = 'sent', attempts = attempts + 1, claimed_by = NULL, last_error = NULL,
              updated_at = $1 WHERE id = $2 AND claimed_by = $3 AND state = 'sending'",
         params![now, entry.id, entry.claim.as_str()],
     )?;
     if changed == 0 {
-        return Ok(false);
+        return Ok(Marked::ClaimLost);
     }
     if let Some(external_id) = external_id
         && !messages::set_external_id(conn, entry.message_id, &entry.channel, external_id)?
@@ -101,14 +113,14 @@ pub fn mark_sent(
             "the provider's id for a sent message is already taken on this channel; not recorded"
         );
     }
-    messages::apply_delivery(
+    let change = messages::apply_delivery(
         conn,
         messages::DeliveryTarget::Id(entry.message_id),
         DeliveryStatus::Sent,
         None,
         now,
     )?;
-    Ok(true)
+    Ok(Marked::Done { change })
 }
 
 /// Puts the entry back to be tried at `due_at`. `count_attempt` is false when the
@@ -143,23 +155,23 @@ pub fn mark_failed(
     entry: &OutboxEntry,
     reason: &str,
     now: i64,
-) -> Result<bool, StoreError> {
+) -> Result<Marked, StoreError> {
     let changed = conn.execute(
         "UPDATE outbox SET state = 'failed', attempts = attempts + 1, claimed_by = NULL, last_error = $1,
              updated_at = $2 WHERE id = $3 AND claimed_by = $4 AND state = 'sending'",
         params![reason, now, entry.id, entry.claim.as_str()],
     )?;
     if changed == 0 {
-        return Ok(false);
+        return Ok(Marked::ClaimLost);
     }
-    messages::apply_delivery(
+    let change = messages::apply_delivery(
         conn,
         messages::DeliveryTarget::Id(entry.message_id),
         DeliveryStatus::Failed,
         Some(reason),
         now,
     )?;
-    Ok(true)
+    Ok(Marked::Done { change })
 }
 
 /// Queues a failed message again (an admin's explicit retry): the one case where a
@@ -198,9 +210,9 @@ pub fn depth(conn: &mut dyn Connection) -> Result<Vec<(String, i64)>, StoreError
 /// message there, and the thread's provider ids.
 pub fn thread_context(
     conn: &mut dyn Connection,
-    message_id: i64,
+    message: &Message,
 ) -> Result<ThreadContext, StoreError> {
-    let message = messages::get(conn, message_id)?;
+    let message_id = message.id;
     let ticket = tickets::get(conn, message.ticket_id)?;
     let latest_inbound = conn.query_one(
         "SELECT external_id, sender_kind, sender_address FROM messages
@@ -241,8 +253,8 @@ pub fn thread_context(
     Ok(ThreadContext {
         ticket_id: ticket.id,
         ticket_reference: ticket.reference,
-        channel: message.channel,
-        conversation: message.conversation,
+        channel: message.channel.clone(),
+        conversation: message.conversation.clone(),
         recipient,
         reply_to,
         references,
