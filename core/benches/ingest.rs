@@ -93,6 +93,8 @@ async fn run(
                     html: None,
                     attachments: Vec::new(),
                     automatic: false,
+                    edit_of: None,
+                    group: None,
                 };
                 context.ingest(vec![inbound]).await.unwrap();
                 n += concurrency;

@@ -138,6 +138,7 @@ impl Gateway {
                         html: None,
                         automatic: false,
                         delivery_status: (direction == Direction::Outbound).then_some(DeliveryStatus::Queued),
+                        group: None,
                         now,
                     },
                 )?
@@ -218,7 +219,7 @@ impl Gateway {
         self.events().publish(Event::MessageUpdated {
             ticket_id: message.ticket_id,
             message_id,
-            delivery_status: DeliveryStatus::Queued,
+            delivery_status: Some(DeliveryStatus::Queued),
         });
         self.inner.outbox_ready.notify_one();
         Ok(message)

@@ -33,6 +33,16 @@ pub struct Inbound {
     pub attachments: Vec<InboundAttachment>,
     /// Auto-replies, bounces and the like: stored, but they never reopen a ticket.
     pub automatic: bool,
+    /// This is a new version of the message with that external id (a Telegram
+    /// edit): it replaces the stored text and keeps the old one, instead of
+    /// becoming a message of its own. When that message is unknown, this one is
+    /// stored under the original's id, so that the original arriving late is a
+    /// duplicate.
+    pub edit_of: Option<String>,
+    /// The provider's grouping key (a Telegram album's media_group_id): messages of
+    /// one conversation with the same group are one message, later ones adding
+    /// their text and attachments to the first.
+    pub group: Option<String>,
 }
 
 /// Who sent an inbound message.
@@ -72,6 +82,9 @@ pub struct Outbound {
     pub thread: ThreadContext,
     /// Which attempt this is, starting at 1.
     pub attempt: u32,
+    /// What the connector saved with [`ChannelContext::save_progress`] during an
+    /// earlier attempt that sent some parts of the message and then failed.
+    pub progress: Option<String>,
 }
 
 /// A file going out with a reply.
@@ -227,6 +240,13 @@ pub trait Connector: Send + Sync + 'static {
     fn send_cost(&self, outbound: &Outbound) -> u32 {
         let _ = outbound;
         1
+    }
+
+    /// Whether the reply goes to a group conversation, which the channel's `group`
+    /// rate limit applies to instead of the per-recipient one (Telegram group chats).
+    fn is_group(&self, outbound: &Outbound) -> bool {
+        let _ = outbound;
+        false
     }
 }
 

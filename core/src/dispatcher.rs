@@ -191,7 +191,11 @@ impl Dispatcher {
             }
         };
         let cost = channel.connector.send_cost(&outbound);
-        if let Err(wait) = channel.limiter.check(&outbound.thread.conversation, cost) {
+        let group = channel.connector.is_group(&outbound);
+        if let Err(wait) = channel
+            .limiter
+            .check(&outbound.thread.conversation, group, cost)
+        {
             return Attempt::Throttled(wait);
         }
         let started = Instant::now();
@@ -243,6 +247,7 @@ impl Dispatcher {
             attachments,
             thread,
             attempt: entry.attempts + 1,
+            progress: entry.progress.clone(),
         })
     }
 
@@ -319,7 +324,7 @@ impl Dispatcher {
             }) => self.gateway.events().publish(Event::MessageUpdated {
                 ticket_id: change.ticket_id,
                 message_id: change.message_id,
-                delivery_status: change.status,
+                delivery_status: Some(change.status),
             }),
             _ => {}
         }

@@ -28,11 +28,14 @@ pub enum Event {
         direction: Direction,
         channel: String,
     },
+    /// A message's delivery status moved on, or the customer edited it or added to
+    /// it (then `delivery_status` is absent): reload it.
     #[serde(rename = "message.updated")]
     MessageUpdated {
         ticket_id: i64,
         message_id: i64,
-        delivery_status: DeliveryStatus,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        delivery_status: Option<DeliveryStatus>,
     },
 }
 

@@ -15,7 +15,7 @@ use crate::events::{Event, Events};
 use crate::identity::Identity;
 use crate::ingest::{IngestError, IngestOutcome, Ingestor};
 use crate::model::{ChannelId, Timestamp};
-use crate::store::queries::{channel_state, contacts, messages};
+use crate::store::queries::{channel_state, contacts, messages, outbox};
 use crate::store::{Store, StoreError};
 
 /// Settings of the core, from the config's `[tickets]`, `[ingest]`, `[outbox]` and
@@ -184,7 +184,7 @@ impl ChannelContext {
             self.gateway.inner.events.publish(Event::MessageUpdated {
                 ticket_id: change.ticket_id,
                 message_id: change.message_id,
-                delivery_status: change.status,
+                delivery_status: Some(change.status),
             });
         }
         Ok(change.is_some())
@@ -212,6 +212,19 @@ impl ChannelContext {
             .inner
             .store
             .write(move |conn| channel_state::set(conn, &channel, &key, &value, now))
+            .await
+    }
+
+    /// Records how far sending a multi-part message got, so that a retry of it
+    /// (handed in as [`Outbound::progress`](crate::connector::Outbound)) continues
+    /// after the parts the customer already has.
+    pub async fn save_progress(&self, message_id: i64, progress: &str) -> Result<(), StoreError> {
+        let progress = progress.to_owned();
+        let now = self.now().0;
+        self.gateway
+            .inner
+            .store
+            .write(move |conn| outbox::save_progress(conn, message_id, &progress, now))
             .await
     }
 

@@ -19,6 +19,7 @@ use crate::connector::Inbound;
 use crate::events::{Event, Events};
 use crate::gateway::GatewayConfig;
 use crate::model::{ChannelId, Direction, Ticket, Timestamp};
+use crate::store::queries::amendments::{self, AmendmentKind};
 use crate::store::queries::{contacts, messages, tickets};
 use crate::store::{Connection, Store, StoreError};
 use crate::threading::{self, Placement, ThreadingRules};
@@ -342,8 +343,21 @@ fn ingest_one(
     events: &mut Vec<Event>,
 ) -> Result<IngestOutcome, StoreError> {
     let inbound = &item.inbound;
-    if let Some((message_id, ticket_id)) =
-        messages::find_external(conn, channel, &inbound.external_id)?
+    let seen = match messages::find_external(conn, channel, &inbound.external_id)? {
+        Some(found) => Some(found),
+        None => amendments::find(conn, channel, &inbound.external_id)?,
+    };
+    if let Some((message_id, ticket_id)) = seen {
+        let ticket = tickets::get(conn, ticket_id)?;
+        return Ok(duplicate(message_id, &ticket));
+    }
+    if let Some(outcome) = amend(conn, channel, item, now, events)? {
+        return Ok(outcome);
+    }
+    // An edit of a message never seen stands in for it, under its id.
+    let external_id = inbound.edit_of.as_deref().unwrap_or(&inbound.external_id);
+    if external_id != inbound.external_id
+        && let Some((message_id, ticket_id)) = messages::find_external(conn, channel, external_id)?
     {
         let ticket = tickets::get(conn, ticket_id)?;
         return Ok(duplicate(message_id, &ticket));
@@ -384,7 +398,7 @@ fn ingest_one(
             ticket_id: ticket.id,
             direction: Direction::Inbound,
             channel,
-            external_id: Some(&inbound.external_id),
+            external_id: Some(external_id),
             conversation: &inbound.conversation,
             contact_id: Some(contact_id),
             sender: Some(&inbound.sender.identity),
@@ -394,12 +408,13 @@ fn ingest_one(
             html: inbound.html.as_deref(),
             automatic: inbound.automatic,
             delivery_status: None,
+            group: inbound.group.as_deref(),
             now: now.0,
         },
     )?
     else {
         // Stored by a concurrent writer between our lookup and insert.
-        let (message_id, _) = messages::find_external(conn, channel, &inbound.external_id)?
+        let (message_id, _) = messages::find_external(conn, channel, external_id)?
             .ok_or_else(|| StoreError::Database("message vanished after a conflict".into()))?;
         return Ok(duplicate(message_id, &ticket));
     };
@@ -411,6 +426,18 @@ fn ingest_one(
             &a.content_type,
             a.size,
             &a.sha256,
+        )?;
+    }
+    if external_id != inbound.external_id {
+        // So that a resend of the edit itself is a duplicate too.
+        amendments::insert(
+            conn,
+            message_id,
+            channel,
+            &inbound.external_id,
+            AmendmentKind::Edit,
+            None,
+            now.0,
         )?;
     }
     if contact_id != ticket.contact_id {
@@ -445,6 +472,79 @@ fn ingest_one(
         created_ticket,
         reopened: status.is_some() && !ticket.status.is_active(),
     })
+}
+
+/// Applies an edit or a later album part to the message it belongs to, when that
+/// message is stored; `None` when the item is a message of its own.
+fn amend(
+    conn: &mut dyn Connection,
+    channel: &str,
+    item: &Prepared,
+    now: Timestamp,
+    events: &mut Vec<Event>,
+) -> Result<Option<IngestOutcome>, StoreError> {
+    let inbound = &item.inbound;
+    let (kind, target) = if let Some(original) = &inbound.edit_of {
+        let target = match messages::find_external(conn, channel, original)? {
+            Some(found) => Some(found),
+            None => amendments::find(conn, channel, original)?,
+        };
+        (AmendmentKind::Edit, target)
+    } else if let Some(group) = &inbound.group {
+        let target = messages::find_group(conn, channel, &inbound.conversation, group)?;
+        (AmendmentKind::Part, target)
+    } else {
+        return Ok(None);
+    };
+    let Some((message_id, ticket_id)) = target else {
+        return Ok(None);
+    };
+    let previous = match kind {
+        AmendmentKind::Edit => Some(messages::apply_edit(
+            conn,
+            message_id,
+            &inbound.text,
+            inbound.html.as_deref(),
+            now.0,
+        )?),
+        AmendmentKind::Part => {
+            messages::append_text(conn, message_id, &inbound.text, now.0)?;
+            for a in &item.attachments {
+                messages::insert_attachment(
+                    conn,
+                    message_id,
+                    &a.filename,
+                    &a.content_type,
+                    a.size,
+                    &a.sha256,
+                )?;
+            }
+            None
+        }
+    };
+    amendments::insert(
+        conn,
+        message_id,
+        channel,
+        &inbound.external_id,
+        kind,
+        previous.as_deref(),
+        now.0,
+    )?;
+    events.push(Event::MessageUpdated {
+        ticket_id,
+        message_id,
+        delivery_status: None,
+    });
+    let ticket = tickets::get(conn, ticket_id)?;
+    Ok(Some(IngestOutcome {
+        message_id,
+        ticket_id,
+        ticket_reference: ticket.reference,
+        duplicate: false,
+        created_ticket: false,
+        reopened: false,
+    }))
 }
 
 fn duplicate(message_id: i64, ticket: &Ticket) -> IngestOutcome {

@@ -16,6 +16,7 @@
 //! - [`store`]: the SQL store, with its SQLite and PostgreSQL backends.
 //! - [`shutdown`]: the signal that stops servers, pollers and the dispatcher.
 //! - [`clock`]: the time source, replaceable in tests.
+//! - [`text`]: splitting long replies at natural boundaries for channels' limits.
 //! - [`gateway`]: the handle that ties the pieces together for the binary and connectors.
 
 pub mod agent;
@@ -34,6 +35,7 @@ pub mod secret;
 pub mod shutdown;
 pub mod signature;
 pub mod store;
+pub mod text;
 mod threading;
 
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -246,7 +246,20 @@ pub struct Message {
     pub failure_reason: Option<String>,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
+    /// When the customer last edited the message, if ever.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub edited_at: Option<Timestamp>,
+    /// The texts the customer's edits replaced, oldest first.
+    pub edits: Vec<MessageEdit>,
     pub attachments: Vec<Attachment>,
+}
+
+/// A text a customer's edit replaced.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct MessageEdit {
+    pub previous_text: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub edited_at: Timestamp,
 }
 
 /// A file that came with or goes out with a message. The bytes live in the blob

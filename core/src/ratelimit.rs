@@ -65,12 +65,15 @@ pub struct RateLimits {
     pub channel: Option<Rate>,
     /// For each recipient (chat, phone number) separately.
     pub recipient: Option<Rate>,
+    /// For each group conversation (a Telegram group chat), instead of `recipient`.
+    pub group: Option<Rate>,
 }
 
 /// The live limiters of one channel.
 pub struct Limiter {
     channel: Option<(DefaultDirectRateLimiter, u32)>,
     recipient: Option<(DefaultKeyedRateLimiter<String>, u32)>,
+    group: Option<(DefaultKeyedRateLimiter<String>, u32)>,
 }
 
 impl Limiter {
@@ -83,14 +86,22 @@ impl Limiter {
             recipient: limits
                 .recipient
                 .map(|r| (RateLimiter::keyed(r.quota()), burst(&r))),
+            group: limits
+                .group
+                .map(|r| (RateLimiter::keyed(r.quota()), burst(&r))),
         }
     }
 
-    /// Takes `cost` tokens for `recipient`, or says how long to wait. A cost larger than
-    /// the burst is charged as the whole burst, so a big message still goes out.
-    pub fn check(&self, recipient: &str, cost: u32) -> Result<(), Duration> {
+    /// Takes `cost` tokens for `recipient` (a group conversation when `group`), or
+    /// says how long to wait. A cost larger than the burst is charged as the whole
+    /// burst, so a big message still goes out.
+    pub fn check(&self, recipient: &str, group: bool, cost: u32) -> Result<(), Duration> {
         let now = DefaultClock::default().now();
-        if let Some((limiter, burst)) = &self.recipient {
+        let per_recipient = match (&self.group, group) {
+            (Some(limiter), true) => Some(limiter),
+            _ => self.recipient.as_ref(),
+        };
+        if let Some((limiter, burst)) = per_recipient {
             let n = NonZeroU32::new(cost.clamp(1, *burst)).unwrap_or(NonZeroU32::MIN);
             if let Ok(Err(not_until)) = limiter.check_key_n(&recipient.to_owned(), n) {
                 return Err(not_until.wait_time_from(now));
@@ -107,7 +118,7 @@ impl Limiter {
 
     /// Forgets recipients whose limit is back to full, so memory stays bounded.
     pub fn forget_idle(&self) {
-        if let Some((limiter, _)) = &self.recipient {
+        for (limiter, _) in [&self.recipient, &self.group].into_iter().flatten() {
             limiter.retain_recent();
         }
     }
@@ -122,13 +133,14 @@ mod tests {
         let limiter = Limiter::new(&RateLimits {
             channel: None,
             recipient: Some(Rate::new(1, 60.0, Some(2))),
+            group: None,
         });
-        assert!(limiter.check("a", 1).is_ok());
-        assert!(limiter.check("a", 1).is_ok());
-        let wait = limiter.check("a", 1).unwrap_err();
+        assert!(limiter.check("a", false, 1).is_ok());
+        assert!(limiter.check("a", false, 1).is_ok());
+        let wait = limiter.check("a", false, 1).unwrap_err();
         assert!(wait > Duration::from_secs(1) && wait <= Duration::from_secs(60));
         assert!(
-            limiter.check("b", 1).is_ok(),
+            limiter.check("b", false, 1).is_ok(),
             "another recipient is not held up"
         );
     }
@@ -138,9 +150,27 @@ mod tests {
         let limiter = Limiter::new(&RateLimits {
             channel: Some(Rate::new(3, 1.0, None)),
             recipient: None,
+            group: None,
         });
-        assert!(limiter.check("a", 2).is_ok());
-        assert!(limiter.check("b", 2).is_err());
-        assert!(limiter.check("c", 1).is_ok());
+        assert!(limiter.check("a", false, 2).is_ok());
+        assert!(limiter.check("b", false, 2).is_err());
+        assert!(limiter.check("c", false, 1).is_ok());
+    }
+
+    #[test]
+    fn group_conversations_take_the_group_limit() {
+        let limiter = Limiter::new(&RateLimits {
+            channel: None,
+            recipient: Some(Rate::new(1, 1.0, Some(3))),
+            group: Some(Rate::new(20, 60.0, Some(1))),
+        });
+        assert!(limiter.check("-100", true, 1).is_ok());
+        let wait = limiter.check("-100", true, 1).unwrap_err();
+        assert!(wait > Duration::from_secs(2), "20 a minute: {wait:?}");
+        assert!(limiter.check("42", false, 1).is_ok());
+        assert!(
+            limiter.check("42", false, 1).is_ok(),
+            "a private chat has its own burst"
+        );
     }
 }

@@ -93,6 +93,8 @@ fn message(external_id: &str, sender: &str, conversation: &str, text: &str) -> I
         html: None,
         attachments: Vec::new(),
         automatic: false,
+        edit_of: None,
+        group: None,
     }
 }
 
@@ -753,6 +755,95 @@ async fn invalid_inbound_is_refused_and_stores_nothing(f: Fixture) {
     assert_eq!(count[0].i64(0).unwrap(), 0);
 }
 
+fn photo(name: &str) -> switchboard_core::InboundAttachment {
+    switchboard_core::InboundAttachment {
+        filename: name.into(),
+        content_type: "image/jpeg".into(),
+        bytes: bytes::Bytes::from(format!("jpeg {name}")),
+    }
+}
+
+async fn count(f: &Fixture, table: &'static str) -> i64 {
+    let sql = format!("SELECT COUNT(*) FROM {table}");
+    f.store().read(move |c| c.query(&sql, &[])).await.unwrap()[0]
+        .i64(0)
+        .unwrap()
+}
+
+async fn edits_replace_the_text_and_keep_the_old_one(f: Fixture) {
+    let api = f.channel("api");
+    let original = ingest_one(&api, message("7:1", "ana", "7", "I sent 0.5 BTC")).await;
+    f.clock.advance(Duration::from_secs(60));
+    let mut edit = message("7:1:edit:1", "ana", "7", "I sent 0.05 BTC");
+    edit.edit_of = Some("7:1".into());
+    let edited = ingest_one(&api, edit.clone()).await;
+    assert_eq!(
+        (edited.message_id, edited.duplicate, edited.created_ticket),
+        (original.message_id, false, false)
+    );
+    assert!(ingest_one(&api, edit).await.duplicate, "a resent edit");
+    let id = original.message_id;
+    let stored = f.store().read(move |c| messages::get(c, id)).await.unwrap();
+    assert_eq!(stored.text, "I sent 0.05 BTC");
+    assert!(stored.edited_at.is_some());
+    assert_eq!(stored.edits.len(), 1);
+    assert_eq!(stored.edits[0].previous_text, "I sent 0.5 BTC");
+    assert_eq!(count(&f, "messages").await, 1);
+
+    // An edit of a message never seen stands in for it; the original arriving late
+    // is then a duplicate.
+    let mut late = message("8:5:edit:9", "bob", "8", "edited first");
+    late.edit_of = Some("8:5".into());
+    let stand_in = ingest_one(&api, late).await;
+    assert!(stand_in.created_ticket);
+    let original = ingest_one(&api, message("8:5", "bob", "8", "original")).await;
+    assert!(original.duplicate);
+    assert_eq!(original.message_id, stand_in.message_id);
+    assert_eq!(count(&f, "messages").await, 2);
+}
+
+async fn album_parts_become_one_message(f: Fixture) {
+    let api = f.channel("api");
+    let mut first = message("7:10", "ana", "7", "Both sides of my ID");
+    first.group = Some("album-1".into());
+    first.attachments = vec![photo("front.jpg")];
+    let mut second = message("7:11", "ana", "7", "");
+    second.group = Some("album-1".into());
+    second.attachments = vec![photo("back.jpg")];
+    let one = ingest_one(&api, first).await;
+    let two = ingest_one(&api, second.clone()).await;
+    assert_eq!(two.message_id, one.message_id);
+    assert!(ingest_one(&api, second).await.duplicate, "a resent part");
+    // Another album in the same chat is another message.
+    let mut other = message("7:12", "ana", "7", "and a selfie");
+    other.group = Some("album-2".into());
+    other.attachments = vec![photo("selfie.jpg")];
+    assert_ne!(ingest_one(&api, other).await.message_id, one.message_id);
+
+    let id = one.message_id;
+    let stored = f.store().read(move |c| messages::get(c, id)).await.unwrap();
+    assert_eq!(stored.text, "Both sides of my ID");
+    let names: Vec<_> = stored.attachments.iter().map(|a| a.filename.as_str()).collect();
+    assert_eq!(names, ["front.jpg", "back.jpg"]);
+    assert_eq!(count(&f, "messages").await, 2);
+}
+
+async fn send_progress_is_kept_with_the_outbox_entry(f: Fixture) {
+    let api = f.channel("api");
+    let inbound = ingest_one(&api, message("p1", "ana", "conv-1", "Hi")).await;
+    let reply = f
+        .gateway
+        .reply(&inbound.ticket_reference, "Agent", "a long answer".into(), Vec::new())
+        .await
+        .unwrap();
+    let now = f.gateway.now().0;
+    let claimed = f.claim("a", now, 1_000, 10).await;
+    assert_eq!(claimed[0].progress, None);
+    api.save_progress(reply.id, "parts=1").await.unwrap();
+    let reclaimed = f.claim("b", now + 2_000, 1_000, 10).await;
+    assert_eq!(reclaimed[0].progress.as_deref(), Some("parts=1"));
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -780,6 +871,9 @@ macro_rules! conformance {
 }
 
 conformance!(
+    edits_replace_the_text_and_keep_the_old_one,
+    album_parts_become_one_message,
+    send_progress_is_kept_with_the_outbox_entry,
     first_message_becomes_a_ticket_and_the_next_threads_into_it,
     duplicates_are_stored_once,
     concurrent_ingest_stores_every_message_once,

@@ -149,6 +149,8 @@ impl PushedMessage {
             html: None,
             attachments: Vec::new(),
             automatic: false,
+            edit_of: None,
+            group: None,
         };
         Ok((inbound, sources))
     }

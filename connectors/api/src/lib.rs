@@ -27,6 +27,7 @@ pub const KIND: &str = "api";
 pub const DEFAULT_RATE_LIMITS: RateLimits = RateLimits {
     channel: Some(Rate::new(50, 1.0, Some(50))),
     recipient: None,
+    group: None,
 };
 
 pub struct ApiConnector {

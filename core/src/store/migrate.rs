@@ -5,7 +5,10 @@
 use super::{Connection, Dialect, StoreError, params};
 
 /// (version, script). Append; never edit a released one.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("schema/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("schema/0001_init.sql")),
+    (2, include_str!("schema/0002_amendments.sql")),
+];
 
 /// An arbitrary constant: the advisory lock that keeps two PostgreSQL nodes starting
 /// at once from migrating twice.

@@ -1,11 +1,11 @@
 //! Messages, their attachments, and delivery status.
 
 use crate::identity::Identity;
-use crate::model::{Attachment, DeliveryStatus, Direction, Message, Timestamp};
+use crate::model::{Attachment, DeliveryStatus, Direction, Message, MessageEdit, Timestamp};
 use crate::store::{Connection, Row, StoreError, params};
 
 const COLUMNS: &str = "id, ticket_id, direction, channel, external_id, conversation, contact_id, \
-     author, subject, body, html, automatic, delivery_status, failure_reason, created_at";
+     author, subject, body, html, automatic, delivery_status, failure_reason, created_at, edited_at";
 
 fn from_row(row: &Row) -> Result<Message, StoreError> {
     Ok(Message {
@@ -24,6 +24,8 @@ fn from_row(row: &Row) -> Result<Message, StoreError> {
         delivery_status: row.opt_parse(12)?,
         failure_reason: row.opt_string(13)?,
         created_at: Timestamp(row.i64(14)?),
+        edited_at: row.opt_i64(15)?.map(Timestamp),
+        edits: Vec::new(),
         attachments: Vec::new(),
     })
 }
@@ -44,6 +46,8 @@ pub struct NewMessage<'a> {
     pub html: Option<&'a str>,
     pub automatic: bool,
     pub delivery_status: Option<DeliveryStatus>,
+    /// The provider's grouping key (album), for later parts to find this message.
+    pub group: Option<&'a str>,
     pub now: i64,
 }
 
@@ -52,8 +56,8 @@ pub fn insert(conn: &mut dyn Connection, new: &NewMessage<'_>) -> Result<Option<
     let row = conn.query_one(
         "INSERT INTO messages (ticket_id, direction, channel, external_id, conversation, contact_id,
              sender_kind, sender_address, author, subject, body, html, automatic, delivery_status,
-             created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)
+             group_key, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16)
          ON CONFLICT (channel, external_id) DO NOTHING
          RETURNING id",
         params![
@@ -71,10 +75,67 @@ pub fn insert(conn: &mut dyn Connection, new: &NewMessage<'_>) -> Result<Option<
             new.html,
             new.automatic,
             new.delivery_status.map(DeliveryStatus::as_str),
+            new.group,
             new.now
         ],
     )?;
     row.map(|r| r.i64(0)).transpose()
+}
+
+/// The (message id, ticket id) of the message that started a group (an album) in a
+/// conversation.
+pub fn find_group(
+    conn: &mut dyn Connection,
+    channel: &str,
+    conversation: &str,
+    group: &str,
+) -> Result<Option<(i64, i64)>, StoreError> {
+    conn.query_one(
+        "SELECT id, ticket_id FROM messages
+         WHERE channel = $1 AND conversation = $2 AND group_key = $3
+         ORDER BY id LIMIT 1",
+        params![channel, conversation, group],
+    )?
+    .map(|r| Ok((r.i64(0)?, r.i64(1)?)))
+    .transpose()
+}
+
+/// Replaces a message's text with the customer's edit; returns the text replaced.
+pub fn apply_edit(
+    conn: &mut dyn Connection,
+    id: i64,
+    text: &str,
+    html: Option<&str>,
+    now: i64,
+) -> Result<String, StoreError> {
+    let previous = conn
+        .query_one("SELECT body FROM messages WHERE id = $1", params![id])?
+        .ok_or_else(|| StoreError::NotFound(format!("message {id}")))?
+        .string(0)?;
+    conn.execute(
+        "UPDATE messages SET body = $1, html = $2, edited_at = $3, updated_at = $3 WHERE id = $4",
+        params![text, html, now, id],
+    )?;
+    Ok(previous)
+}
+
+/// Adds a later part's text (a caption) to a grouped message.
+pub fn append_text(
+    conn: &mut dyn Connection,
+    id: i64,
+    text: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    if text.trim().is_empty() {
+        return Ok(());
+    }
+    conn.execute(
+        "UPDATE messages SET body = CASE WHEN body = '' THEN $1 ELSE body || $2 || $1 END,
+             updated_at = $3
+         WHERE id = $4",
+        params![text, "\n\n", now, id],
+    )?;
+    Ok(())
 }
 
 /// The (message id, ticket id) of an already stored message.
@@ -100,6 +161,12 @@ pub fn get(conn: &mut dyn Connection, id: i64) -> Result<Message, StoreError> {
         .transpose()?
         .ok_or_else(|| StoreError::NotFound(format!("message {id}")))?;
     message.attachments = attachments_of(conn, &[id])?;
+    if message.edited_at.is_some() {
+        message.edits = edits_where(conn, "message_id = $1", id)?
+            .into_iter()
+            .map(|(_, edit)| edit)
+            .collect();
+    }
     Ok(message)
 }
 
@@ -126,7 +193,39 @@ pub fn for_ticket(conn: &mut dyn Connection, ticket_id: i64) -> Result<Vec<Messa
             m.attachments.push(attachment);
         }
     }
+    if messages.iter().any(|m| m.edited_at.is_some()) {
+        let condition = "message_id IN (SELECT id FROM messages WHERE ticket_id = $1)";
+        for (message_id, edit) in edits_where(conn, condition, ticket_id)? {
+            if let Some(m) = messages.iter_mut().find(|m| m.id == message_id) {
+                m.edits.push(edit);
+            }
+        }
+    }
     Ok(messages)
+}
+
+/// Recorded edits (message id, edit) matching `condition` on `$1`, oldest first.
+fn edits_where(
+    conn: &mut dyn Connection,
+    condition: &str,
+    value: i64,
+) -> Result<Vec<(i64, MessageEdit)>, StoreError> {
+    let sql = format!(
+        "SELECT message_id, previous_body, created_at FROM message_amendments
+         WHERE kind = 'edit' AND previous_body IS NOT NULL AND {condition} ORDER BY id"
+    );
+    conn.query(&sql, params![value])?
+        .iter()
+        .map(|row| {
+            Ok((
+                row.i64(0)?,
+                MessageEdit {
+                    previous_text: row.string(1)?,
+                    edited_at: Timestamp(row.i64(2)?),
+                },
+            ))
+        })
+        .collect()
 }
 
 fn attachment_from_row(row: &Row) -> Result<Attachment, StoreError> {

@@ -1,6 +1,7 @@
 //! The store's SQL, one file per table group. Every function takes a
 //! [`Connection`](super::Connection) so that callers choose the transaction.
 
+pub mod amendments;
 pub mod channel_state;
 pub mod contacts;
 pub mod messages;

@@ -17,6 +17,8 @@ pub struct OutboxEntry {
     pub attempts: u32,
     /// The claim's token: only its holder may record the outcome.
     pub claim: String,
+    /// What the connector recorded of an earlier, partly done attempt.
+    pub progress: Option<String>,
 }
 
 pub fn enqueue(
@@ -58,7 +60,7 @@ pub fn claim_due(
                                         WHERE e.channel = o.channel AND e.conversation = o.conversation
                                           AND e.id < o.id AND e.state IN ('pending', 'sending'))
                       ORDER BY o.due_at LIMIT $4 {lock})
-         RETURNING id, message_id, channel, attempts"
+         RETURNING id, message_id, channel, attempts, progress"
     );
     conn.query(&sql, params![claim, now + lease_ms, now, limit as i64])?
         .into_iter()
@@ -69,9 +71,24 @@ pub fn claim_due(
                 channel: row.string(2)?,
                 attempts: u32::try_from(row.i64(3)?).unwrap_or(u32::MAX),
                 claim: claim.to_owned(),
+                progress: row.opt_string(4)?,
             })
         })
         .collect()
+}
+
+/// Records how far a multi-part send got (see [`OutboxEntry::progress`]).
+pub fn save_progress(
+    conn: &mut dyn Connection,
+    message_id: i64,
+    progress: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE outbox SET progress = $1, updated_at = $2 WHERE message_id = $3",
+        params![progress, now, message_id],
+    )?;
+    Ok(())
 }
 
 /// What recording a send's outcome did.
