@@ -5,16 +5,18 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use switchboard_connector_api as api;
+use switchboard_connector_telegram as telegram;
 use switchboard_core::connector::{ChannelContext, Connector};
 use switchboard_core::ratelimit::RateLimits;
 
 /// The `kind`s a channel may have.
-pub const KINDS: &[&str] = &[api::KIND];
+pub const KINDS: &[&str] = &[api::KIND, telegram::KIND];
 
 /// A channel's own settings, by kind.
 #[derive(Debug, Clone)]
 pub enum ChannelSettings {
     Api(api::ApiChannelConfig),
+    Telegram(telegram::TelegramChannelConfig),
 }
 
 pub enum ParseError {
@@ -30,6 +32,9 @@ pub fn parse(kind: &str, table: toml::Table) -> Result<ChannelSettings, ParseErr
         api::KIND => api::ApiChannelConfig::deserialize(value)
             .map(ChannelSettings::Api)
             .map_err(invalid),
+        telegram::KIND => telegram::TelegramChannelConfig::deserialize(value)
+            .map(ChannelSettings::Telegram)
+            .map_err(invalid),
         _ => Err(ParseError::UnknownKind),
     }
 }
@@ -38,6 +43,7 @@ impl ChannelSettings {
     pub fn kind(&self) -> &'static str {
         match self {
             ChannelSettings::Api(_) => api::KIND,
+            ChannelSettings::Telegram(_) => telegram::KIND,
         }
     }
 
@@ -45,6 +51,7 @@ impl ChannelSettings {
     pub fn validate(&self) -> Vec<(&'static str, String)> {
         match self {
             ChannelSettings::Api(config) => config.validate(),
+            ChannelSettings::Telegram(config) => config.validate(),
         }
     }
 
@@ -52,6 +59,7 @@ impl ChannelSettings {
     pub fn default_rate_limits(&self) -> RateLimits {
         match self {
             ChannelSettings::Api(_) => api::DEFAULT_RATE_LIMITS,
+            ChannelSettings::Telegram(_) => telegram::DEFAULT_RATE_LIMITS,
         }
     }
 
@@ -60,6 +68,9 @@ impl ChannelSettings {
         Ok(match self {
             ChannelSettings::Api(config) => {
                 Arc::new(api::ApiConnector::new(config.clone(), context)?)
+            }
+            ChannelSettings::Telegram(config) => {
+                Arc::new(telegram::TelegramConnector::new(config.clone(), context)?)
             }
         })
     }

@@ -405,9 +405,11 @@ fn check(raw: RawConfig, text: &str, problems: &mut Vec<Problem>) -> Config {
             None => None,
             Some(value) => match RateLimits::deserialize(value.clone()) {
                 Ok(limits) => {
-                    for (which, rate) in
-                        [("channel", limits.channel), ("recipient", limits.recipient)]
-                    {
+                    for (which, rate) in [
+                        ("channel", limits.channel),
+                        ("recipient", limits.recipient),
+                        ("group", limits.group),
+                    ] {
                         if let Some(Err(e)) = rate.map(|r| r.validate()) {
                             problem(key(&format!("rate_limit.{which}")), e);
                         }
@@ -429,7 +431,13 @@ fn check(raw: RawConfig, text: &str, problems: &mut Vec<Problem>) -> Config {
                 for (field, message) in settings.validate() {
                     problem(key(field), message);
                 }
-                let rate_limits = rate_limits.unwrap_or_else(|| settings.default_rate_limits());
+                // What the table leaves out keeps the kind's default.
+                let defaults = settings.default_rate_limits();
+                let rate_limits = rate_limits.map_or(defaults, |given| RateLimits {
+                    channel: given.channel.or(defaults.channel),
+                    recipient: given.recipient.or(defaults.recipient),
+                    group: given.group.or(defaults.group),
+                });
                 channels.push(ChannelConfig {
                     id: channel_id,
                     enabled,

@@ -1,8 +1,8 @@
 //! The [`Gateway`]: the store, the ingest writers, the event feed and the clock, tied
 //! together; and the [`ChannelContext`] each connector gets to hand its messages in.
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -66,6 +66,17 @@ pub(crate) struct GatewayInner {
     pub(crate) outbox_ready: Arc<Notify>,
     /// Channels that have a running connector here; replies to others are refused.
     pub(crate) channels: HashSet<String>,
+    /// What each channel's connector last reported as wrong with it, for admins.
+    pub(crate) problems: Mutex<HashMap<String, ChannelProblem>>,
+}
+
+/// Something wrong with a channel that needs an admin (an expired token, a second
+/// poller on the same bot), as its connector reported it.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct ChannelProblem {
+    pub message: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub since: Timestamp,
 }
 
 impl Gateway {
@@ -92,6 +103,7 @@ impl Gateway {
                     .into_iter()
                     .map(|c| c.as_str().to_owned())
                     .collect(),
+                problems: Mutex::default(),
             }),
         }
     }
@@ -117,6 +129,16 @@ impl Gateway {
     }
 
     /// The handle a connector uses for its channel.
+    /// The problem a channel's connector reports, if any.
+    pub fn channel_problem(&self, channel: &str) -> Option<ChannelProblem> {
+        let problems = self
+            .inner
+            .problems
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        problems.get(channel).cloned()
+    }
+
     pub fn channel_context(&self, channel: ChannelId) -> ChannelContext {
         ChannelContext {
             channel,
@@ -226,6 +248,33 @@ impl ChannelContext {
             .store
             .write(move |conn| outbox::save_progress(conn, message_id, &progress, now))
             .await
+    }
+
+    /// Reports what is wrong with the channel (shown to admins with the channel), or
+    /// `None` once it works again. Repeating the same problem keeps its `since`.
+    pub fn report_problem(&self, problem: Option<&str>) {
+        let mut problems = self
+            .gateway
+            .inner
+            .problems
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let key = self.channel.as_str();
+        match problem {
+            None => {
+                problems.remove(key);
+            }
+            Some(message) if problems.get(key).is_some_and(|p| p.message == message) => {}
+            Some(message) => {
+                problems.insert(
+                    key.to_owned(),
+                    ChannelProblem {
+                        message: message.to_owned(),
+                        since: self.now(),
+                    },
+                );
+            }
+        }
     }
 
     /// Records that the provider says `identity` cannot be reached (`None`: reachable

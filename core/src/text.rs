@@ -64,13 +64,13 @@ fn best_cut(rest: &str, window: usize) -> Option<usize> {
                 .char_indices()
                 .filter(|(_, c)| matches!(c, '。' | '！' | '？'))
                 .map(|(at, c)| at + c.len_utf8())
-                .last()
+                .next_back()
         });
     let word = seen
         .char_indices()
         .filter(|(at, c)| c.is_whitespace() && *at <= window)
         .map(|(at, _)| at)
-        .last();
+        .next_back();
     [paragraph, sentence, word]
         .into_iter()
         .flatten()

@@ -823,7 +823,11 @@ async fn album_parts_become_one_message(f: Fixture) {
     let id = one.message_id;
     let stored = f.store().read(move |c| messages::get(c, id)).await.unwrap();
     assert_eq!(stored.text, "Both sides of my ID");
-    let names: Vec<_> = stored.attachments.iter().map(|a| a.filename.as_str()).collect();
+    let names: Vec<_> = stored
+        .attachments
+        .iter()
+        .map(|a| a.filename.as_str())
+        .collect();
     assert_eq!(names, ["front.jpg", "back.jpg"]);
     assert_eq!(count(&f, "messages").await, 2);
 }
@@ -833,7 +837,12 @@ async fn send_progress_is_kept_with_the_outbox_entry(f: Fixture) {
     let inbound = ingest_one(&api, message("p1", "ana", "conv-1", "Hi")).await;
     let reply = f
         .gateway
-        .reply(&inbound.ticket_reference, "Agent", "a long answer".into(), Vec::new())
+        .reply(
+            &inbound.ticket_reference,
+            "Agent",
+            "a long answer".into(),
+            Vec::new(),
+        )
         .await
         .unwrap();
     let now = f.gateway.now().0;

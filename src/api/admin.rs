@@ -5,6 +5,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use serde::Serialize;
 use switchboard_core::Message;
+use switchboard_core::gateway::ChannelProblem;
 use switchboard_core::store::queries::outbox;
 use utoipa::ToSchema;
 
@@ -19,6 +20,10 @@ pub struct ChannelStatus {
     channel: ChannelInfo,
     /// Replies queued or being sent.
     outbox_depth: i64,
+    /// What the channel's connector reports as wrong (an expired token, a second
+    /// poller on the same bot); absent when it works.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    problem: Option<ChannelProblem>,
 }
 
 /// The configured channels (admin).
@@ -38,6 +43,7 @@ pub async fn channels(
                 .iter()
                 .find(|(id, _)| *id == c.id)
                 .map_or(0, |(_, n)| *n),
+            problem: state.gateway.channel_problem(&c.id),
             channel: c.clone(),
         })
         .collect();

@@ -29,7 +29,9 @@ fn minimal_config_takes_defaults_and_env() {
         (channel.id.as_str(), channel.kind(), channel.enabled),
         ("api", "api", true)
     );
-    let ChannelSettings::Api(api) = &channel.settings;
+    let ChannelSettings::Api(api) = &channel.settings else {
+        panic!("an api channel")
+    };
     assert_eq!(api.secret.expose(), "from-env");
     assert_eq!(format!("{:?}", api.secret), "***", "secrets never print");
     assert_eq!(
@@ -43,7 +45,9 @@ fn env_values_are_escaped_and_defaults_apply() {
     let text = MINIMAL.replace("${API_SECRET}", "${QUOTED}")
         + "\n[tickets]\nreference_prefix = \"${PREFIX:-HD}\"\n";
     let config = parse(&text).unwrap();
-    let ChannelSettings::Api(api) = &config.channels[0].settings;
+    let ChannelSettings::Api(api) = &config.channels[0].settings else {
+        panic!("an api channel")
+    };
     assert_eq!(api.secret.expose(), "a\"b\\c");
     assert_eq!(config.gateway.reference_prefix, "HD");
 }

@@ -36,7 +36,9 @@ pub struct TestApp {
     pub gateway: switchboard_core::Gateway,
     shutdown: Option<ShutdownTrigger>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-    _dir: tempfile::TempDir,
+    /// The config it runs with, for a restart over the same store.
+    config_text: String,
+    dir: tempfile::TempDir,
 }
 
 /// Extra config appended to the test's base config.
@@ -98,7 +100,12 @@ timeout_seconds = 5
 "#,
         callback = callback.url()
     );
-    let config = Config::parse(&text, "test.toml", |_| None).unwrap_or_else(|e| panic!("{e}"));
+    start(text, dir, callback).await
+}
+
+async fn start(config_text: String, dir: tempfile::TempDir, callback: FakeCallback) -> TestApp {
+    let config =
+        Config::parse(&config_text, "test.toml", |_| None).unwrap_or_else(|e| panic!("{e}"));
     let clock = ManualClock::new();
     let app = App::build(config, Arc::new(clock.clone())).await.unwrap();
     let gateway = app.gateway.clone();
@@ -114,7 +121,8 @@ timeout_seconds = 5
         gateway,
         shutdown: Some(trigger),
         server: Some(server),
-        _dir: dir,
+        config_text,
+        dir,
     }
 }
 
@@ -245,12 +253,26 @@ impl TestApp {
 
     /// Stops the gateway the way SIGTERM does, and waits for it.
     pub async fn stop(mut self) {
+        self.halt().await;
+    }
+
+    async fn halt(&mut self) {
         if let Some(trigger) = self.shutdown.take() {
             trigger.fire();
         }
         if let Some(server) = self.server.take() {
             server.await.unwrap().unwrap();
         }
+    }
+
+    /// Stops the gateway, runs `while_down`, and starts a new one over the same store
+    /// and config.
+    pub async fn restart(mut self, while_down: impl FnOnce()) -> TestApp {
+        self.halt().await;
+        while_down();
+        let text = std::mem::take(&mut self.config_text);
+        let TestApp { dir, callback, .. } = self;
+        start(text, dir, callback).await
     }
 }
 

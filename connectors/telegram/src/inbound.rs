@@ -1,0 +1,544 @@
+//! Updates into normalized messages: what a Telegram update says, and the files it
+//! carries, fetched through getFile.
+//!
+//! Ids: a message is `"{chat_id}:{message_id}"` (message ids are per chat); an edit
+//! is `"{chat_id}:{message_id}:edit:{edit_date}"`, recorded against the original; a
+//! button press is `"callback:{id}"`. The conversation is the chat, the sender the
+//! Telegram user.
+
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use serde_json::Value;
+use switchboard_core::connector::{Inbound, InboundAttachment, Sender, ThreadHint};
+use switchboard_core::{Identity, IdentityKind};
+use teloxide::net::Download;
+use teloxide::prelude::*;
+use teloxide::types::{
+    CallbackQuery, FileId, InlineKeyboardButtonKind, MaybeInaccessibleMessage, MessageKind,
+    UpdateKind, User,
+};
+
+use crate::config::GroupMessages;
+
+/// The most a bot may download through the Bot API.
+pub const BOT_DOWNLOAD_LIMIT: u64 = 20 * 1024 * 1024;
+
+/// The update types the gateway handles (for getUpdates and setWebhook).
+pub const HANDLED_UPDATES: &[&str] = &["message", "edited_message", "callback_query"];
+
+/// What an update asks of the gateway.
+pub(crate) enum Parsed {
+    Message(Box<Draft>),
+    /// Acknowledged and counted, not stored; the label says why.
+    Ignored(&'static str),
+}
+
+/// A message before its file is fetched.
+pub(crate) struct Draft {
+    pub inbound: Inbound,
+    pub media: Option<Media>,
+    /// A button press to acknowledge (answerCallbackQuery) once it is committed.
+    pub callback_query_id: Option<String>,
+}
+
+/// A file a message carries, to be fetched with getFile.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Media {
+    /// What the customer sent, for placeholders: "photo", "voice message", ...
+    pub kind: &'static str,
+    pub file_id: String,
+    /// As Telegram announced it; 0 when it did not.
+    pub size: u64,
+    pub filename: String,
+    pub content_type: String,
+}
+
+/// The bot itself, for telling whether a group message addresses it.
+#[derive(Debug, Clone)]
+pub(crate) struct BotIdentity {
+    pub id: u64,
+    pub username: String,
+}
+
+/// Whether parsing `update` needs to know the bot (a group message, when only the
+/// ones addressing the bot are taken).
+pub(crate) fn needs_bot_identity(update: &Update, groups: GroupMessages) -> bool {
+    groups == GroupMessages::Addressed
+        && matches!(&update.kind, UpdateKind::Message(m) if !m.chat.is_private())
+}
+
+/// Turns one update into a message, or says why it is ignored. `raw` is the update
+/// as received, for the messages teloxide's types cannot read.
+pub(crate) fn parse(
+    update: &Update,
+    raw: &Value,
+    bot: Option<&BotIdentity>,
+    groups: GroupMessages,
+) -> Parsed {
+    match &update.kind {
+        UpdateKind::Message(message) => {
+            if !message.chat.is_private()
+                && groups == GroupMessages::Addressed
+                && !bot.is_some_and(|bot| addresses(message, bot))
+            {
+                return Parsed::Ignored("group_not_addressed");
+            }
+            from_message(message, None)
+        }
+        UpdateKind::EditedMessage(message) => {
+            let original = message_id(message);
+            from_message(message, Some(original))
+        }
+        UpdateKind::CallbackQuery(query) => from_callback(query),
+        UpdateKind::Error(_) => from_raw(raw),
+        UpdateKind::ChannelPost(_) | UpdateKind::EditedChannelPost(_) => {
+            Parsed::Ignored("channel_post")
+        }
+        _ => Parsed::Ignored("unhandled_update_type"),
+    }
+}
+
+fn message_id(message: &Message) -> String {
+    format!("{}:{}", message.chat.id.0, message.id.0)
+}
+
+fn from_message(message: &Message, edit_of: Option<String>) -> Parsed {
+    let Some(user) = &message.from else {
+        // Anonymous group admins and channels writing in groups: no customer to
+        // answer.
+        return Parsed::Ignored("no_sender");
+    };
+    if user.is_bot {
+        return Parsed::Ignored("bot_sender");
+    }
+    if !matches!(message.kind, MessageKind::Common(_)) {
+        return Parsed::Ignored("service_message");
+    }
+    let (text, media) = content(message);
+    let external_id = match (&edit_of, message.edit_date()) {
+        (Some(original), Some(at)) => format!("{original}:edit:{}", at.timestamp()),
+        (Some(original), None) => format!("{original}:edit"),
+        (None, _) => message_id(message),
+    };
+    let reply_to = message
+        .reply_to_message()
+        .map(|replied| format!("{}:{}", replied.chat.id.0, replied.id.0));
+    Parsed::Message(Box::new(Draft {
+        inbound: Inbound {
+            external_id,
+            sender: sender(user),
+            conversation: message.chat.id.0.to_string(),
+            thread: ThreadHint {
+                reply_to,
+                references: Vec::new(),
+            },
+            subject: None,
+            text,
+            html: None,
+            attachments: Vec::new(),
+            automatic: false,
+            edit_of,
+            group: message.media_group_id().map(|g| g.0.clone()),
+        },
+        media,
+        callback_query_id: None,
+    }))
+}
+
+fn sender(user: &User) -> Sender {
+    let mut name = user.first_name.trim().to_owned();
+    if let Some(last) = user.last_name.as_deref().filter(|l| !l.trim().is_empty()) {
+        name = format!("{name} {}", last.trim());
+    }
+    let display_name = match (&user.username, name.is_empty()) {
+        (Some(username), true) => format!("@{username}"),
+        (Some(username), false) => format!("{name} (@{username})"),
+        (None, _) => name,
+    };
+    Sender {
+        identity: telegram_identity(user.id.0),
+        display_name: Some(display_name).filter(|n| !n.is_empty()),
+    }
+}
+
+pub(crate) fn telegram_identity(user_id: u64) -> Identity {
+    Identity::opaque(IdentityKind::Telegram, &user_id.to_string())
+        .expect("a numeric id is a valid identity")
+}
+
+/// The message's text and its file, if it has one the gateway fetches.
+fn content(message: &Message) -> (String, Option<Media>) {
+    let mut text = message
+        .text()
+        .or_else(|| message.caption())
+        .unwrap_or_default()
+        .to_owned();
+    let media = if let Some(sizes) = message.photo() {
+        // Sizes come smallest first; the last is the original.
+        sizes.last().map(|photo| Media {
+            kind: "photo",
+            file_id: photo.file.id.0.clone(),
+            size: u64::from(photo.file.size),
+            filename: format!("photo_{}.jpg", photo.file.unique_id.0),
+            content_type: "image/jpeg".into(),
+        })
+    } else if let Some(document) = message.document() {
+        Some(Media {
+            kind: "document",
+            file_id: document.file.id.0.clone(),
+            size: u64::from(document.file.size),
+            filename: document
+                .file_name
+                .clone()
+                .unwrap_or_else(|| format!("document_{}", document.file.unique_id.0)),
+            content_type: document
+                .mime_type
+                .as_ref()
+                .map_or_else(|| "application/octet-stream".into(), |m| m.to_string()),
+        })
+    } else if let Some(voice) = message.voice() {
+        Some(Media {
+            kind: "voice message",
+            file_id: voice.file.id.0.clone(),
+            size: u64::from(voice.file.size),
+            filename: format!("voice_{}.ogg", voice.file.unique_id.0),
+            content_type: voice
+                .mime_type
+                .as_ref()
+                .map_or_else(|| "audio/ogg".into(), |m| m.to_string()),
+        })
+    } else if let Some(video) = message.video() {
+        Some(Media {
+            kind: "video",
+            file_id: video.file.id.0.clone(),
+            size: u64::from(video.file.size),
+            filename: video
+                .file_name
+                .clone()
+                .unwrap_or_else(|| format!("video_{}.mp4", video.file.unique_id.0)),
+            content_type: video
+                .mime_type
+                .as_ref()
+                .map_or_else(|| "video/mp4".into(), |m| m.to_string()),
+        })
+    } else if let Some(audio) = message.audio() {
+        Some(Media {
+            kind: "audio file",
+            file_id: audio.file.id.0.clone(),
+            size: u64::from(audio.file.size),
+            filename: audio
+                .file_name
+                .clone()
+                .unwrap_or_else(|| format!("audio_{}.mp3", audio.file.unique_id.0)),
+            content_type: audio
+                .mime_type
+                .as_ref()
+                .map_or_else(|| "audio/mpeg".into(), |m| m.to_string()),
+        })
+    } else if let Some(animation) = message.animation() {
+        Some(Media {
+            kind: "animation",
+            file_id: animation.file.id.0.clone(),
+            size: u64::from(animation.file.size),
+            filename: animation
+                .file_name
+                .clone()
+                .unwrap_or_else(|| format!("animation_{}.mp4", animation.file.unique_id.0)),
+            content_type: animation
+                .mime_type
+                .as_ref()
+                .map_or_else(|| "video/mp4".into(), |m| m.to_string()),
+        })
+    } else if let Some(note) = message.video_note() {
+        Some(Media {
+            kind: "video message",
+            file_id: note.file.id.0.clone(),
+            size: u64::from(note.file.size),
+            filename: format!("video_note_{}.mp4", note.file.unique_id.0),
+            content_type: "video/mp4".into(),
+        })
+    } else {
+        if let Some(sticker) = message.sticker() {
+            append(
+                &mut text,
+                sticker.emoji.clone().unwrap_or_else(|| "[sticker]".into()),
+            );
+        } else if let Some(venue) = message.venue() {
+            append(
+                &mut text,
+                format!(
+                    "📍 {}, {}\n{}",
+                    venue.title,
+                    venue.address,
+                    map_link(venue.location.latitude, venue.location.longitude)
+                ),
+            );
+        } else if let Some(location) = message.location() {
+            append(
+                &mut text,
+                format!(
+                    "📍 Location: {:.6}, {:.6}\n{}",
+                    location.latitude,
+                    location.longitude,
+                    map_link(location.latitude, location.longitude)
+                ),
+            );
+        } else if let Some(contact) = message.contact() {
+            let name = [
+                Some(contact.first_name.as_str()),
+                contact.last_name.as_deref(),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ");
+            append(
+                &mut text,
+                format!("👤 Contact: {name}, {}", contact.phone_number),
+            );
+        } else if let Some(poll) = message.poll() {
+            append(&mut text, format!("📊 Poll: {}", poll.question));
+        } else if let Some(dice) = message.dice() {
+            append(&mut text, format!("🎲 {:?}: {}", dice.emoji, dice.value));
+        } else if text.is_empty() {
+            append(&mut text, "[a kind of Telegram message the gateway does not show; ask the customer to send it as text or a file]".into());
+        }
+        None
+    };
+    (text, media)
+}
+
+/// Adds a line to a message's text.
+fn append(text: &mut String, line: String) {
+    if !text.is_empty() {
+        text.push('\n');
+    }
+    text.push_str(&line);
+}
+
+fn map_link(latitude: f64, longitude: f64) -> String {
+    format!(
+        "https://www.openstreetmap.org/?mlat={latitude:.6}&mlon={longitude:.6}#map=17/{latitude:.6}/{longitude:.6}"
+    )
+}
+
+/// Whether a group message is meant for the bot: it mentions the bot, replies to one
+/// of the bot's messages, or is a command not aimed at another bot.
+fn addresses(message: &Message, bot: &BotIdentity) -> bool {
+    if message
+        .reply_to_message()
+        .and_then(|replied| replied.from.as_ref())
+        .is_some_and(|from| from.id.0 == bot.id)
+    {
+        return true;
+    }
+    let text = message.text().or_else(|| message.caption()).unwrap_or("");
+    let mention = format!("@{}", bot.username.to_lowercase());
+    let lower = text.to_lowercase();
+    if lower.contains(&mention) {
+        return true;
+    }
+    // "/help" goes to every bot of the group; "/help@other_bot" does not.
+    let first_word = lower.split_whitespace().next().unwrap_or("");
+    first_word.starts_with('/') && !first_word.contains('@')
+}
+
+fn from_callback(query: &CallbackQuery) -> Parsed {
+    if query.from.is_bot {
+        return Parsed::Ignored("bot_sender");
+    }
+    let data = query.data.clone().unwrap_or_default();
+    let Some(message) = &query.message else {
+        // Presses on inline-mode messages have no chat to answer in.
+        return Parsed::Ignored("inline_callback");
+    };
+    let label = match message {
+        MaybeInaccessibleMessage::Regular(m) => m.reply_markup().and_then(|markup| {
+            markup.inline_keyboard.iter().flatten().find_map(|button| {
+                matches!(&button.kind, InlineKeyboardButtonKind::CallbackData(d) if *d == data)
+                    .then(|| button.text.clone())
+            })
+        }),
+        MaybeInaccessibleMessage::Inaccessible(_) => None,
+    };
+    let text = match (label, data.is_empty()) {
+        (Some(label), _) => format!("[button] {label}"),
+        (None, false) => format!("[button] {data}"),
+        (None, true) => "[button pressed]".to_owned(),
+    };
+    let chat = message.chat().id.0;
+    Parsed::Message(Box::new(Draft {
+        inbound: Inbound {
+            external_id: format!("callback:{}", query.id.0),
+            sender: sender(&query.from),
+            conversation: chat.to_string(),
+            thread: ThreadHint {
+                // The bot's message with the buttons: the reply that asked.
+                reply_to: Some(format!("{chat}:{}", message.id().0)),
+                references: Vec::new(),
+            },
+            subject: None,
+            text,
+            html: None,
+            attachments: Vec::new(),
+            automatic: false,
+            edit_of: None,
+            group: None,
+        },
+        media: None,
+        callback_query_id: Some(query.id.0.clone()),
+    }))
+}
+
+/// A message teloxide's types could not read (a field Telegram changed): the ids,
+/// the sender and the text are enough to keep it, with a note for the agent.
+fn from_raw(raw: &Value) -> Parsed {
+    let (message, edited) = match (raw.get("message"), raw.get("edited_message")) {
+        (Some(m), _) => (m, false),
+        (None, Some(m)) => (m, true),
+        // Neither: an update type this teloxide does not know.
+        _ => return Parsed::Ignored("unhandled_update_type"),
+    };
+    let field = |path: &[&str]| path.iter().try_fold(message, |v, key| v.get(key));
+    let (Some(chat), Some(id), Some(user)) = (
+        field(&["chat", "id"]).and_then(Value::as_i64),
+        field(&["message_id"]).and_then(Value::as_i64),
+        field(&["from", "id"]).and_then(Value::as_u64),
+    ) else {
+        return Parsed::Ignored("unreadable");
+    };
+    if field(&["from", "is_bot"]).and_then(Value::as_bool) == Some(true) {
+        return Parsed::Ignored("bot_sender");
+    }
+    let chat_type = field(&["chat", "type"]).and_then(Value::as_str);
+    if chat_type != Some("private") {
+        // Whether it addresses the bot cannot be told safely.
+        return Parsed::Ignored("unreadable");
+    }
+    let text = field(&["text"])
+        .or_else(|| field(&["caption"]))
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let note = "[this Telegram message had content the gateway could not read]";
+    let text = if text.is_empty() {
+        note.to_owned()
+    } else {
+        format!("{text}\n{note}")
+    };
+    let first_name = field(&["from", "first_name"]).and_then(Value::as_str);
+    let username = field(&["from", "username"]).and_then(Value::as_str);
+    let original = format!("{chat}:{id}");
+    let edit_date = field(&["edit_date"]).and_then(Value::as_i64).unwrap_or(0);
+    Parsed::Message(Box::new(Draft {
+        inbound: Inbound {
+            external_id: if edited {
+                format!("{original}:edit:{edit_date}")
+            } else {
+                original.clone()
+            },
+            sender: Sender {
+                identity: telegram_identity(user),
+                display_name: first_name.or(username).map(str::to_owned),
+            },
+            conversation: chat.to_string(),
+            thread: ThreadHint::default(),
+            subject: None,
+            text,
+            html: None,
+            attachments: Vec::new(),
+            automatic: false,
+            edit_of: edited.then_some(original),
+            group: None,
+        },
+        media: None,
+        callback_query_id: None,
+    }))
+}
+
+/// Why a file could not be fetched.
+#[derive(Debug)]
+pub(crate) enum FetchError {
+    /// Over what the bot or the gateway may take; the size when known.
+    TooBig(u64),
+    Failed(String),
+}
+
+/// Downloads a file through getFile and the file URL, up to `limit` bytes, trying
+/// again after network failures.
+pub(crate) async fn fetch(bot: &Bot, media: &Media, limit: u64) -> Result<Bytes, FetchError> {
+    if media.size > limit {
+        return Err(FetchError::TooBig(media.size));
+    }
+    let mut delay = Duration::from_millis(300);
+    let mut attempt = 1;
+    loop {
+        match fetch_once(bot, media, limit).await {
+            Err(FetchError::Failed(reason)) if attempt < 3 => {
+                tracing::warn!(file = %media.filename, attempt, %reason, "telegram file download failed; trying again");
+                tokio::time::sleep(delay).await;
+                delay *= 3;
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
+async fn fetch_once(bot: &Bot, media: &Media, limit: u64) -> Result<Bytes, FetchError> {
+    let file = bot
+        .get_file(FileId(media.file_id.clone()))
+        .await
+        .map_err(|e| {
+            let text = e.to_string();
+            if text.contains("file is too big") {
+                FetchError::TooBig(media.size)
+            } else {
+                FetchError::Failed(format!("getFile: {text}"))
+            }
+        })?;
+    if u64::from(file.meta.size) > limit {
+        return Err(FetchError::TooBig(u64::from(file.meta.size)));
+    }
+    let mut stream = bot.download_file_stream(&file.path);
+    let mut bytes = BytesMut::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| FetchError::Failed(format!("download: {e}")))?;
+        bytes.extend_from_slice(&chunk);
+        if bytes.len() as u64 > limit {
+            return Err(FetchError::TooBig(bytes.len() as u64));
+        }
+    }
+    Ok(bytes.freeze())
+}
+
+/// Puts a fetched file on the message, or a note that says what the customer sent
+/// and why it is not there.
+pub(crate) fn attach(inbound: &mut Inbound, media: Media, fetched: Result<Bytes, FetchError>) {
+    let note = match fetched {
+        Ok(bytes) => {
+            inbound.attachments.push(InboundAttachment {
+                filename: media.filename,
+                content_type: media.content_type,
+                bytes,
+            });
+            return;
+        }
+        Err(FetchError::TooBig(size)) => format!(
+            "[{} {}{}: larger than the gateway can fetch from Telegram (bots may download at most 20 MB); ask the customer to send it another way]",
+            media.kind,
+            media.filename,
+            if size > 0 {
+                format!(", {:.1} MB", size as f64 / 1_048_576.0)
+            } else {
+                String::new()
+            }
+        ),
+        Err(FetchError::Failed(reason)) => format!(
+            "[{} {} could not be downloaded from Telegram: {reason}]",
+            media.kind, media.filename
+        ),
+    };
+    append(&mut inbound.text, note);
+}

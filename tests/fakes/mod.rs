@@ -1,0 +1,3 @@
+//! Local fakes of the providers, built from the provider contracts.
+
+pub mod telegram;
