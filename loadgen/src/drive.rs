@@ -1,5 +1,6 @@
-//! The load itself: `concurrency` workers, each sending signed webhooks back to back
-//! until the deadline, and the tally of what the gateway answered.
+//! The load itself: `concurrency` workers, each sending webhooks back to back until
+//! the deadline, and the tally of what the gateway answered. What a request holds and
+//! what its answer means is the run's [`Shape`]'s business.
 
 use std::collections::{BTreeMap, HashSet};
 use std::error::Error as _;
@@ -7,16 +8,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use hmac::{Hmac, KeyInit, Mac};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use reqwest::header::CONTENT_TYPE;
-use reqwest::{Client, StatusCode, Url};
-use serde_json::json;
-use sha2::Sha256;
+use reqwest::{Client, Url};
 
-/// The signature header of the api channel.
-pub const SIGNATURE_HEADER: &str = "X-Switchboard-Signature";
+use crate::shape::{Answer, Shape};
 
 /// How much of a failure answer is kept as a sample for the report.
 const SAMPLE_CHARS: usize = 200;
@@ -25,10 +22,8 @@ const SAMPLE_CHARS: usize = 200;
 pub struct Plan {
     client: Client,
     endpoint: Url,
-    /// Keyed once; each request signs with a clone.
-    mac: Hmac<Sha256>,
-    run_id: String,
-    customers: u64,
+    /// What the requests look like, and what their answers mean.
+    shape: Arc<dyn Shape>,
     /// The fraction of requests that resend an already acknowledged message.
     duplicates: f64,
     deadline: tokio::time::Instant,
@@ -40,59 +35,19 @@ impl Plan {
     pub fn new(
         client: Client,
         endpoint: Url,
-        secret: &str,
-        run_id: String,
-        customers: u64,
+        shape: Arc<dyn Shape>,
         duplicates: f64,
         deadline: tokio::time::Instant,
     ) -> Plan {
         Plan {
             client,
             endpoint,
-            mac: keyed_mac(secret),
-            run_id,
-            customers,
+            shape,
             duplicates,
             deadline,
             next: AtomicU64::new(1),
         }
     }
-}
-
-/// HMAC-SHA256 accepts keys of any length, so this cannot fail.
-pub fn keyed_mac(secret: &str) -> Hmac<Sha256> {
-    Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length")
-}
-
-/// The signature header value for `body`: `sha256=<lowercase hex>`.
-pub fn sign(mac: &Hmac<Sha256>, body: &[u8]) -> String {
-    let mut mac = mac.clone();
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-}
-
-/// What the external ids of a run start with.
-pub fn external_id_prefix(run_id: &str) -> String {
-    format!("lg-{run_id}-")
-}
-
-/// The external id of message `n` of a run.
-pub fn external_id(run_id: &str, n: u64) -> String {
-    format!("{}{n}", external_id_prefix(run_id))
-}
-
-/// The webhook body of message `n`. A function of `n` alone, so that a resend is
-/// byte for byte the original, as a provider's retry would be.
-pub fn body(run_id: &str, n: u64, customers: u64) -> Vec<u8> {
-    let k = n % customers;
-    json!({
-        "external_id": external_id(run_id, n),
-        "sender": {"id": format!("customer-{k}"), "name": format!("Load Customer {k}")},
-        "conversation": format!("conv-{k}"),
-        "text": format!("message {n} of load run {run_id}"),
-    })
-    .to_string()
-    .into_bytes()
 }
 
 /// What one worker, then the whole run, saw.
@@ -102,9 +57,11 @@ pub struct Tally {
     pub latencies_us: Vec<u32>,
     /// Requests that got an answer or an error (not those cut off at the deadline).
     pub requests: u64,
-    /// New messages answered `duplicate: false`.
+    /// New messages acknowledged: answered `duplicate: false`, or with any
+    /// acknowledgement where answers carry no duplicate flag (Telegram).
     pub accepted: u64,
-    /// Resends answered `duplicate: true`.
+    /// Resends acknowledged: answered `duplicate: true`, or with any acknowledgement
+    /// where answers carry no duplicate flag.
     pub duplicates_acked: u64,
     /// Resends answered `duplicate: false`: dedupe let one through.
     pub resends_stored_as_new: u64,
@@ -145,18 +102,37 @@ impl Tally {
         self.failed_new.extend(other.failed_new);
     }
 
+    /// Counts the answer to message `n`, sent new or as a resend.
+    fn record(&mut self, n: u64, resend: bool, answer: Answer) {
+        self.requests += 1;
+        match answer {
+            Answer::Stored { duplicate } => match (resend, duplicate) {
+                (false, None | Some(false)) => {
+                    self.accepted += 1;
+                    self.acked.push(n);
+                }
+                (false, Some(true)) => {
+                    self.new_answered_duplicate += 1;
+                    self.acked.push(n);
+                }
+                (true, None | Some(true)) => self.duplicates_acked += 1,
+                (true, Some(false)) => self.resends_stored_as_new += 1,
+            },
+            Answer::Failed { kind, sample } => {
+                if !resend {
+                    self.failed_new.insert(n);
+                }
+                self.fail(kind, sample);
+            }
+        }
+    }
+
     fn fail(&mut self, kind: String, sample: String) {
         *self.failures.entry(kind.clone()).or_default() += 1;
         self.failure_samples
             .entry(kind)
             .or_insert_with(|| sample.chars().take(SAMPLE_CHARS).collect());
     }
-}
-
-/// What the gateway made of one request.
-enum Answer {
-    Stored { duplicate: bool },
-    Failed { kind: String, sample: String },
 }
 
 /// Runs `concurrency` workers until the plan's deadline; returns their merged tally.
@@ -183,6 +159,10 @@ async fn worker(plan: Arc<Plan>, mut rng: SmallRng) -> Tally {
         } else {
             plan.next.fetch_add(1, Ordering::Relaxed)
         };
+        // Only a kind with 32-bit ids has a last number (Telegram: 2^30, hours of load).
+        if n > plan.shape.last_message() {
+            break;
+        }
         let started = Instant::now();
         let Ok(answer) = tokio::time::timeout_at(plan.deadline, send(&plan, n)).await else {
             tally.cut_off += 1;
@@ -192,25 +172,7 @@ async fn worker(plan: Arc<Plan>, mut rng: SmallRng) -> Tally {
             break;
         };
         tally.latencies_us.push(micros(started.elapsed()));
-        tally.requests += 1;
-        match (answer, resend) {
-            (Answer::Stored { duplicate: false }, false) => {
-                tally.accepted += 1;
-                tally.acked.push(n);
-            }
-            (Answer::Stored { duplicate: true }, false) => {
-                tally.new_answered_duplicate += 1;
-                tally.acked.push(n);
-            }
-            (Answer::Stored { duplicate: true }, true) => tally.duplicates_acked += 1,
-            (Answer::Stored { duplicate: false }, true) => tally.resends_stored_as_new += 1,
-            (Answer::Failed { kind, sample }, resend) => {
-                if !resend {
-                    tally.failed_new.insert(n);
-                }
-                tally.fail(kind, sample);
-            }
-        }
+        tally.record(n, resend, answer);
     }
     tally
 }
@@ -220,49 +182,26 @@ fn micros(elapsed: Duration) -> u32 {
 }
 
 async fn send(plan: &Plan, n: u64) -> Answer {
-    let body = body(&plan.run_id, n, plan.customers);
-    let signature = sign(&plan.mac, &body);
+    let request = plan.shape.request(n);
     let response = plan
         .client
         .post(plan.endpoint.clone())
         .header(CONTENT_TYPE, "application/json")
-        .header(SIGNATURE_HEADER, signature)
-        .body(body)
+        .header(request.auth_header, request.auth_value)
+        .body(request.body)
         .send()
         .await;
     // Read the whole answer even on failure, so the connection goes back to the pool.
-    let (status, bytes) = match response {
+    match response {
         Ok(response) => {
             let status = response.status();
             match response.bytes().await {
-                Ok(bytes) => (status, bytes),
-                Err(e) => return transport_failure(&e),
+                Ok(bytes) => plan.shape.answer(status, &bytes),
+                Err(e) => transport_failure(&e),
             }
         }
-        Err(e) => return transport_failure(&e),
-    };
-    let text = || String::from_utf8_lossy(&bytes).into_owned();
-    if status != StatusCode::OK {
-        return Answer::Failed {
-            kind: format!("HTTP {}", status.as_u16()),
-            sample: text(),
-        };
+        Err(e) => transport_failure(&e),
     }
-    match parse_ack(&bytes) {
-        Some(duplicate) => Answer::Stored { duplicate },
-        None => Answer::Failed {
-            kind: "HTTP 200 without an acknowledgement".into(),
-            sample: text(),
-        },
-    }
-}
-
-/// The `duplicate` flag of an acknowledgement, if `bytes` is one: a JSON object with
-/// a numeric `message_id` and a boolean `duplicate`.
-fn parse_ack(bytes: &[u8]) -> Option<bool> {
-    let ack: serde_json::Value = serde_json::from_slice(bytes).ok()?;
-    ack.get("message_id")?.as_i64()?;
-    ack.get("duplicate")?.as_bool()
 }
 
 fn transport_failure(error: &reqwest::Error) -> Answer {
@@ -293,36 +232,63 @@ fn transport_failure(error: &reqwest::Error) -> Answer {
 mod tests {
     use super::*;
 
-    #[test]
-    fn signature_is_hmac_sha256_of_the_raw_body() {
-        assert_eq!(
-            sign(&keyed_mac("secret"), b"test"),
-            "sha256=0329a06b62cd16b33eb6792be8c60b158d89a2ee3a876fce9a881ebb488c0914"
-        );
+    fn stored(duplicate: Option<bool>) -> Answer {
+        Answer::Stored { duplicate }
     }
 
     #[test]
-    fn body_follows_the_contract_and_is_stable_for_resends() {
-        let bytes = body("ab12", 1234, 1000);
-        assert_eq!(bytes, body("ab12", 1234, 1000));
-        let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-        assert_eq!(value["external_id"], "lg-ab12-1234");
-        assert_eq!(value["sender"]["id"], "customer-234");
-        assert_eq!(value["sender"]["name"], "Load Customer 234");
-        assert_eq!(value["conversation"], "conv-234");
-        assert!(value["text"].as_str().unwrap().starts_with("message 1234 "));
+    fn answers_with_a_duplicate_flag_are_checked_against_what_was_sent() {
+        let mut tally = Tally::default();
+        tally.record(1, false, stored(Some(false)));
+        tally.record(1, true, stored(Some(true)));
+        tally.record(1, true, stored(Some(false)));
+        tally.record(2, false, stored(Some(true)));
+        assert_eq!(tally.requests, 4);
+        assert_eq!(
+            (
+                tally.accepted,
+                tally.duplicates_acked,
+                tally.resends_stored_as_new,
+                tally.new_answered_duplicate
+            ),
+            (1, 1, 1, 1)
+        );
+        assert_eq!(tally.acked, [1, 2]);
     }
 
     #[test]
-    fn acknowledgements_need_a_message_id_and_a_duplicate_flag() {
-        let ack =
-            br#"{"message_id":1,"ticket_id":1,"ticket_reference":"SB-7K3M9Q","duplicate":false}"#;
-        assert_eq!(parse_ack(ack), Some(false));
+    fn answers_without_a_flag_acknowledge_new_messages_and_resends_alike() {
+        let mut tally = Tally::default();
+        tally.record(1, false, stored(None));
+        tally.record(2, false, stored(None));
+        tally.record(1, true, stored(None));
         assert_eq!(
-            parse_ack(br#"{"message_id":7,"duplicate":true}"#),
-            Some(true)
+            (
+                tally.accepted,
+                tally.duplicates_acked,
+                tally.resends_stored_as_new,
+                tally.new_answered_duplicate
+            ),
+            (2, 1, 0, 0)
         );
-        assert_eq!(parse_ack(br#"{"duplicate":true}"#), None);
-        assert_eq!(parse_ack(b"OK"), None);
+        assert_eq!(tally.acked, [1, 2]);
+    }
+
+    #[test]
+    fn failures_count_by_kind_and_remember_failed_new_messages() {
+        let mut tally = Tally::default();
+        let failed = |kind: &str| Answer::Failed {
+            kind: kind.into(),
+            sample: "x".repeat(500),
+        };
+        tally.record(3, false, failed("HTTP 401 (wrong secret)"));
+        tally.record(1, true, failed("HTTP 401 (wrong secret)"));
+        tally.record(4, false, failed("HTTP 503"));
+        assert_eq!(tally.requests, 3);
+        assert_eq!(tally.failures["HTTP 401 (wrong secret)"], 2);
+        assert_eq!(tally.failures["HTTP 503"], 1);
+        assert_eq!(tally.failure_samples["HTTP 503"].len(), SAMPLE_CHARS);
+        assert_eq!(tally.failed_new, HashSet::from([3, 4]));
+        assert!(tally.acked.is_empty());
     }
 }

@@ -1,15 +1,25 @@
-//! `switchboard-loadgen`: drives signed webhooks at a running gateway's generic api
-//! channel at a given concurrency for a given time, reports throughput and latency,
-//! and optionally checks in the store that every acknowledged message was stored
-//! exactly once.
+//! `switchboard-loadgen`: drives webhooks at a running gateway's channel at a given
+//! concurrency for a given time, reports throughput and latency, and optionally checks
+//! in the store that every acknowledged message was stored exactly once.
+//!
+//! `--kind api` (the default) sends signed bodies to a generic api channel;
+//! `--kind telegram` sends Bot API updates to a Telegram channel in webhook mode, with
+//! the webhook secret in `X-Telegram-Bot-Api-Secret-Token`, as Telegram would.
 //!
 //! ```text
 //! switchboard-loadgen --url http://127.0.0.1:8080 --channel api --secret dev-secret \
 //!     --concurrency 64 --duration 20s --verify-store sqlite:./data/switchboard.db
+//! switchboard-loadgen --kind telegram --channel telegram --secret bench-secret \
+//!     --concurrency 64 --duration 20s --verify-store sqlite:./data/switchboard.db
 //! ```
+//!
+//! Layout: `shape` is everything that differs by kind (request bodies, headers,
+//! acknowledgements, external ids); `drive` runs the workers and tallies answers;
+//! `verify` reads the store; `report` prints the result.
 
 mod drive;
 mod report;
+mod shape;
 mod verify;
 
 use std::process::ExitCode;
@@ -22,20 +32,27 @@ use reqwest::{Client, Url};
 
 use drive::Plan;
 use report::{Latency, Report};
+use shape::{Kind, Run, Shape};
 use verify::StoreSpec;
 
-/// Drives signed api-channel webhooks at a running Switchboard gateway and checks that
-/// every acknowledged message was stored exactly once.
+/// Drives webhooks (signed api-channel bodies or Telegram updates) at a running
+/// Switchboard gateway and checks that every acknowledged message was stored exactly
+/// once.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
     /// The gateway's base URL.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     url: Url,
-    /// The id of the api channel to post to.
+    /// What to send: `api` (signed bodies for an api channel) or `telegram` (Bot API
+    /// updates for a Telegram channel in webhook mode).
+    #[arg(long, value_enum, default_value_t = Kind::Api)]
+    kind: Kind,
+    /// The id of the channel to post to; its kind must match `--kind`.
     #[arg(long, default_value = "api")]
     channel: String,
-    /// The channel's webhook secret.
+    /// The channel's webhook secret: an api channel's signing secret, or a Telegram
+    /// channel's `webhook_secret`.
     #[arg(long, env = "SWITCHBOARD_LOADGEN_SECRET", hide_env_values = true)]
     secret: String,
     /// Requests in flight at once, one worker each.
@@ -44,7 +61,8 @@ struct Args {
     /// How long to send: `20s`, `500ms`, `2m`, or plain seconds.
     #[arg(long, default_value = "20s", value_parser = parse_duration)]
     duration: Duration,
-    /// Distinct customers (and conversations) the messages cycle over.
+    /// Distinct customers (and conversations; Telegram: private chats) the messages
+    /// cycle over.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     customers: u64,
     /// Fraction of requests (0 to 1) that resend an already acknowledged message.
@@ -184,6 +202,21 @@ async fn main() -> anyhow::Result<ExitCode> {
         );
     }
     let endpoint = webhook_url(&args.url, &args.channel)?;
+    let run_id = hex::encode(rand::random::<[u8; 8]>());
+    let started_unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let shape: Arc<dyn Shape> = shape::build(
+        args.kind,
+        Run {
+            secret: &args.secret,
+            id: &run_id,
+            customers: args.customers,
+            started_unix,
+        },
+    )
+    .map_err(anyhow::Error::msg)?
+    .into();
     let client = Client::builder()
         .no_proxy()
         .http1_only()
@@ -202,7 +235,6 @@ async fn main() -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("the gateway does not answer at {}", args.url))?;
 
-    let run_id = hex::encode(rand::random::<[u8; 8]>());
     if !args.json {
         eprintln!(
             "run {run_id}: {} workers for {:?} against {endpoint}",
@@ -213,9 +245,7 @@ async fn main() -> anyhow::Result<ExitCode> {
     let plan = Arc::new(Plan::new(
         client,
         endpoint.clone(),
-        &args.secret,
-        run_id.clone(),
-        args.customers,
+        shape.clone(),
         args.duplicates,
         started + args.duration,
     ));
@@ -224,7 +254,7 @@ async fn main() -> anyhow::Result<ExitCode> {
     let latency = Latency::from_micros(&mut tally.latencies_us);
 
     let verification = match &args.verify_store {
-        Some(spec) => Some(verify::verify(spec, &args.channel, &run_id, &tally).await?),
+        Some(spec) => Some(verify::verify(spec, &args.channel, &*shape, &tally).await?),
         None => None,
     };
 
@@ -263,6 +293,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         command: &command,
         run_id: &run_id,
         endpoint: endpoint.as_str(),
+        shape: &*shape,
         concurrency: args.concurrency,
         customers: args.customers,
         duplicates: args.duplicates,

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::drive::Tally;
+use crate::shape::Shape;
 use crate::verify::Verification;
 
 /// Nearest-rank percentile of ascending `sorted` samples: the smallest sample with at
@@ -46,6 +47,8 @@ pub struct Report<'a> {
     pub command: &'a str,
     pub run_id: &'a str,
     pub endpoint: &'a str,
+    /// The kind of load: for what its ids and answers mean.
+    pub shape: &'a dyn Shape,
     pub concurrency: u32,
     pub customers: u64,
     pub duplicates: f64,
@@ -85,7 +88,7 @@ impl Report<'_> {
                 "ok": v.ok(),
             })
         });
-        json!({
+        let mut report = json!({
             "command": self.command,
             "run_id": self.run_id,
             "endpoint": self.endpoint,
@@ -108,7 +111,11 @@ impl Report<'_> {
             "verification": verification,
             "problems": self.problems,
             "ok": self.problems.is_empty(),
-        })
+        });
+        if let Some(ids) = self.shape.ids() {
+            report["ids"] = json!(ids);
+        }
+        report
     }
 }
 
@@ -125,6 +132,9 @@ impl fmt::Display for Report<'_> {
             self.customers,
             self.duplicates * 100.0
         )?;
+        if let Some(ids) = self.shape.ids() {
+            writeln!(f, "ids:         {ids}")?;
+        }
         writeln!(f, "duration:    {:.2} s", self.elapsed.as_secs_f64())?;
         writeln!(
             f,
@@ -137,11 +147,20 @@ impl fmt::Display for Report<'_> {
             t.accepted,
             self.accepted_per_second()
         )?;
-        writeln!(
-            f,
-            "duplicates:  {} resends acknowledged as duplicates",
-            t.duplicates_acked
-        )?;
+        if self.shape.flags_duplicates() {
+            writeln!(
+                f,
+                "duplicates:  {} resends acknowledged as duplicates",
+                t.duplicates_acked
+            )?;
+        } else {
+            writeln!(
+                f,
+                "duplicates:  {} resends acknowledged (the answers do not say whether they \
+                 were duplicates: the store check counts copies)",
+                t.duplicates_acked
+            )?;
+        }
         if t.resends_stored_as_new + t.new_answered_duplicate > 0 {
             writeln!(
                 f,

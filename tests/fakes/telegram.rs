@@ -463,7 +463,7 @@ async fn call(shared: &Shared, token: &str, method: &str, request: Request) -> R
         inner
             .failures
             .get_mut(&method)
-            .and_then(VecDeque::pop_front)
+            .and_then(|q| q.front().cloned())
     };
     shared.bump();
     if let Some(failure) = failure {

@@ -66,7 +66,8 @@ pub(crate) struct BotIdentity {
 /// ones addressing the bot are taken).
 pub(crate) fn needs_bot_identity(update: &Update, groups: GroupMessages) -> bool {
     groups == GroupMessages::Addressed
-        && matches!(&update.kind, UpdateKind::Message(m) if !m.chat.is_private())
+        && matches!(&update.kind,
+            UpdateKind::Message(m) | UpdateKind::EditedMessage(m) if !m.chat.is_private())
 }
 
 /// Turns one update into a message, or says why it is ignored. `raw` is the update
@@ -77,16 +78,18 @@ pub(crate) fn parse(
     bot: Option<&BotIdentity>,
     groups: GroupMessages,
 ) -> Parsed {
+    let ignored_in_group = |message: &Message| {
+        !message.chat.is_private()
+            && groups == GroupMessages::Addressed
+            && !bot.is_some_and(|bot| addresses(message, bot))
+    };
     match &update.kind {
-        UpdateKind::Message(message) => {
-            if !message.chat.is_private()
-                && groups == GroupMessages::Addressed
-                && !bot.is_some_and(|bot| addresses(message, bot))
-            {
-                return Parsed::Ignored("group_not_addressed");
-            }
-            from_message(message, None)
+        UpdateKind::Message(message) | UpdateKind::EditedMessage(message)
+            if ignored_in_group(message) =>
+        {
+            Parsed::Ignored("group_not_addressed")
         }
+        UpdateKind::Message(message) => from_message(message, None),
         UpdateKind::EditedMessage(message) => {
             let original = message_id(message);
             from_message(message, Some(original))
@@ -541,4 +544,115 @@ pub(crate) fn attach(inbound: &mut Inbound, media: Media, fetched: Result<Bytes,
         ),
     };
     append(&mut inbound.text, note);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const BOT: u64 = 7_000_000_001;
+
+    fn bot() -> BotIdentity {
+        BotIdentity {
+            id: BOT,
+            username: "Support_Bot".into(),
+        }
+    }
+
+    fn group_update(kind: &str, fields: Value) -> (Update, Value) {
+        let mut message = json!({
+            "message_id": 9, "date": 1_763_800_000,
+            "chat": {"id": -100_200, "type": "supergroup", "title": "Traders"},
+            "from": {"id": 42, "is_bot": false, "first_name": "Ana"},
+        });
+        message
+            .as_object_mut()
+            .unwrap()
+            .extend(fields.as_object().unwrap().clone());
+        let raw = json!({"update_id": 1, kind: message});
+        (serde_json::from_str(&raw.to_string()).unwrap(), raw)
+    }
+
+    fn stored(kind: &str, fields: Value) -> bool {
+        let (update, raw) = group_update(kind, fields);
+        assert!(needs_bot_identity(&update, GroupMessages::Addressed));
+        matches!(
+            parse(&update, &raw, Some(&bot()), GroupMessages::Addressed),
+            Parsed::Message(_)
+        )
+    }
+
+    #[test]
+    fn group_messages_count_only_when_they_address_the_bot() {
+        assert!(stored("message", json!({"text": "hey @support_bot, help"})));
+        assert!(stored("message", json!({"text": "/start"})));
+        assert!(!stored("message", json!({"text": "/start@other_bot"})));
+        assert!(!stored("message", json!({"text": "who has news?"})));
+        assert!(stored(
+            "message",
+            json!({"text": "thanks", "reply_to_message": {
+                "message_id": 3, "date": 1_763_800_000,
+                "chat": {"id": -100_200, "type": "supergroup", "title": "Traders"},
+                "from": {"id": BOT, "is_bot": true, "first_name": "Support"}, "text": "Done"}})
+        ));
+        // An edit of a group message that was never for the bot stays ignored.
+        assert!(!stored(
+            "edited_message",
+            json!({"text": "who has news??", "edit_date": 1_763_800_100})
+        ));
+    }
+
+    #[test]
+    fn all_group_messages_when_configured() {
+        let (update, raw) = group_update("message", json!({"text": "who has news?"}));
+        assert!(!needs_bot_identity(&update, GroupMessages::All));
+        assert!(matches!(
+            parse(&update, &raw, None, GroupMessages::All),
+            Parsed::Message(_)
+        ));
+    }
+
+    #[test]
+    fn a_message_teloxide_cannot_read_is_kept_with_a_note() {
+        // A field whose type changed (here `date`): teloxide's types refuse the message.
+        let raw = json!({"update_id": 5, "message": {
+            "message_id": 3, "date": "2026-11-22T10:00:00Z", "text": "my order 123",
+            "chat": {"id": 42, "type": "private", "first_name": "Ana"},
+            "from": {"id": 42, "is_bot": false, "first_name": "Ana"}}});
+        let update: Update = serde_json::from_str(&raw.to_string()).unwrap();
+        assert!(matches!(update.kind, UpdateKind::Error(_)));
+        let Parsed::Message(draft) = parse(&update, &raw, None, GroupMessages::Addressed) else {
+            panic!("dropped");
+        };
+        assert_eq!(draft.inbound.external_id, "42:3");
+        assert!(draft.inbound.text.starts_with("my order 123\n["));
+    }
+
+    #[test]
+    fn a_file_over_the_limit_becomes_a_note_not_a_failure() {
+        let (update, raw) = group_update("message", json!({"text": "/start"}));
+        let Parsed::Message(mut draft) =
+            parse(&update, &raw, Some(&bot()), GroupMessages::Addressed)
+        else {
+            panic!("dropped");
+        };
+        let media = Media {
+            kind: "document",
+            file_id: "x".into(),
+            size: 30 << 20,
+            filename: "scan.pdf".into(),
+            content_type: "application/pdf".into(),
+        };
+        attach(&mut draft.inbound, media, Err(FetchError::TooBig(30 << 20)));
+        assert!(draft.inbound.attachments.is_empty());
+        assert!(
+            draft
+                .inbound
+                .text
+                .contains("[document scan.pdf, 30.0 MB: larger than"),
+            "{}",
+            draft.inbound.text
+        );
+    }
 }
