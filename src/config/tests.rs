@@ -41,6 +41,20 @@ fn minimal_config_takes_defaults_and_env() {
 }
 
 #[test]
+fn a_partial_rate_limit_keeps_the_kinds_other_defaults() {
+    let text = "[[agents]]\nname = \"A\"\ntoken = \"t\"\n\n[channels.tg]\nkind = \"telegram\"\ntoken = \"1:x\"\nmode = \"polling\"\n\n[channels.tg.rate_limit]\ngroup = { count = 10, per_seconds = 60 }\n";
+    let config = Config::parse(text, "test.toml", |_| None).unwrap();
+    let limits = config.channels[0].rate_limits;
+    let defaults = switchboard_connector_telegram::DEFAULT_RATE_LIMITS;
+    assert_eq!(limits.channel, defaults.channel);
+    assert_eq!(limits.recipient, defaults.recipient);
+    assert_eq!(
+        limits.group,
+        Some(switchboard_core::ratelimit::Rate::new(10, 60.0, None))
+    );
+}
+
+#[test]
 fn env_values_are_escaped_and_defaults_apply() {
     let text = MINIMAL.replace("${API_SECRET}", "${QUOTED}")
         + "\n[tickets]\nreference_prefix = \"${PREFIX:-HD}\"\n";
@@ -137,6 +151,14 @@ fn the_shipped_config_is_valid() {
             .any(|c| c.kind() == "api" && c.enabled)
     );
     assert!(config.agents.iter().any(|a| a.role == Role::Admin));
+}
+
+#[test]
+fn the_example_configs_are_valid() {
+    let text = include_str!("../../config/examples/telegram.toml");
+    let env = |name: &str| (name == "TELEGRAM_BOT_TOKEN").then(|| "123456789:AAtest".to_owned());
+    let config = Config::parse(text, "telegram.toml", env).unwrap();
+    assert!(config.channels.iter().any(|c| c.kind() == "telegram"));
 }
 
 proptest::proptest! {

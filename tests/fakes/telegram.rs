@@ -463,7 +463,7 @@ async fn call(shared: &Shared, token: &str, method: &str, request: Request) -> R
         inner
             .failures
             .get_mut(&method)
-            .and_then(|q| q.front().cloned())
+            .and_then(VecDeque::pop_front)
     };
     shared.bump();
     if let Some(failure) = failure {
@@ -608,7 +608,7 @@ impl Inner {
     fn send_message(&mut self, params: &Params) -> Outcome {
         let chat_id = params.chat_id()?;
         let text = params.get("text").unwrap_or_default();
-        if text.trim().is_empty() {
+        if text.is_empty() {
             return Err(Refusal::bad("message text is empty"));
         }
         if text.encode_utf16().count() > MAX_TEXT {
