@@ -1,16 +1,17 @@
-//! A fake Telegram Bot API server for one bot, as strict as the real one where the
-//! gateway can tell: `/bot<token>/<method>` (GET or POST, method names in any case)
-//! with parameters from the query string, JSON, form or multipart bodies, the
-//! `{"ok":..}` envelope with Telegram's own error texts, reply checks against the
-//! messages each chat knows, getUpdates with offset/limit/allowed_updates, long polling
-//! and the 409 conflicts, webhooks, getFile plus `/file/bot<token>/<path>` downloads,
-//! and scripted failures (`fail_next`) for 429, 403, 400 and 5xx.
+//! A fake Telegram Bot API server for one bot, built from the provider contract and
+//! as strict as the real server where the gateway can tell: `/bot<token>/<method>`
+//! (GET or POST, method names in any case) with parameters from the query string,
+//! JSON, form or multipart bodies; the `{"ok":..}` envelope with Telegram's own error
+//! texts; replies checked against the messages each chat knows; getUpdates with
+//! offset, limit, allowed_updates, long polling and the 409 conflicts; webhooks;
+//! getFile and `/file/bot<token>/<path>` downloads; scripted failures (`fail_next`).
 //!
 //! Like the real server, a JSON body that does not parse is ignored (the call then
-//! fails on its missing parameters), and an object-valued parameter may arrive as a
-//! JSON object or as JSON text. The fake never calls a webhook: tests post updates to
-//! the gateway themselves and use `know_update` so that replies to them are valid.
-//! Methods other than those listed in `METHODS` answer 404, like unknown methods.
+//! fails on its missing parameters), and object-valued parameters may arrive as JSON
+//! objects or as JSON text. A message, callback query or file_id is known once an
+//! update carried it (`push_update`, or `know_update` for updates a test posts to the
+//! gateway's webhook: the fake never calls webhooks) or the bot sent it. Any chat id
+//! is accepted. Methods outside `METHODS` answer 404, as unknown methods do.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -55,8 +56,10 @@ const UPDATE_TYPES: &str = "message edited_message channel_post edited_channel_p
 /// Update fields that hold a message.
 const MESSAGE_KEYS: &str = "message edited_message channel_post edited_channel_post \
     business_message edited_business_message";
-const TERMINATED: &str = "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running";
-const WEBHOOK_ACTIVE: &str = "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first";
+const TERMINATED: &str = "Conflict: terminated by other getUpdates request; \
+    make sure that only one bot instance is running";
+const WEBHOOK_ACTIVE: &str = "Conflict: can't use getUpdates method while webhook is active; \
+    use deleteWebhook to delete the webhook first";
 const BAD_FILE: &str = "Bad Request: wrong file identifier/HTTP URL specified";
 
 /// A scripted answer for the next call of a method.
@@ -608,7 +611,7 @@ impl Inner {
     fn send_message(&mut self, params: &Params) -> Outcome {
         let chat_id = params.chat_id()?;
         let text = params.get("text").unwrap_or_default();
-        if text.is_empty() {
+        if text.trim().is_empty() {
             return Err(Refusal::bad("message text is empty"));
         }
         if text.encode_utf16().count() > MAX_TEXT {
