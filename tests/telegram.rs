@@ -655,6 +655,17 @@ async fn provider_errors_end_with_readable_reasons() {
         "customer blocked the bot"
     );
     assert_eq!(fake.calls("sendMessage"), 1, "never retried");
+    // The customer unblocks the bot and writes again: reachable again.
+    deliver(
+        &app,
+        &update(6, 305, 6, json!({"text": "unblocked you, sorry"})),
+    )
+    .await;
+    let contact = &app.ticket(&reference).await["contact"];
+    assert!(
+        contact["identities"][0]["unreachable_reason"].is_null(),
+        "{contact}"
+    );
 
     // The quoted message was deleted: sent again without the quote.
     let reference = customer_writes(&app, &fake, 306, 5).await;

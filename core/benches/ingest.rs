@@ -85,6 +85,7 @@ async fn run(
                     sender: Sender {
                         identity: Identity::api("api", &format!("customer-{customer}")).unwrap(),
                         display_name: Some(format!("Customer {customer}")),
+                        reachable: false,
                     },
                     conversation: format!("conv-{customer}"),
                     thread: ThreadHint::default(),

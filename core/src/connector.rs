@@ -50,6 +50,9 @@ pub struct Inbound {
 pub struct Sender {
     pub identity: Identity,
     pub display_name: Option<String>,
+    /// The message shows that replies can reach this identity again (a Telegram user
+    /// who unblocked the bot): an earlier mark of unreachable is cleared.
+    pub reachable: bool,
 }
 
 /// What the provider says about the thread a message belongs to.

@@ -366,6 +366,7 @@ fn ingest_one(
         conn,
         &inbound.sender.identity,
         inbound.sender.display_name.as_deref(),
+        inbound.sender.reachable,
         now.0,
     )?;
     let (ticket, status, created_ticket) =

@@ -85,6 +85,7 @@ fn message(external_id: &str, sender: &str, conversation: &str, text: &str) -> I
         sender: Sender {
             identity: Identity::api("api", sender).unwrap(),
             display_name: Some(format!("Customer {sender}")),
+            reachable: false,
         },
         conversation: conversation.into(),
         thread: ThreadHint::default(),

@@ -138,6 +138,7 @@ impl PushedMessage {
             sender: Sender {
                 identity,
                 display_name: self.sender.name.filter(|n| !n.trim().is_empty()),
+                reachable: false,
             },
             conversation,
             thread: ThreadHint {

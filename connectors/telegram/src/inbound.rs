@@ -131,7 +131,7 @@ fn from_message(message: &Message, edit_of: Option<String>) -> Parsed {
     Parsed::Message(Box::new(Draft {
         inbound: Inbound {
             external_id,
-            sender: sender(user),
+            sender: sender(user, message.chat.is_private()),
             conversation: message.chat.id.0.to_string(),
             thread: ThreadHint {
                 reply_to,
@@ -150,7 +150,9 @@ fn from_message(message: &Message, edit_of: Option<String>) -> Parsed {
     }))
 }
 
-fn sender(user: &User) -> Sender {
+/// `private`: the message came in the user's private chat with the bot, which a user
+/// who blocked the bot cannot write in.
+fn sender(user: &User, private: bool) -> Sender {
     let mut name = user.first_name.trim().to_owned();
     if let Some(last) = user.last_name.as_deref().filter(|l| !l.trim().is_empty()) {
         name = format!("{name} {}", last.trim());
@@ -163,6 +165,7 @@ fn sender(user: &User) -> Sender {
     Sender {
         identity: telegram_identity(user.id.0),
         display_name: Some(display_name).filter(|n| !n.is_empty()),
+        reachable: private,
     }
 }
 
@@ -375,7 +378,7 @@ fn from_callback(query: &CallbackQuery) -> Parsed {
     Parsed::Message(Box::new(Draft {
         inbound: Inbound {
             external_id: format!("callback:{}", query.id.0),
-            sender: sender(&query.from),
+            sender: sender(&query.from, message.chat().is_private()),
             conversation: chat.to_string(),
             thread: ThreadHint {
                 // The bot's message with the buttons: the reply that asked.
@@ -444,6 +447,7 @@ fn from_raw(raw: &Value) -> Parsed {
             sender: Sender {
                 identity: telegram_identity(user),
                 display_name: first_name.or(username).map(str::to_owned),
+                reachable: true,
             },
             conversation: chat.to_string(),
             thread: ThreadHint::default(),

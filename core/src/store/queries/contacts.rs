@@ -11,16 +11,21 @@ pub fn resolve(
     conn: &mut dyn Connection,
     identity: &Identity,
     display_name: Option<&str>,
+    reachable: bool,
     now: i64,
 ) -> Result<(i64, Option<String>), StoreError> {
     let kind = identity.kind.as_str();
     let existing = conn.query_one(
-        "SELECT contact_id, display_name FROM identities WHERE kind = $1 AND address = $2",
+        "SELECT contact_id, display_name, unreachable_reason FROM identities
+         WHERE kind = $1 AND address = $2",
         params![kind, identity.address.as_str()],
     )?;
     if let Some(row) = existing {
         let contact_id = row.i64(0)?;
         let stored_name = row.opt_string(1)?;
+        if reachable && row.opt_string(2)?.is_some() {
+            set_unreachable(conn, identity, None)?;
+        }
         let Some(name) = display_name.filter(|n| stored_name.as_deref() != Some(*n)) else {
             return Ok((contact_id, stored_name));
         };
