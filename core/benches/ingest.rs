@@ -96,6 +96,7 @@ async fn run(
                     automatic: false,
                     edit_of: None,
                     group: None,
+                    participants: Vec::new(),
                 };
                 context.ingest(vec![inbound]).await.unwrap();
                 n += concurrency;

@@ -43,6 +43,9 @@ pub struct Inbound {
     /// one conversation with the same group are one message, later ones adding
     /// their text and attachments to the first.
     pub group: Option<String>,
+    /// Other people the message was addressed to (email Cc): recorded as the ticket's
+    /// participants, so that their answers thread into it too.
+    pub participants: Vec<Sender>,
 }
 
 /// Who sent an inbound message.

@@ -302,19 +302,22 @@ fn lock_keys(batch: &[JobItems]) -> Vec<i64> {
         .flat_map(|job| {
             let channel = job.0.as_str();
             job.1.iter().flat_map(move |item| {
-                let identity = &item.inbound.sender.identity;
-                [
-                    fnv1a(&[
-                        b"conversation",
-                        channel.as_bytes(),
-                        item.inbound.conversation.as_bytes(),
-                    ]),
-                    fnv1a(&[
-                        b"identity",
-                        identity.kind.as_str().as_bytes(),
-                        identity.address.as_bytes(),
-                    ]),
-                ]
+                let identities = std::iter::once(&item.inbound.sender)
+                    .chain(&item.inbound.participants)
+                    .map(|sender| {
+                        let identity = &sender.identity;
+                        fnv1a(&[
+                            b"identity",
+                            identity.kind.as_str().as_bytes(),
+                            identity.address.as_bytes(),
+                        ])
+                    });
+                std::iter::once(fnv1a(&[
+                    b"conversation",
+                    channel.as_bytes(),
+                    item.inbound.conversation.as_bytes(),
+                ]))
+                .chain(identities)
             })
         })
         .collect();
@@ -443,6 +446,18 @@ fn ingest_one(
     }
     if contact_id != ticket.contact_id {
         tickets::add_participant(conn, ticket.id, contact_id)?;
+    }
+    for participant in &inbound.participants {
+        let (id, _) = contacts::resolve(
+            conn,
+            &participant.identity,
+            participant.display_name.as_deref(),
+            false,
+            now.0,
+        )?;
+        if id != ticket.contact_id && id != contact_id {
+            tickets::add_participant(conn, ticket.id, id)?;
+        }
     }
     tickets::touch(conn, ticket.id, status, now.0)?;
 

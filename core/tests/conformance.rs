@@ -96,6 +96,7 @@ fn message(external_id: &str, sender: &str, conversation: &str, text: &str) -> I
         automatic: false,
         edit_of: None,
         group: None,
+        participants: Vec::new(),
     }
 }
 
@@ -330,6 +331,32 @@ async fn header_matches_need_a_sender_who_belongs(f: Fixture) {
     let outcome = ingest_one(&api, stranger).await;
     assert_ne!(outcome.ticket_id, first.ticket_id);
     assert!(outcome.created_ticket);
+}
+
+async fn copied_people_become_participants_whose_answers_thread(f: Fixture) {
+    let api = f.channel("api");
+    let mut first = message("<p1@mail>", "ana", "ana@x", "Question for you and Bruno");
+    first.participants = vec![Sender {
+        identity: Identity::api("api", "bruno").unwrap(),
+        display_name: Some("Bruno".into()),
+        reachable: false,
+    }];
+    let first = ingest_one(&api, first).await;
+    let mut answer = message("<p2@mail>", "bruno", "bruno@x", "I agree with Ana");
+    answer.thread.references = vec!["<p1@mail>".into()];
+    assert_eq!(ingest_one(&api, answer).await.ticket_id, first.ticket_id);
+    let id = first.ticket_id;
+    let count = f
+        .store()
+        .read(move |c| {
+            c.query(
+                "SELECT COUNT(*) FROM participants WHERE ticket_id = $1",
+                &[switchboard_core::store::Value::from(id)],
+            )
+        })
+        .await
+        .unwrap();
+    assert_eq!(count[0].i64(0).unwrap(), 1);
 }
 
 async fn reply_to_threads_within_its_conversation(f: Fixture) {
@@ -892,6 +919,7 @@ conformance!(
     automatic_messages_never_reopen,
     reference_in_text_threads_across_conversations,
     header_matches_need_a_sender_who_belongs,
+    copied_people_become_participants_whose_answers_thread,
     reply_to_threads_within_its_conversation,
     reply_queues_one_outbox_entry_claimed_once,
     expired_claims_are_taken_over_and_the_old_claim_cannot_record,

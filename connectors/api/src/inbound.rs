@@ -152,6 +152,7 @@ impl PushedMessage {
             automatic: false,
             edit_of: None,
             group: None,
+            participants: Vec::new(),
         };
         Ok((inbound, sources))
     }
