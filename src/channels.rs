@@ -5,17 +5,19 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use switchboard_connector_api as api;
+use switchboard_connector_email as email;
 use switchboard_connector_telegram as telegram;
 use switchboard_core::connector::{ChannelContext, Connector};
 use switchboard_core::ratelimit::RateLimits;
 
 /// The `kind`s a channel may have.
-pub const KINDS: &[&str] = &[api::KIND, telegram::KIND];
+pub const KINDS: &[&str] = &[api::KIND, email::KIND, telegram::KIND];
 
 /// A channel's own settings, by kind.
 #[derive(Debug, Clone)]
 pub enum ChannelSettings {
     Api(api::ApiChannelConfig),
+    Email(Box<email::EmailChannelConfig>),
     Telegram(telegram::TelegramChannelConfig),
 }
 
@@ -32,6 +34,9 @@ pub fn parse(kind: &str, table: toml::Table) -> Result<ChannelSettings, ParseErr
         api::KIND => api::ApiChannelConfig::deserialize(value)
             .map(ChannelSettings::Api)
             .map_err(invalid),
+        email::KIND => email::EmailChannelConfig::deserialize(value)
+            .map(|config| ChannelSettings::Email(Box::new(config)))
+            .map_err(invalid),
         telegram::KIND => telegram::TelegramChannelConfig::deserialize(value)
             .map(ChannelSettings::Telegram)
             .map_err(invalid),
@@ -43,6 +48,7 @@ impl ChannelSettings {
     pub fn kind(&self) -> &'static str {
         match self {
             ChannelSettings::Api(_) => api::KIND,
+            ChannelSettings::Email(_) => email::KIND,
             ChannelSettings::Telegram(_) => telegram::KIND,
         }
     }
@@ -51,6 +57,7 @@ impl ChannelSettings {
     pub fn validate(&self) -> Vec<(&'static str, String)> {
         match self {
             ChannelSettings::Api(config) => config.validate(),
+            ChannelSettings::Email(config) => config.validate(),
             ChannelSettings::Telegram(config) => config.validate(),
         }
     }
@@ -59,6 +66,7 @@ impl ChannelSettings {
     pub fn default_rate_limits(&self) -> RateLimits {
         match self {
             ChannelSettings::Api(_) => api::DEFAULT_RATE_LIMITS,
+            ChannelSettings::Email(_) => email::DEFAULT_RATE_LIMITS,
             ChannelSettings::Telegram(_) => telegram::DEFAULT_RATE_LIMITS,
         }
     }
@@ -68,6 +76,9 @@ impl ChannelSettings {
         Ok(match self {
             ChannelSettings::Api(config) => {
                 Arc::new(api::ApiConnector::new(config.clone(), context)?)
+            }
+            ChannelSettings::Email(config) => {
+                Arc::new(email::EmailConnector::new((**config).clone(), context)?)
             }
             ChannelSettings::Telegram(config) => {
                 Arc::new(telegram::TelegramConnector::new(config.clone(), context)?)

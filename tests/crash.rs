@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use fakes::telegram::FakeTelegram;
 use serde_json::{Value, json};
+use support::mail::MailServer;
 use support::{ADMIN_TOKEN, Backend, FakeCallback, SECRET, message, sign};
 use switchboard_core::store::{Store, StoreLocation, Synchronous};
 
@@ -377,6 +378,89 @@ async fn polled_telegram_updates_survive_sigkill(backend: Backend) {
         "each update stored exactly once"
     );
     assert_eq!(counts[0].i64(1).unwrap(), UPDATES);
+}
+
+/// A support mailbox with `count` customer mails, and the channel reading it.
+fn mailbox_with_mail(server: &MailServer, count: usize) -> (String, String) {
+    let support = server.fresh_user("crash-support");
+    for n in 0..count {
+        let raw = format!(
+            "From: Customer {n} <c{n}@customer.example>\r\nTo: support@example.test\r\nSubject: Question {n}\r\nMessage-ID: <q{n}@customer.example>\r\nDate: Sun, 22 Nov 2026 10:00:00 +0000\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nWhere is my deposit {n}?\r\n"
+        );
+        server.deliver(&support, raw.as_bytes());
+    }
+    let (imap_host, imap_port) = server.imap_addr().rsplit_once(':').unwrap();
+    let (smtp_host, smtp_port) = server.smtp_addr().rsplit_once(':').unwrap();
+    let channel = format!(
+        "[channels.email]\nkind = \"email\"\naddress = \"{support}@example.test\"\n\n[channels.email.imap]\nhost = \"{imap_host}\"\nport = {imap_port}\ntls = \"none\"\nusername = \"{support}\"\npassword = \"test\"\ninitial_sync = \"all\"\n\n[channels.email.smtp]\nhost = \"{smtp_host}\"\nport = {smtp_port}\ntls = \"none\"\n"
+    );
+    (support, channel)
+}
+
+async fn count_distinct(store: &Store) -> (i64, i64) {
+    let counts = store
+        .read(|c| {
+            c.query(
+                "SELECT COUNT(*), COUNT(DISTINCT external_id) FROM messages",
+                &[],
+            )
+        })
+        .await
+        .unwrap();
+    (counts[0].i64(0).unwrap(), counts[0].i64(1).unwrap())
+}
+
+async fn wait_for_messages(store: &Store, count: i64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while stored_messages(store).await < count {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} of {count} stored",
+            stored_messages(store).await
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(mail_tests),
+    ignore = "needs the mail servers: scripts/with-mail starts them"
+)]
+async fn a_mailbox_import_killed_mid_batch_or_cut_mid_fetch_stores_each_mail_once() {
+    const MAILS: i64 = 1500;
+    let server = MailServer::from_env();
+    let (support, channel) = mailbox_with_mail(&server, MAILS as usize);
+    let (dir, callback) = setup().await;
+    let (config, location) =
+        write_config(dir.path(), Backend::Sqlite, callback.url(), &channel).await;
+    let gateway = Gateway::start(&config).await;
+    let store = Store::open(location).await.unwrap();
+    while stored_messages(&store).await < 100 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    gateway.kill();
+    let before = stored_messages(&store).await;
+    assert!(before < MAILS, "the kill came after everything was stored");
+
+    // Again, and this time the server drops the connection in the middle.
+    let gateway = Gateway::start(&config).await;
+    while stored_messages(&store).await < before + 100 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(server.kick(&support), "the gateway was connected");
+    assert!(
+        stored_messages(&store).await < MAILS,
+        "the cut came after everything was stored"
+    );
+    wait_for_messages(&store, MAILS).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    gateway.kill();
+    assert_eq!(
+        count_distinct(&store).await,
+        (MAILS, MAILS),
+        "each mail stored exactly once"
+    );
 }
 
 both_backends!(

@@ -1,0 +1,266 @@
+//! The email channel (`kind = "email"`): a support mailbox read over IMAP (IDLE, UID
+//! resume), replies sent over SMTP, threaded so that real mail clients show them in
+//! the customer's conversation.
+//!
+//! - [`config`]: the address, the IMAP mailbox and the SMTP server.
+//! - [`inbound`]: raw mail into a parsed message: text without quoted history,
+//!   sanitized html, attachments, threading headers, auto-replies and bounces.
+//! - [`poller`]: the IMAP session: cursor, IDLE, reconnects.
+//! - [`outbound`]: the reply as an email, sent through a pool of SMTP connections.
+
+pub mod config;
+pub mod inbound;
+pub mod outbound;
+pub mod poller;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use switchboard_core::connector::{
+    ChannelContext, Connector, DeliveryUpdate, Inbound, InboundAttachment, Outbound, Receipt,
+    SendError, Sender, ThreadHint,
+};
+use switchboard_core::ingest::IngestError;
+use switchboard_core::ratelimit::{Rate, RateLimits};
+use switchboard_core::shutdown::Shutdown;
+use switchboard_core::{DeliveryStatus, Identity};
+use tokio::sync::OnceCell;
+
+pub use config::EmailChannelConfig;
+use inbound::{MailKind, ParsedMail};
+
+/// The config `kind` of this channel.
+pub const KIND: &str = "email";
+
+/// Mail providers throttle by the minute and the day rather than the second; these
+/// keep a shared mailbox well inside common limits (Google Workspace: 2,000 a day).
+pub const DEFAULT_RATE_LIMITS: RateLimits = RateLimits {
+    channel: Some(Rate::new(10, 1.0, Some(20))),
+    recipient: Some(Rate::new(10, 60.0, Some(5))),
+    group: None,
+};
+
+/// The channel-state key of the salt that makes this channel's Message-IDs unique.
+const SALT_KEY: &str = "message_id_salt";
+
+pub struct EmailConnector {
+    pub(crate) config: EmailChannelConfig,
+    pub(crate) context: ChannelContext,
+    pub(crate) smtp: outbound::Transport,
+    salt: OnceCell<String>,
+}
+
+/// Why a batch of mail was not imported.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ImportError {
+    #[error("cannot store the messages: {0}")]
+    Ingest(#[from] IngestError),
+    #[error("cannot record a bounce: {0}")]
+    Store(#[from] switchboard_core::StoreError),
+}
+
+impl EmailConnector {
+    pub fn new(config: EmailChannelConfig, context: ChannelContext) -> Result<Self, String> {
+        Ok(EmailConnector {
+            smtp: outbound::transport(&config.smtp)?,
+            config,
+            context,
+            salt: OnceCell::new(),
+        })
+    }
+
+    /// A random token kept in the store, generated on first use.
+    pub(crate) async fn salt(&self) -> Result<&str, switchboard_core::StoreError> {
+        self.salt
+            .get_or_try_init(|| async {
+                if let Some(salt) = self.context.load_state(SALT_KEY).await? {
+                    return Ok(salt);
+                }
+                let salt = format!("{:016x}", rand::random::<u64>());
+                self.context.save_state(SALT_KEY, &salt).await?;
+                Ok(salt)
+            })
+            .await
+            .map(String::as_str)
+    }
+
+    /// Commits a batch of raw messages (IMAP UID, bytes): bounces of the gateway's
+    /// own mail become failed deliveries, the gateway's own mail is dropped, the rest
+    /// is ingested. `Ok` only when everything is recorded.
+    pub(crate) async fn import(&self, batch: &[(u32, Vec<u8>)]) -> Result<(), ImportError> {
+        let channel = self.context.channel().as_str().to_owned();
+        let mut items = Vec::with_capacity(batch.len());
+        for (uid, raw) in batch {
+            let mail = match inbound::parse(raw) {
+                Ok(mail) => mail,
+                Err(error) => {
+                    tracing::error!(channel, uid, %error, "skipping a message that is not an email");
+                    count(&channel, "unparseable");
+                    continue;
+                }
+            };
+            if mail
+                .message_id
+                .as_deref()
+                .is_some_and(|id| outbound::is_own(&self.config, id))
+            {
+                count(&channel, "own_mail");
+                continue;
+            }
+            if let MailKind::Bounce(bounce) = &mail.kind
+                && let Some(original) = &bounce.original_message_id
+                && outbound::is_own(&self.config, original)
+            {
+                if bounce.permanent {
+                    let reason = format!("the mail bounced: {}", bounce.diagnostic);
+                    self.context
+                        .delivery(DeliveryUpdate {
+                            external_id: original.clone(),
+                            status: DeliveryStatus::Failed,
+                            reason: Some(reason),
+                        })
+                        .await?;
+                }
+                count(
+                    &channel,
+                    if bounce.permanent {
+                        "bounce"
+                    } else {
+                        "delay_notice"
+                    },
+                );
+                continue;
+            }
+            match self.normalize(raw, mail) {
+                Some(inbound) => items.push(inbound),
+                None => {
+                    tracing::warn!(
+                        channel,
+                        uid,
+                        "skipping a message without a usable From address"
+                    );
+                    count(&channel, "no_sender");
+                }
+            }
+        }
+        self.context.ingest(items).await?;
+        Ok(())
+    }
+
+    /// The parsed mail as a normalized message; `None` without a sender address.
+    fn normalize(&self, raw: &[u8], mail: ParsedMail) -> Option<Inbound> {
+        let from = mail.from.as_ref()?;
+        let identity = Identity::email(&from.email).ok()?;
+        let root = thread_root(&mail);
+        // Everyone else on the mail (not the support address itself) takes part.
+        let own = self.config.address.to_lowercase();
+        let participants = mail
+            .to
+            .iter()
+            .chain(&mail.cc)
+            .filter(|a| a.email != own && a.email != from.email)
+            .filter_map(|a| {
+                Some(Sender {
+                    identity: Identity::email(&a.email).ok()?,
+                    display_name: a.name.clone(),
+                    reachable: false,
+                })
+            })
+            .collect();
+        let mut references: Vec<String> = mail.in_reply_to.clone();
+        references.extend(mail.references.iter().cloned());
+        references.dedup();
+        let limit = self.context.max_attachment_bytes();
+        let mut text = mail.text.clone();
+        let mut attachments = Vec::with_capacity(mail.attachments.len() + 1);
+        for file in mail.attachments {
+            if file.bytes.len() > limit {
+                text.push_str(&format!(
+                    "\n[attachment {} ({:.1} MB) is larger than the gateway takes; it stays in the mailbox]",
+                    file.filename,
+                    file.bytes.len() as f64 / 1_048_576.0
+                ));
+                continue;
+            }
+            attachments.push(InboundAttachment {
+                filename: file.filename,
+                content_type: file.content_type,
+                bytes: file.bytes,
+            });
+        }
+        // The visible text drops the quoted history: the whole message stays
+        // available to agents as the original.
+        if mail.text.trim() != mail.full_text.trim() && raw.len() <= limit {
+            attachments.push(InboundAttachment {
+                filename: "original.eml".into(),
+                content_type: "message/rfc822".into(),
+                bytes: Bytes::copy_from_slice(raw),
+            });
+        }
+        if text.trim().is_empty() && attachments.is_empty() {
+            text = "[an email without text]".into();
+        }
+        Some(Inbound {
+            external_id: mail.message_id.clone().unwrap_or_else(|| content_id(raw)),
+            sender: Sender {
+                identity,
+                display_name: from.name.clone(),
+                reachable: true,
+            },
+            conversation: format!("{}#{root}", from.email),
+            thread: ThreadHint {
+                reply_to: None,
+                references,
+            },
+            subject: mail.subject,
+            text,
+            html: mail.html,
+            attachments,
+            automatic: matches!(mail.kind, MailKind::Automatic { .. } | MailKind::Bounce(_)),
+            edit_of: None,
+            group: None,
+            participants,
+        })
+    }
+}
+
+/// What identifies the mail thread for one sender: Outlook's conversation (the first
+/// 21 bytes of Thread-Index), else the first of References, else In-Reply-To, else
+/// the message itself. Answers without threading headers from the same sender in the
+/// same Outlook conversation then stay on one ticket.
+fn thread_root(mail: &ParsedMail) -> String {
+    if let Some(index) = mail.thread_index.as_deref().filter(|i| i.len() >= 28) {
+        return format!("thread-index:{}", &index[..28]);
+    }
+    mail.references
+        .first()
+        .or(mail.in_reply_to.first())
+        .or(mail.message_id.as_ref())
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// A stable id for a message without a Message-ID: its content's SHA-256.
+fn content_id(raw: &[u8]) -> String {
+    use sha2::Digest;
+    format!("no-message-id.{}", hex::encode(sha2::Sha256::digest(raw)))
+}
+
+fn count(channel: &str, reason: &'static str) {
+    metrics::counter!("switchboard_email_skipped_total", "channel" => channel.to_owned(), "reason" => reason)
+        .increment(1);
+}
+
+#[async_trait]
+impl Connector for EmailConnector {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    async fn run(&self, shutdown: Shutdown) -> anyhow::Result<()> {
+        poller::run(self, shutdown).await
+    }
+
+    async fn send(&self, outbound: &Outbound) -> Result<Receipt, SendError> {
+        outbound::send(self, outbound).await
+    }
+}

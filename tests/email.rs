@@ -1,0 +1,337 @@
+//! The email channel end to end, against a real Dovecot (IMAP) and a real SMTP server
+//! that delivers into the Maildirs Dovecot serves (both started by scripts/with-mail):
+//! mail in through IDLE, replies out and read back with their threading headers,
+//! answers from real-shaped clients threaded or not, bounces, SMTP refusals, restarts,
+//! dropped connections and a changed UIDVALIDITY.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::mail::MailServer;
+use support::{Backend, TestApp};
+use switchboard_core::store::queries::messages;
+
+const DOMAIN: &str = "example.test";
+
+struct Mailboxes {
+    server: MailServer,
+    /// The support mailbox the gateway reads.
+    support: String,
+}
+
+impl Mailboxes {
+    fn new() -> Mailboxes {
+        let server = MailServer::from_env();
+        let support = server.fresh_user("support");
+        Mailboxes { server, support }
+    }
+
+    fn config(&self, initial_sync: &str) -> String {
+        let (imap_host, imap_port) = self.server.imap_addr().rsplit_once(':').unwrap();
+        let (smtp_host, smtp_port) = self.server.smtp_addr().rsplit_once(':').unwrap();
+        format!(
+            r#"
+[channels.email]
+kind = "email"
+address = "{support}@{DOMAIN}"
+display_name = "Example Support"
+
+[channels.email.imap]
+host = "{imap_host}"
+port = {imap_port}
+tls = "none"
+username = "{support}"
+password = "test"
+initial_sync = "{initial_sync}"
+
+[channels.email.smtp]
+host = "{smtp_host}"
+port = {smtp_port}
+tls = "none"
+timeout_seconds = 10
+"#,
+            support = self.support
+        )
+    }
+
+    fn deliver(&self, raw: &str) {
+        self.server
+            .deliver(&self.support, raw.replace('\n', "\r\n").as_bytes());
+    }
+}
+
+/// A customer's mail as a client writes it.
+fn mail(from: &str, message_id: &str, subject: &str, headers: &str, body: &str) -> String {
+    format!(
+        "From: Ana Lima <{from}>\nTo: support@{DOMAIN}\nSubject: {subject}\nDate: Sun, 22 Nov 2026 10:00:00 +0000\nMessage-ID: <{message_id}>\n{headers}MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\n{body}\n"
+    )
+}
+
+async fn wait_for_message(app: &TestApp, external_id: &str) -> (Value, Value) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let id = external_id.to_owned();
+        let found = app
+            .gateway
+            .store()
+            .read(move |c| messages::find_external(c, "email", &id))
+            .await
+            .unwrap();
+        if let Some((message_id, ticket_id)) = found {
+            let detail = app.ticket(&ticket_id.to_string()).await;
+            let message = detail["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["id"] == message_id)
+                .cloned()
+                .unwrap();
+            return (detail["ticket"].clone(), message);
+        }
+        assert!(Instant::now() < deadline, "{external_id} was not imported");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A header's value in a raw email (first occurrence, unfolded).
+fn header(raw: &[u8], name: &str) -> Option<String> {
+    let text = String::from_utf8_lossy(raw);
+    let head = text.split("\r\n\r\n").next().unwrap_or("");
+    let unfolded = head.replace("\r\n ", " ").replace("\r\n\t", " ");
+    unfolded.lines().find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        key.eq_ignore_ascii_case(name)
+            .then(|| value.trim().to_owned())
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(mail_tests),
+    ignore = "needs the mail servers: scripts/with-mail starts them"
+)]
+async fn mail_becomes_a_ticket_and_the_reply_threads_in_the_customers_client() {
+    let boxes = Mailboxes::new();
+    let app = support::spawn_with(Backend::Sqlite, &boxes.config("new")).await;
+    let customer = boxes.server.fresh_user("ana");
+    let from = format!("{customer}@customer.example");
+
+    // IDLE brings new mail in within seconds.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = Instant::now();
+    boxes.deliver(&mail(
+        &from,
+        "first.1@customer.example",
+        "Withdrawal stuck",
+        "",
+        "My withdrawal of 0.5 BTC has been pending since yesterday.",
+    ));
+    let (ticket, message) = wait_for_message(&app, "first.1@customer.example").await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        message["text"],
+        "My withdrawal of 0.5 BTC has been pending since yesterday."
+    );
+    assert_eq!(ticket["subject"], "Withdrawal stuck");
+    let reference = ticket["reference"].as_str().unwrap().to_owned();
+
+    // The agent's reply goes out over SMTP and arrives threaded.
+    let reply = app.reply(&reference, "It was credited a minute ago.").await;
+    let reply_id = reply["message_id"].as_i64().unwrap();
+    let sent = app.wait_for_delivery(&reference, reply_id, "sent").await;
+    let delivered = boxes.server.wait_for_delivered(&customer, 1);
+    let raw = &delivered[0];
+    assert_eq!(
+        header(raw, "Subject").unwrap(),
+        format!("Re: Withdrawal stuck [#{reference}]")
+    );
+    assert_eq!(
+        header(raw, "In-Reply-To").unwrap(),
+        "<first.1@customer.example>"
+    );
+    assert_eq!(
+        header(raw, "References").unwrap(),
+        "<first.1@customer.example>"
+    );
+    let our_id = sent["external_id"].as_str().unwrap().to_owned();
+    assert_eq!(header(raw, "Message-ID").unwrap(), format!("<{our_id}>"));
+    assert!(our_id.ends_with(&format!("@{DOMAIN}")), "{our_id}");
+    assert!(
+        header(raw, "From")
+            .unwrap()
+            .contains(&format!("{}@{DOMAIN}", boxes.support)),
+        "{:?}",
+        header(raw, "From")
+    );
+    assert!(String::from_utf8_lossy(raw).contains("It was credited a minute ago."));
+
+    // The customer answers from their client, quoting: same ticket, quote stripped.
+    boxes.deliver(&mail(
+        &from,
+        "second.2@customer.example",
+        &format!("Re: Withdrawal stuck [#{reference}]"),
+        &format!("In-Reply-To: <{our_id}>\nReferences: <first.1@customer.example> <{our_id}>\n"),
+        "Thanks, I see it now.\n\nOn Sun, 22 Nov 2026 at 10:05, Example Support <support@example.test> wrote:\n> It was credited a minute ago.\n",
+    ));
+    let (answer_ticket, answer) = wait_for_message(&app, "second.2@customer.example").await;
+    assert_eq!(answer_ticket["reference"], reference);
+    assert_eq!(answer["text"], "Thanks, I see it now.");
+
+    // Someone else answering the same thread (a forwarded mail, a newsletter) is not
+    // this customer's ticket.
+    let other = boxes.server.fresh_user("bruno");
+    boxes.deliver(&mail(
+        &format!("{other}@elsewhere.example"),
+        "third.3@elsewhere.example",
+        "Re: Withdrawal stuck",
+        &format!("In-Reply-To: <{our_id}>\nReferences: <first.1@customer.example> <{our_id}>\n"),
+        "I have the same problem.",
+    ));
+    let (other_ticket, _) = wait_for_message(&app, "third.3@elsewhere.example").await;
+    assert_ne!(other_ticket["reference"], reference);
+
+    // A client that drops the headers: the reference in the subject still threads it.
+    boxes.deliver(&mail(
+        &from,
+        "fourth.4@customer.example",
+        &format!("RE: [#{reference}] one more question"),
+        "Thread-Index: AdnK7zFk3s1Q2w8hR0mZ4u8a9b0c1Q==\n",
+        "Can I withdraw again today?",
+    ));
+    let (fourth_ticket, _) = wait_for_message(&app, "fourth.4@customer.example").await;
+    assert_eq!(fourth_ticket["reference"], reference);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(mail_tests),
+    ignore = "needs the mail servers: scripts/with-mail starts them"
+)]
+async fn a_bounce_fails_the_reply_and_smtp_refusals_are_mapped() {
+    let boxes = Mailboxes::new();
+    let app = support::spawn_with(Backend::Sqlite, &boxes.config("new")).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // A 550 at RCPT: permanent, with the server's words.
+    let refused = boxes.server.fresh_user("reject-permanent");
+    boxes.deliver(&mail(
+        &format!("{refused}@customer.example"),
+        "r1@customer.example",
+        "Hello",
+        "",
+        "Please call me.",
+    ));
+    let (ticket, _) = wait_for_message(&app, "r1@customer.example").await;
+    let reference = ticket["reference"].as_str().unwrap().to_owned();
+    let reply = app.reply(&reference, "Sure.").await;
+    let failed = app
+        .wait_for_delivery(&reference, reply["message_id"].as_i64().unwrap(), "failed")
+        .await;
+    let reason = failed["failure_reason"].as_str().unwrap();
+    assert!(reason.contains("550"), "{reason}");
+
+    // Accepted by the server, then bounced back by the remote side.
+    let customer = boxes.server.fresh_user("gone");
+    boxes.deliver(&mail(
+        &format!("{customer}@customer.example"),
+        "b1@customer.example",
+        "Account question",
+        "",
+        "Is my account verified?",
+    ));
+    let (ticket, _) = wait_for_message(&app, "b1@customer.example").await;
+    let reference = ticket["reference"].as_str().unwrap().to_owned();
+    let reply = app.reply(&reference, "Yes, since Monday.").await;
+    let reply_id = reply["message_id"].as_i64().unwrap();
+    let sent = app.wait_for_delivery(&reference, reply_id, "sent").await;
+    let our_id = sent["external_id"].as_str().unwrap();
+    let tickets_before = app.count("tickets").await;
+    let dsn = format!(
+        "From: Mail Delivery System <MAILER-DAEMON@mx.customer.example>\nTo: support@{DOMAIN}\nSubject: Undelivered Mail Returned to Sender\nDate: Sun, 22 Nov 2026 10:10:00 +0000\nMessage-ID: <dsn.1@mx.customer.example>\nAuto-Submitted: auto-replied\nMIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\n\n--b\nContent-Type: text/plain\n\nYour message could not be delivered.\n\n--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.customer.example\n\nFinal-Recipient: rfc822; {customer}@customer.example\nAction: failed\nStatus: 5.1.1\nDiagnostic-Code: smtp; 550 5.1.1 <{customer}@customer.example>: Recipient address rejected: User unknown\n\n--b\nContent-Type: text/rfc822-headers\n\nFrom: Example Support <support@{DOMAIN}>\nTo: {customer}@customer.example\nSubject: Re: Account question [#{reference}]\nMessage-ID: <{our_id}>\n\n--b--\n"
+    );
+    boxes.deliver(&dsn);
+    let failed = app.wait_for_delivery(&reference, reply_id, "failed").await;
+    let reason = failed["failure_reason"].as_str().unwrap();
+    assert!(reason.contains("User unknown"), "{reason}");
+    assert_eq!(
+        app.count("tickets").await,
+        tickets_before,
+        "a bounce opens no ticket"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(mail_tests),
+    ignore = "needs the mail servers: scripts/with-mail starts them"
+)]
+async fn restarts_dropped_connections_and_a_new_uidvalidity_lose_and_repeat_nothing() {
+    let boxes = Mailboxes::new();
+    // Mail that was there before the channel existed, imported by `all`.
+    for n in 0..5 {
+        boxes.deliver(&mail(
+            &format!("early{n}@customer.example"),
+            &format!("early.{n}@customer.example"),
+            "Old question",
+            "",
+            "Before the gateway.",
+        ));
+    }
+    let app = support::spawn_with(Backend::Sqlite, &boxes.config("all")).await;
+    wait_for_message(&app, "early.4@customer.example").await;
+    assert_eq!(app.count("messages").await, 5);
+
+    // Down for a while: what arrives meanwhile is fetched after the restart.
+    let app = app
+        .restart(|| {
+            for n in 0..5 {
+                boxes.deliver(&mail(
+                    &format!("late{n}@customer.example"),
+                    &format!("late.{n}@customer.example"),
+                    "While down",
+                    "",
+                    "Arrived during the outage.",
+                ));
+            }
+        })
+        .await;
+    wait_for_message(&app, "late.4@customer.example").await;
+    assert_eq!(app.count("messages").await, 10);
+
+    // The server drops the connection: the gateway reconnects and goes on.
+    assert!(
+        boxes.server.kick(&boxes.support),
+        "the gateway was connected"
+    );
+    boxes.deliver(&mail(
+        "kicked@customer.example",
+        "after.kick@customer.example",
+        "After the drop",
+        "",
+        "Still there?",
+    ));
+    wait_for_message(&app, "after.kick@customer.example").await;
+
+    // A new UIDVALIDITY voids the cursor: everything is scanned again, nothing stored
+    // twice, and new mail still comes in.
+    boxes.server.change_uidvalidity(&boxes.support);
+    boxes.deliver(&mail(
+        "fresh@customer.example",
+        "after.validity@customer.example",
+        "After the change",
+        "",
+        "New mail.",
+    ));
+    wait_for_message(&app, "after.validity@customer.example").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(app.count("messages").await, 12, "each message once");
+    app.stop().await;
+}
