@@ -335,3 +335,72 @@ async fn restarts_dropped_connections_and_a_new_uidvalidity_lose_and_repeat_noth
     assert_eq!(app.count("messages").await, 12, "each message once");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(mail_tests),
+    ignore = "needs the mail servers: scripts/with-mail starts them"
+)]
+async fn the_whole_corpus_imports_through_imap() {
+    let boxes = Mailboxes::new();
+    // The corpus's own mail (and the messages its bounces return) is on this domain.
+    let config = boxes.config("all").replacen(
+        "display_name = \"Example Support\"",
+        "display_name = \"Example Support\"\nmessage_id_domain = \"support.example.com\"",
+        1,
+    );
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/email");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 20, "{} corpus files", files.len());
+    for file in &files {
+        boxes
+            .server
+            .deliver(&boxes.support, &std::fs::read(file).unwrap());
+    }
+    let app = support::spawn_with(Backend::Sqlite, &config).await;
+    // Everything but the two delivery reports about the gateway's own mail.
+    let expected = files.len() as i64 - 2;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while app.count("messages").await < expected {
+        assert!(
+            Instant::now() < deadline,
+            "{} of {expected} imported",
+            app.count("messages").await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(app.count("messages").await, expected);
+    let rows = app
+        .gateway
+        .store()
+        .read(|c| {
+            c.query(
+                "SELECT external_id, automatic, body FROM messages ORDER BY id",
+                &[],
+            )
+        })
+        .await
+        .unwrap();
+    let automatic = rows.iter().filter(|r| r.bool(1).unwrap()).count();
+    assert_eq!(automatic, 3, "out-of-office, mailing list, autoresponder");
+    for row in &rows {
+        let body = row.string(2).unwrap();
+        assert!(
+            !body.trim().is_empty(),
+            "{:?} has no text",
+            row.opt_string(0)
+        );
+        assert!(
+            !body.contains('\u{fffd}'),
+            "{:?} is mis-decoded: {body}",
+            row.opt_string(0)
+        );
+    }
+    app.stop().await;
+}

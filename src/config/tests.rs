@@ -159,6 +159,10 @@ fn the_example_configs_are_valid() {
     let env = |name: &str| (name == "TELEGRAM_BOT_TOKEN").then(|| "123456789:AAtest".to_owned());
     let config = Config::parse(text, "telegram.toml", env).unwrap();
     assert!(config.channels.iter().any(|c| c.kind() == "telegram"));
+    let text = include_str!("../../config/examples/email.toml");
+    let env = |name: &str| (name == "SUPPORT_MAIL_PASSWORD").then(|| "secret".to_owned());
+    let config = Config::parse(text, "email.toml", env).unwrap();
+    assert!(config.channels.iter().any(|c| c.kind() == "email"));
 }
 
 proptest::proptest! {
