@@ -404,3 +404,103 @@ async fn the_whole_corpus_imports_through_imap() {
     }
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(mail_tests),
+    ignore = "needs the mail servers: scripts/with-mail starts them"
+)]
+async fn tls_and_starttls_connections_check_the_servers_certificate() {
+    let boxes = Mailboxes::new();
+    let ca = boxes.server.ca_path().display().to_string();
+    let imaps_port = boxes
+        .server
+        .imaps_addr()
+        .rsplit_once(':')
+        .unwrap()
+        .1
+        .to_owned();
+    let imap_port = boxes
+        .server
+        .imap_addr()
+        .rsplit_once(':')
+        .unwrap()
+        .1
+        .to_owned();
+    let plain = boxes.config("all");
+    for (tls, port) in [("implicit", imaps_port), ("starttls", imap_port.clone())] {
+        let customer = boxes.server.fresh_user(&format!("tls-{tls}"));
+        let id = format!("{tls}.1@customer.example");
+        boxes.deliver(&mail(
+            &format!("{customer}@customer.example"),
+            &id,
+            "Over TLS",
+            "",
+            "Hello",
+        ));
+        // IMAP over TLS (as configured), SMTP with STARTTLS, both trusting the test CA.
+        let config = plain
+            .replacen(
+                "tls = \"none\"",
+                &format!("tls = \"{tls}\"\nca_file = {ca:?}"),
+                1,
+            )
+            .replacen(&format!("port = {imap_port}"), &format!("port = {port}"), 1)
+            .replacen("host = \"127.0.0.1\"", "host = \"localhost\"", 1)
+            .replacen(
+                "tls = \"none\"",
+                &format!("tls = \"starttls\"\nca_file = {ca:?}"),
+                1,
+            )
+            .replacen("host = \"127.0.0.1\"", "host = \"localhost\"", 1);
+        let app = support::spawn_with(Backend::Sqlite, &config).await;
+        let (ticket, _) = wait_for_message(&app, &id).await;
+        let reference = ticket["reference"].as_str().unwrap().to_owned();
+        let reply = app.reply(&reference, "Answer over TLS").await;
+        app.wait_for_delivery(&reference, reply["message_id"].as_i64().unwrap(), "sent")
+            .await;
+        assert_eq!(boxes.server.wait_for_delivered(&customer, 1).len(), 1);
+        app.stop().await;
+    }
+
+    // Without the CA the certificate is not trusted: nothing is imported, and the
+    // channel says why.
+    let customer = boxes.server.fresh_user("untrusted");
+    let id = "untrusted.1@customer.example";
+    boxes.deliver(&mail(
+        &format!("{customer}@customer.example"),
+        id,
+        "Untrusted",
+        "",
+        "Hi",
+    ));
+    let config = plain
+        .replacen("tls = \"none\"", "tls = \"starttls\"", 1)
+        .replacen("host = \"127.0.0.1\"", "host = \"localhost\"", 1);
+    let app = support::spawn_with(Backend::Sqlite, &config).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let problem = loop {
+        let (_, channels) = app.get("/api/v1/channels", support::ADMIN_TOKEN).await;
+        let email = channels
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "email")
+            .cloned()
+            .unwrap();
+        if let Some(problem) = email["problem"]["message"].as_str() {
+            break problem.to_owned();
+        }
+        assert!(Instant::now() < deadline, "no problem reported");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(problem.contains("TLS"), "{problem}");
+    let found = app
+        .gateway
+        .store()
+        .read(move |c| messages::find_external(c, "email", id))
+        .await
+        .unwrap();
+    assert!(found.is_none());
+    app.stop().await;
+}
