@@ -24,3 +24,6 @@ CREATE INDEX message_amendments_message ON message_amendments (message_id, id);
 -- How far a send split into several provider messages got (connector-defined), so
 -- that a retry continues after the parts already delivered instead of repeating them.
 ALTER TABLE outbox ADD COLUMN progress TEXT;
+
+-- When the customer last wrote in a conversation (read for every reply sent).
+CREATE INDEX messages_conversation ON messages (channel, conversation, direction, created_at);
