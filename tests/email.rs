@@ -478,22 +478,7 @@ async fn tls_and_starttls_connections_check_the_servers_certificate() {
         .replacen("tls = \"none\"", "tls = \"starttls\"", 1)
         .replacen("host = \"127.0.0.1\"", "host = \"localhost\"", 1);
     let app = support::spawn_with(Backend::Sqlite, &config).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let problem = loop {
-        let (_, channels) = app.get("/api/v1/channels", support::ADMIN_TOKEN).await;
-        let email = channels
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["id"] == "email")
-            .cloned()
-            .unwrap();
-        if let Some(problem) = email["problem"]["message"].as_str() {
-            break problem.to_owned();
-        }
-        assert!(Instant::now() < deadline, "no problem reported");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let problem = app.wait_for_channel_problem("email").await;
     assert!(problem.contains("TLS"), "{problem}");
     let found = app
         .gateway

@@ -804,20 +804,7 @@ async fn a_polling_conflict_is_reported_with_its_fix_and_waited_out() {
     )
     .await;
     fake.wait_for_calls("getUpdates", 1).await;
-    let problem = loop {
-        let (_, channels) = app.get("/api/v1/channels", ADMIN_TOKEN).await;
-        let telegram = channels
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["id"] == "telegram")
-            .cloned()
-            .unwrap();
-        if let Some(problem) = telegram["problem"]["message"].as_str() {
-            break problem.to_owned();
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let problem = app.wait_for_channel_problem("telegram").await;
     assert!(
         problem.contains("webhook is set") && problem.contains("deleteWebhook"),
         "{problem}"
@@ -842,16 +829,7 @@ async fn a_polling_conflict_is_reported_with_its_fix_and_waited_out() {
         assert!(Instant::now() < deadline, "polling did not recover");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let (_, channels) = app.get("/api/v1/channels", ADMIN_TOKEN).await;
-    assert!(
-        channels[0].get("problem").is_none()
-            || channels
-                .as_array()
-                .unwrap()
-                .iter()
-                .all(|c| c["problem"].is_null()),
-        "{channels}"
-    );
+    assert_eq!(app.channel_problem("telegram").await, None);
     app.stop().await;
 }
 

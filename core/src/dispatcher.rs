@@ -341,15 +341,7 @@ enum Attempt {
 /// The wait before retry number `attempt`: base × 2^(attempt-1), capped, with full
 /// jitter in its upper half so that retries of many entries spread out.
 fn backoff(config: &DispatchConfig, attempt: u32) -> Duration {
-    let exponent = attempt.saturating_sub(1).min(30);
-    let full = config
-        .backoff_base
-        .saturating_mul(1u32 << exponent)
-        .min(config.backoff_max);
-    let half = full / 2;
-    half + full
-        .saturating_sub(half)
-        .mul_f64(rand::rng().random::<f64>())
+    crate::backoff::delay(config.backoff_base, config.backoff_max, attempt)
 }
 
 #[cfg(test)]

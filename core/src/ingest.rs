@@ -348,7 +348,12 @@ fn ingest_one(
     let inbound = &item.inbound;
     let seen = match messages::find_external(conn, channel, &inbound.external_id)? {
         Some(found) => Some(found),
-        None => amendments::find(conn, channel, &inbound.external_id)?,
+        // Only edits and album parts are recorded as amendments: a plain message
+        // needs no second lookup on the hot path.
+        None if inbound.edit_of.is_some() || inbound.group.is_some() => {
+            amendments::find(conn, channel, &inbound.external_id)?
+        }
+        None => None,
     };
     if let Some((message_id, ticket_id)) = seen {
         let ticket = tickets::get(conn, ticket_id)?;
@@ -422,16 +427,7 @@ fn ingest_one(
             .ok_or_else(|| StoreError::Database("message vanished after a conflict".into()))?;
         return Ok(duplicate(message_id, &ticket));
     };
-    for a in &item.attachments {
-        messages::insert_attachment(
-            conn,
-            message_id,
-            &a.filename,
-            &a.content_type,
-            a.size,
-            &a.sha256,
-        )?;
-    }
+    insert_attachments(conn, message_id, &item.attachments)?;
     if external_id != inbound.external_id {
         // So that a resend of the edit itself is a duplicate too.
         amendments::insert(
@@ -525,16 +521,7 @@ fn amend(
         )?),
         AmendmentKind::Part => {
             messages::append_text(conn, message_id, &inbound.text, now.0)?;
-            for a in &item.attachments {
-                messages::insert_attachment(
-                    conn,
-                    message_id,
-                    &a.filename,
-                    &a.content_type,
-                    a.size,
-                    &a.sha256,
-                )?;
-            }
+            insert_attachments(conn, message_id, &item.attachments)?;
             None
         }
     };
@@ -561,6 +548,24 @@ fn amend(
         created_ticket: false,
         reopened: false,
     }))
+}
+
+fn insert_attachments(
+    conn: &mut dyn Connection,
+    message_id: i64,
+    attachments: &[StoredAttachment],
+) -> Result<(), StoreError> {
+    for a in attachments {
+        messages::insert_attachment(
+            conn,
+            message_id,
+            &a.filename,
+            &a.content_type,
+            a.size,
+            &a.sha256,
+        )?;
+    }
+    Ok(())
 }
 
 fn duplicate(message_id: i64, ticket: &Ticket) -> IngestOutcome {

@@ -11,6 +11,7 @@
 //! - [`dispatcher`]: drains the outbox through the connectors, with rate limits and retries.
 //! - [`ratelimit`]: per-channel and per-recipient limits (governor).
 //! - [`secret`]: secrets that never print; [`signature`]: HMAC webhook signatures.
+//! - [`backoff`]: waiting after failures, with jitter.
 //! - [`blobs`]: content-addressed attachment files.
 //! - [`events`]: the live feed of ticket and message events.
 //! - [`store`]: the SQL store, with its SQLite and PostgreSQL backends.
@@ -20,6 +21,7 @@
 //! - [`gateway`]: the handle that ties the pieces together for the binary and connectors.
 
 pub mod agent;
+pub mod backoff;
 pub mod blobs;
 pub mod clock;
 pub mod connector;

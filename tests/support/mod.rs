@@ -216,6 +216,30 @@ impl TestApp {
         body
     }
 
+    /// Waits (up to 10 s) until the channel reports a problem on
+    /// `GET /api/v1/channels`, and returns its message.
+    pub async fn wait_for_channel_problem(&self, channel: &str) -> String {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(problem) = self.channel_problem(channel).await {
+                return problem;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "channel {channel} reported no problem"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The problem the channel reports now, if any.
+    pub async fn channel_problem(&self, channel: &str) -> Option<String> {
+        let (status, channels) = self.get("/api/v1/channels", ADMIN_TOKEN).await;
+        assert_eq!(status, 200, "{channels}");
+        let found = channels.as_array()?.iter().find(|c| c["id"] == channel)?;
+        found["problem"]["message"].as_str().map(str::to_owned)
+    }
+
     /// Counts rows in a table of the store.
     pub async fn count(&self, table: &'static str) -> i64 {
         self.gateway

@@ -15,6 +15,7 @@ use std::time::Duration;
 use anyhow::{Context, anyhow};
 use async_imap::{Client, Session};
 use futures::TryStreamExt;
+use switchboard_core::backoff::Backoff;
 use switchboard_core::shutdown::Shutdown;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -36,22 +37,26 @@ type Stream = Box<dyn Io>;
 
 pub(crate) async fn run(connector: &EmailConnector, shutdown: Shutdown) -> anyhow::Result<()> {
     let channel = connector.context.channel().as_str();
-    let mut delay = Duration::from_secs(1);
+    let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(300));
     loop {
+        let started = std::time::Instant::now();
         match session(connector, &shutdown).await {
             Ok(()) => return Ok(()),
             Err(error) => {
+                // A connection that worked for a while starts the backoff over.
+                if started.elapsed() > Duration::from_secs(60) {
+                    backoff.reset();
+                }
                 let problem = format!("IMAP {}: {error:#}", connector.config.imap.host);
-                tracing::warn!(channel, %problem, retry_in = ?delay, "email import interrupted; reconnecting");
+                let pause = backoff.take();
+                tracing::warn!(channel, %problem, retry_in = ?pause, "email import interrupted; reconnecting");
                 connector.context.report_problem(Some(&problem));
+                tokio::select! {
+                    _ = shutdown.wait() => return Ok(()),
+                    _ = tokio::time::sleep(pause) => {}
+                }
             }
         }
-        let pause = delay.mul_f64(rand::random_range(0.8..1.2));
-        tokio::select! {
-            _ = shutdown.wait() => return Ok(()),
-            _ = tokio::time::sleep(pause) => {}
-        }
-        delay = (delay * 2).min(Duration::from_secs(300));
     }
 }
 

@@ -16,8 +16,8 @@ use switchboard_core::{Identity, IdentityKind};
 use teloxide::net::Download;
 use teloxide::prelude::*;
 use teloxide::types::{
-    CallbackQuery, FileId, InlineKeyboardButtonKind, MaybeInaccessibleMessage, MessageKind,
-    UpdateKind, User,
+    CallbackQuery, FileId, FileMeta, InlineKeyboardButtonKind, MaybeInaccessibleMessage,
+    MessageKind, UpdateKind, User,
 };
 
 use crate::config::GroupMessages;
@@ -53,6 +53,29 @@ pub(crate) struct Media {
     pub size: u64,
     pub filename: String,
     pub content_type: String,
+}
+
+impl Media {
+    /// A file as Telegram describes it: its own name, else `<stem>_<unique id><ext>`;
+    /// its MIME type, else the usual one for the kind.
+    fn of(
+        (kind, stem, extension): (&'static str, &str, &str),
+        file: &FileMeta,
+        name: Option<&str>,
+        mime: Option<String>,
+        default_type: &str,
+    ) -> Media {
+        Media {
+            kind,
+            file_id: file.id.0.clone(),
+            size: u64::from(file.size),
+            filename: name.map_or_else(
+                || format!("{stem}_{}{extension}", file.unique_id.0),
+                str::to_owned,
+            ),
+            content_type: mime.unwrap_or_else(|| default_type.to_owned()),
+        }
+    }
 }
 
 /// The bot itself, for telling whether a group message addresses it.
@@ -182,90 +205,62 @@ fn content(message: &Message) -> (String, Option<Media>) {
         .or_else(|| message.caption())
         .unwrap_or_default()
         .to_owned();
+    let mime = |m: Option<&_>| m.map(ToString::to_string);
     let media = if let Some(sizes) = message.photo() {
         // Sizes come smallest first; the last is the original.
-        sizes.last().map(|photo| Media {
-            kind: "photo",
-            file_id: photo.file.id.0.clone(),
-            size: u64::from(photo.file.size),
-            filename: format!("photo_{}.jpg", photo.file.unique_id.0),
-            content_type: "image/jpeg".into(),
+        sizes.last().map(|photo| {
+            let kind = ("photo", "photo", ".jpg");
+            Media::of(kind, &photo.file, None, None, "image/jpeg")
         })
-    } else if let Some(document) = message.document() {
-        Some(Media {
-            kind: "document",
-            file_id: document.file.id.0.clone(),
-            size: u64::from(document.file.size),
-            filename: document
-                .file_name
-                .clone()
-                .unwrap_or_else(|| format!("document_{}", document.file.unique_id.0)),
-            content_type: document
-                .mime_type
-                .as_ref()
-                .map_or_else(|| "application/octet-stream".into(), |m| m.to_string()),
-        })
-    } else if let Some(voice) = message.voice() {
-        Some(Media {
-            kind: "voice message",
-            file_id: voice.file.id.0.clone(),
-            size: u64::from(voice.file.size),
-            filename: format!("voice_{}.ogg", voice.file.unique_id.0),
-            content_type: voice
-                .mime_type
-                .as_ref()
-                .map_or_else(|| "audio/ogg".into(), |m| m.to_string()),
-        })
-    } else if let Some(video) = message.video() {
-        Some(Media {
-            kind: "video",
-            file_id: video.file.id.0.clone(),
-            size: u64::from(video.file.size),
-            filename: video
-                .file_name
-                .clone()
-                .unwrap_or_else(|| format!("video_{}.mp4", video.file.unique_id.0)),
-            content_type: video
-                .mime_type
-                .as_ref()
-                .map_or_else(|| "video/mp4".into(), |m| m.to_string()),
-        })
-    } else if let Some(audio) = message.audio() {
-        Some(Media {
-            kind: "audio file",
-            file_id: audio.file.id.0.clone(),
-            size: u64::from(audio.file.size),
-            filename: audio
-                .file_name
-                .clone()
-                .unwrap_or_else(|| format!("audio_{}.mp3", audio.file.unique_id.0)),
-            content_type: audio
-                .mime_type
-                .as_ref()
-                .map_or_else(|| "audio/mpeg".into(), |m| m.to_string()),
-        })
-    } else if let Some(animation) = message.animation() {
-        Some(Media {
-            kind: "animation",
-            file_id: animation.file.id.0.clone(),
-            size: u64::from(animation.file.size),
-            filename: animation
-                .file_name
-                .clone()
-                .unwrap_or_else(|| format!("animation_{}.mp4", animation.file.unique_id.0)),
-            content_type: animation
-                .mime_type
-                .as_ref()
-                .map_or_else(|| "video/mp4".into(), |m| m.to_string()),
-        })
+    } else if let Some(d) = message.document() {
+        let (kind, name) = (("document", "document", ""), d.file_name.as_deref());
+        let media = Media::of(
+            kind,
+            &d.file,
+            name,
+            mime(d.mime_type.as_ref()),
+            "application/octet-stream",
+        );
+        Some(media)
+    } else if let Some(v) = message.voice() {
+        let kind = ("voice message", "voice", ".ogg");
+        Some(Media::of(
+            kind,
+            &v.file,
+            None,
+            mime(v.mime_type.as_ref()),
+            "audio/ogg",
+        ))
+    } else if let Some(v) = message.video() {
+        let (kind, name) = (("video", "video", ".mp4"), v.file_name.as_deref());
+        Some(Media::of(
+            kind,
+            &v.file,
+            name,
+            mime(v.mime_type.as_ref()),
+            "video/mp4",
+        ))
+    } else if let Some(a) = message.audio() {
+        let (kind, name) = (("audio file", "audio", ".mp3"), a.file_name.as_deref());
+        Some(Media::of(
+            kind,
+            &a.file,
+            name,
+            mime(a.mime_type.as_ref()),
+            "audio/mpeg",
+        ))
+    } else if let Some(a) = message.animation() {
+        let (kind, name) = (("animation", "animation", ".mp4"), a.file_name.as_deref());
+        Some(Media::of(
+            kind,
+            &a.file,
+            name,
+            mime(a.mime_type.as_ref()),
+            "video/mp4",
+        ))
     } else if let Some(note) = message.video_note() {
-        Some(Media {
-            kind: "video message",
-            file_id: note.file.id.0.clone(),
-            size: u64::from(note.file.size),
-            filename: format!("video_note_{}.mp4", note.file.unique_id.0),
-            content_type: "video/mp4".into(),
-        })
+        let kind = ("video message", "video_note", ".mp4");
+        Some(Media::of(kind, &note.file, None, None, "video/mp4"))
     } else {
         if let Some(sticker) = message.sticker() {
             append(

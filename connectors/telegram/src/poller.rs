@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::Value;
+use switchboard_core::backoff::Backoff;
 use switchboard_core::shutdown::Shutdown;
 use teloxide::prelude::*;
 use teloxide::requests::{JsonRequest, Payload};
@@ -32,34 +33,6 @@ struct GetUpdatesRaw {
 impl Payload for GetUpdatesRaw {
     type Output = Vec<Value>;
     const NAME: &'static str = "GetUpdates";
-}
-
-/// How long to wait after failures: doubling from `start` up to `max`.
-struct Backoff {
-    start: Duration,
-    max: Duration,
-    next: Duration,
-}
-
-impl Backoff {
-    fn new(start: Duration, max: Duration) -> Self {
-        Backoff {
-            start,
-            max,
-            next: start,
-        }
-    }
-
-    fn take(&mut self) -> Duration {
-        let wait = self.next;
-        self.next = (self.next * 2).min(self.max);
-        // Jitter so that several gateways do not retry in step.
-        wait.mul_f64(rand::random_range(0.8..1.2))
-    }
-
-    fn reset(&mut self) {
-        self.next = self.start;
-    }
 }
 
 pub(crate) async fn run(connector: &TelegramConnector, shutdown: Shutdown) -> anyhow::Result<()> {
