@@ -1,11 +1,14 @@
 //! Lets the halves of the test suites that need a real server report themselves as
-//! ignored, with the reason, when none was given: PostgreSQL through
-//! `SWITCHBOARD_TEST_POSTGRES_URL` (set by `scripts/with-postgres`), the mail servers
-//! through `SWITCHBOARD_TEST_IMAP_ADDR` and the rest (set by `scripts/with-mail`).
+//! ignored, with the reason, when none was given. `scripts/with-postgres` sets
+//! `SWITCHBOARD_TEST_POSTGRES=1` (with the server's address in
+//! `SWITCHBOARD_TEST_POSTGRES_URL`), `scripts/with-mail` sets
+//! `SWITCHBOARD_TEST_MAIL=1` (with the addresses in `SWITCHBOARD_TEST_IMAP_ADDR` and
+//! the rest). The flags, not the addresses, decide: the addresses change on every
+//! run, and a changed variable here would rebuild the crate each time.
 
 fn main() {
-    cfg_from_env("postgres_tests", "SWITCHBOARD_TEST_POSTGRES_URL");
-    cfg_from_env("mail_tests", "SWITCHBOARD_TEST_IMAP_ADDR");
+    cfg_from_env("postgres_tests", "SWITCHBOARD_TEST_POSTGRES");
+    cfg_from_env("mail_tests", "SWITCHBOARD_TEST_MAIL");
 }
 
 /// Sets `cfg(name)` when the environment variable is set and not empty.

@@ -209,6 +209,192 @@ async fn mail_becomes_a_ticket_and_the_reply_threads_in_the_customers_client() {
     app.stop().await;
 }
 
+/// One answer as a client writes it, and whether it belongs on the customer's ticket.
+struct Answer {
+    client: &'static str,
+    from: &'static str,
+    subject: &'static str,
+    /// Threading headers; `{first}` is the customer's first mail, `{ours}` the
+    /// gateway's reply, `{ref}` the ticket reference.
+    headers: &'static str,
+    same_ticket: bool,
+}
+
+/// Subjects carry the reference only where the case is about the subject: the
+/// others show that their headers alone thread them.
+const ANSWERS: &[Answer] = &[
+    Answer {
+        client: "Gmail: In-Reply-To and the whole References chain",
+        from: "ana",
+        subject: "Re: Withdrawal stuck",
+        headers: "In-Reply-To: <{ours}>\nReferences: <{first}> <{ours}>\n",
+        same_ticket: true,
+    },
+    Answer {
+        client: "Thunderbird: References only, folded over two lines",
+        from: "ana",
+        subject: "Re: Withdrawal stuck",
+        headers: "References: <{first}>\n <{ours}>\n",
+        same_ticket: true,
+    },
+    Answer {
+        client: "a web mailer: In-Reply-To only",
+        from: "ana",
+        subject: "Re: Withdrawal stuck",
+        headers: "In-Reply-To: <{ours}>\n",
+        same_ticket: true,
+    },
+    Answer {
+        client: "Apple Mail: References naming only the reply it answers",
+        from: "ana",
+        subject: "Re: Withdrawal stuck",
+        headers: "In-Reply-To: <{ours}>\nReferences: <{ours}>\n",
+        same_ticket: true,
+    },
+    Answer {
+        client: "Outlook: Thread-Index only, the reference in an upper-case RE: subject",
+        from: "ana",
+        subject: "RE: Withdrawal stuck [#{ref}]",
+        headers: "Thread-Index: AQHZ8k3mQ2w8hR0mZ4u8a9b0c1Qx7g==\nThread-Topic: Withdrawal stuck\n",
+        same_ticket: true,
+    },
+    Answer {
+        client: "a forward to self: no headers, the reference in the subject",
+        from: "ana",
+        subject: "Fwd: [#{ref}] Withdrawal stuck",
+        headers: "",
+        same_ticket: true,
+    },
+    Answer {
+        client: "the colleague the customer copied, answering all",
+        from: "carla",
+        subject: "Re: Withdrawal stuck",
+        headers: "In-Reply-To: <{ours}>\nReferences: <{first}> <{ours}>\n",
+        same_ticket: true,
+    },
+    Answer {
+        client: "a stranger reusing the References chain (a forwarded newsletter)",
+        from: "bruno",
+        subject: "Re: Withdrawal stuck",
+        headers: "In-Reply-To: <{ours}>\nReferences: <{first}> <{ours}>\n",
+        same_ticket: false,
+    },
+    Answer {
+        client: "the customer starting a new subject without threading headers",
+        from: "ana",
+        subject: "Deposit address",
+        headers: "",
+        same_ticket: false,
+    },
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(mail_tests),
+    ignore = "needs the mail servers: scripts/with-mail starts them"
+)]
+async fn every_clients_answer_lands_on_the_right_ticket() {
+    let boxes = Mailboxes::new();
+    let app = support::spawn_with(Backend::Sqlite, &boxes.config("new")).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let people: Vec<(&str, String)> = ["ana", "carla", "bruno"]
+        .into_iter()
+        .map(|name| {
+            (
+                name,
+                format!("{}@customer.example", boxes.server.fresh_user(name)),
+            )
+        })
+        .collect();
+    let address = |name: &str| people.iter().find(|(n, _)| *n == name).unwrap().1.clone();
+
+    boxes.deliver(&mail(
+        &address("ana"),
+        "first@customer.example",
+        "Withdrawal stuck",
+        &format!("Cc: Carla <{}>\n", address("carla")),
+        "My withdrawal has been pending since yesterday.",
+    ));
+    let (ticket, _) = wait_for_message(&app, "first@customer.example").await;
+    let reference = ticket["reference"].as_str().unwrap().to_owned();
+    let reply = app.reply(&reference, "Looking into it.").await;
+    let sent = app
+        .wait_for_delivery(&reference, reply["message_id"].as_i64().unwrap(), "sent")
+        .await;
+    let ours = sent["external_id"].as_str().unwrap().to_owned();
+
+    for (n, answer) in ANSWERS.iter().enumerate() {
+        let fill = |template: &str| {
+            template
+                .replace("{first}", "first@customer.example")
+                .replace("{ours}", &ours)
+                .replace("{ref}", &reference)
+        };
+        let message_id = format!("answer.{n}@customer.example");
+        boxes.deliver(&mail(
+            &address(answer.from),
+            &message_id,
+            &fill(answer.subject),
+            &fill(answer.headers),
+            &format!("Answer {n}."),
+        ));
+        let (got, message) = wait_for_message(&app, &message_id).await;
+        assert_eq!(
+            got["reference"] == reference.as_str(),
+            answer.same_ticket,
+            "{}: landed on {}",
+            answer.client,
+            got["reference"]
+        );
+        assert_eq!(message["text"], format!("Answer {n}."), "{}", answer.client);
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(mail_tests),
+    ignore = "needs the mail servers: scripts/with-mail starts them"
+)]
+async fn an_outlook_conversation_stays_on_one_ticket_without_threading_headers() {
+    let boxes = Mailboxes::new();
+    let app = support::spawn_with(Backend::Sqlite, &boxes.config("new")).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let from = format!("{}@customer.example", boxes.server.fresh_user("priya"));
+    // Outlook's Thread-Index: 22 bytes naming the conversation, then 5 more per
+    // answer. Some Exchange setups send no In-Reply-To or References at all.
+    let conversation = "AdnK7zFk3s1Q2w8hR0mZ4u8a9b0c1Q==";
+    let answer = "AdnK7zFk3s1Q2w8hR0mZ4u8a9b0c1QAAJ4F1";
+    boxes.deliver(&mail(
+        &from,
+        "o1@customer.example",
+        "Withdrawal limits",
+        &format!("Thread-Index: {conversation}\nThread-Topic: Withdrawal limits\n"),
+        "What is my daily withdrawal limit?",
+    ));
+    let (first, _) = wait_for_message(&app, "o1@customer.example").await;
+    boxes.deliver(&mail(
+        &from,
+        "o2@customer.example",
+        "RE: Withdrawal limits",
+        &format!("Thread-Index: {answer}\nThread-Topic: Withdrawal limits\n"),
+        "And the monthly one?",
+    ));
+    let (second, _) = wait_for_message(&app, "o2@customer.example").await;
+    assert_eq!(second["reference"], first["reference"]);
+    // Another Outlook conversation from the same person is another ticket.
+    boxes.deliver(&mail(
+        &from,
+        "o3@customer.example",
+        "Tax statement",
+        "Thread-Index: AdnL0a1b2c3d4e5f6a7b8c9d0e1f2A==\nThread-Topic: Tax statement\n",
+        "Where do I find my tax statement?",
+    ));
+    let (third, _) = wait_for_message(&app, "o3@customer.example").await;
+    assert_ne!(third["reference"], first["reference"]);
+    app.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[cfg_attr(
     not(mail_tests),
@@ -346,7 +532,7 @@ async fn the_whole_corpus_imports_through_imap() {
     // The corpus's own mail (and the messages its bounces return) is on this domain.
     let config = boxes.config("all").replacen(
         "display_name = \"Example Support\"",
-        "display_name = \"Example Support\"\nmessage_id_domain = \"support.example.com\"",
+        "display_name = \"Example Support\"\nmessage_id_domain = \"support.example.com\"\nown_list_ids = [\"support.support.example.com\"]",
         1,
     );
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/email");
@@ -389,6 +575,28 @@ async fn the_whole_corpus_imports_through_imap() {
         .unwrap();
     let automatic = rows.iter().filter(|r| r.bool(1).unwrap()).count();
     assert_eq!(automatic, 3, "out-of-office, mailing list, autoresponder");
+    // Through the support address's own Google Group: the customer's, from the
+    // customer in Reply-To rather than the group the From was rewritten to.
+    let (_, ticket_id) = app
+        .gateway
+        .store()
+        .read(|c| {
+            messages::find_external(
+                c,
+                "email",
+                "8c1f0e2a-7b3d-4e5f-9a6b-1c2d3e4f5a6b@bank.example",
+            )
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    let group_mail = app.ticket(&ticket_id.to_string()).await;
+    assert_eq!(
+        group_mail["contact"]["identities"][0]["address"], "mei.tanaka@bank.example",
+        "{group_mail}"
+    );
+    assert_eq!(group_mail["contact"]["name"], "Mei Tanaka");
+    assert_eq!(group_mail["messages"][0]["automatic"], false);
     for row in &rows {
         let body = row.string(2).unwrap();
         assert!(

@@ -896,7 +896,7 @@ macro_rules! conformance {
         mod postgres {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                #[cfg_attr(not(postgres_tests), ignore = "needs PostgreSQL: set SWITCHBOARD_TEST_POSTGRES_URL (scripts/with-postgres does)")]
+                #[cfg_attr(not(postgres_tests), ignore = "needs PostgreSQL: run under scripts/with-postgres")]
                 async fn $case() {
                     let dir = tempfile::tempdir().unwrap();
                     let store = super::testing::postgres().await.unwrap();

@@ -16,7 +16,7 @@
 //!
 //! Tests that need the servers carry
 //! `#[cfg_attr(not(mail_tests), ignore = "needs the mail servers: scripts/with-mail starts them")]`
-//! (`build.rs` sets `mail_tests` when `SWITCHBOARD_TEST_IMAP_ADDR` is set).
+//! (`build.rs` sets `mail_tests` when `SWITCHBOARD_TEST_MAIL=1`).
 
 use std::io::ErrorKind;
 use std::os::unix::fs::MetadataExt;

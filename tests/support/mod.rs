@@ -302,7 +302,7 @@ impl TestApp {
 }
 
 /// Runs each listed test against SQLite and PostgreSQL. The PostgreSQL half is
-/// ignored, with the reason, unless SWITCHBOARD_TEST_POSTGRES_URL is set.
+/// ignored, with the reason, outside scripts/with-postgres.
 #[macro_export]
 macro_rules! both_backends {
     ($($case:ident),* $(,)?) => {
@@ -317,7 +317,7 @@ macro_rules! both_backends {
         mod postgres {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                #[cfg_attr(not(postgres_tests), ignore = "needs PostgreSQL: set SWITCHBOARD_TEST_POSTGRES_URL (scripts/with-postgres does)")]
+                #[cfg_attr(not(postgres_tests), ignore = "needs PostgreSQL: run under scripts/with-postgres")]
                 async fn $case() {
                     super::$case(super::support::Backend::Postgres).await;
                 }

@@ -19,6 +19,12 @@ pub struct EmailChannelConfig {
     /// `address` by default. Mail whose Message-ID is the gateway's own is dropped.
     #[serde(default)]
     pub message_id_domain: Option<String>,
+    /// List-Ids of the groups that deliver customers' mail to this address (a
+    /// Google Group, a Microsoft 365 group, a Mailman list): their mail is the
+    /// customers', not list traffic. The address with `@` turned into `.` (Google
+    /// Groups' List-Id for it) always counts.
+    #[serde(default)]
+    pub own_list_ids: Vec<String>,
     pub imap: ImapConfig,
     pub smtp: SmtpConfig,
 }
@@ -134,6 +140,15 @@ impl SmtpConfig {
 }
 
 impl EmailChannelConfig {
+    /// Whether a List-Id is one of the support address's own groups.
+    pub fn is_own_list(&self, list_id: &str) -> bool {
+        list_id.eq_ignore_ascii_case(&self.address.replace('@', "."))
+            || self
+                .own_list_ids
+                .iter()
+                .any(|own| own.eq_ignore_ascii_case(list_id))
+    }
+
     /// The domain of the gateway's Message-IDs.
     pub fn message_id_domain(&self) -> &str {
         self.message_id_domain

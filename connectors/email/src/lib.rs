@@ -148,11 +148,30 @@ impl EmailConnector {
 
     /// The parsed mail as a normalized message; `None` without a sender address.
     fn normalize(&self, raw: &[u8], mail: ParsedMail) -> Option<Inbound> {
-        let from = mail.from.as_ref()?;
+        let own = self.config.address.to_lowercase();
+        let own_list = match &mail.kind {
+            MailKind::List { id: Some(id) } if self.config.is_own_list(id) => Some(id.as_str()),
+            _ => None,
+        };
+        let automatic = match &mail.kind {
+            MailKind::Regular => false,
+            MailKind::List { .. } => own_list.is_none(),
+            MailKind::Automatic { .. } | MailKind::Bounce(_) => true,
+        };
+        // A group rewrites the From of senders whose domain publishes a strict DMARC
+        // policy to the group's own address ("'Ana' via Support"), with the sender
+        // in Reply-To. Google names the list after that address.
+        let from = match (&mail.from, &mail.reply_to, own_list) {
+            (Some(from), Some(reply_to), Some(list))
+                if from.email == own || from.email.replace('@', ".") == list =>
+            {
+                reply_to
+            }
+            (from, _, _) => from.as_ref()?,
+        };
         let identity = Identity::email(&from.email).ok()?;
         let root = thread_root(&mail);
         // Everyone else on the mail (not the support address itself) takes part.
-        let own = self.config.address.to_lowercase();
         let participants = mail
             .to
             .iter()
@@ -215,7 +234,7 @@ impl EmailConnector {
             text,
             html: mail.html,
             attachments,
-            automatic: matches!(mail.kind, MailKind::Automatic { .. } | MailKind::Bounce(_)),
+            automatic,
             edit_of: None,
             group: None,
             participants,

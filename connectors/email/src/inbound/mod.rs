@@ -59,6 +59,14 @@ pub enum MailKind {
     },
     /// A delivery status notification about a message the gateway sent.
     Bounce(Bounce),
+    /// Mail that came through a mailing list or group (`List-Id`, `Precedence:
+    /// list`). Automatic, unless the list is the support address's own group
+    /// (Google Groups and Microsoft 365 groups put their List-Id on every
+    /// customer's mail): the channel decides, with its `own_list_ids`.
+    List {
+        /// The List-Id (the part in <>), when the mail has one.
+        id: Option<String>,
+    },
 }
 
 /// What a delivery status notification (RFC 3464) says about one recipient.
@@ -136,10 +144,6 @@ pub struct ParsedMail {
     pub attachments: Vec<ParsedAttachment>,
     /// A person's message, an automatic one, or a bounce.
     pub kind: MailKind,
-    /// The List-Id (the part in <>), when the mail came through a mailing list.
-    /// A support address that is itself a group or list (Google Groups) puts its
-    /// own List-Id on every customer's mail: compare before trusting `kind`.
-    pub list_id: Option<String>,
     /// Whether the gateway may send an automatic answer (an acknowledgement):
     /// never to automatic mail or bounces, nor to a sender who asked for none with
     /// `X-Auto-Response-Suppress` (see `suppresses_auto_replies`).
@@ -234,7 +238,6 @@ fn parse_message(raw: &[u8]) -> Result<ParsedMail, ParseError> {
         html: body.html,
         attachments,
         kind,
-        list_id: raw_field(&message, "List-Id").and_then(|v| list_id(&v)),
         may_auto_reply,
     })
 }
@@ -336,7 +339,7 @@ fn address(addr: &Addr<'_>) -> Option<Address> {
 }
 
 /// `Example users <users.lists.example.org>` -> `users.lists.example.org`.
-fn list_id(raw: &str) -> Option<String> {
+pub(super) fn list_id(raw: &str) -> Option<String> {
     let id = match raw.rsplit_once('<') {
         Some((_, rest)) => rest.split('>').next().unwrap_or_default(),
         None => raw,

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use mail_parser::{Message, MimeHeaders, PartType};
 
 use super::{
-    Bounce, MailKind, addresses, field, ids, is_type, mime, normalize_newlines, param, raw_field,
+    Bounce, MailKind, addresses, ids, is_type, list_id, mime, normalize_newlines, param, raw_field,
     squash_spaces,
 };
 
@@ -30,10 +30,16 @@ pub(super) fn kind(
             reason: format!("multipart/report; report-type={report_type}"),
         };
     }
-    match automatic_sign(message) {
-        Some(reason) => MailKind::Automatic { reason },
-        None => MailKind::Regular,
+    if let Some(reason) = automatic_sign(message) {
+        return MailKind::Automatic { reason };
     }
+    let list_id = raw_field(message, "List-Id").and_then(|v| list_id(&v));
+    let precedence_list = raw_field(message, "Precedence")
+        .is_some_and(|value| value.trim().eq_ignore_ascii_case("list"));
+    if list_id.is_some() || precedence_list {
+        return MailKind::List { id: list_id };
+    }
+    MailKind::Regular
 }
 
 /// The first RFC 3834 sign (or a common non-standard one) that a machine sent this,
@@ -73,12 +79,9 @@ fn automatic_sign(message: &Message<'_>) -> Option<String> {
     }
     if let Some(value) = raw_field(message, "Precedence") {
         let value = value.to_lowercase();
-        if ["bulk", "junk", "list", "auto_reply"].contains(&value.as_str()) {
+        if ["bulk", "junk", "auto_reply"].contains(&value.as_str()) {
             return Some(format!("Precedence: {value}"));
         }
-    }
-    if field(message, "List-Id").is_some() {
-        return Some("List-Id".into());
     }
     None
 }

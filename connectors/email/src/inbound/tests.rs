@@ -27,6 +27,7 @@ enum Text {
 enum Kind {
     Regular,
     Automatic(&'static str),
+    List(&'static str),
     Bounce {
         original: &'static str,
         action: &'static str,
@@ -286,7 +287,19 @@ const CASES: &[Case] = &[
         text: Text::StartsWith("Does anyone know how many times webhooks are retried"),
         html: false,
         attachments: &[],
-        kind: Kind::Automatic("Precedence: list"),
+        kind: Kind::List("users.lists.example.org"),
+    },
+    Case {
+        file: "google-group-customer.eml",
+        subject: "Cannot enable two-factor authentication",
+        from: "support@support.example.com",
+        message_id: "8c1f0e2a-7b3d-4e5f-9a6b-1c2d3e4f5a6b@bank.example",
+        in_reply_to: &[],
+        references: &[],
+        text: Text::StartsWith("Hello, the app says my code is invalid"),
+        html: false,
+        attachments: &[],
+        kind: Kind::List("support.support.example.com"),
     },
     Case {
         file: "bounce-dsn-failed.eml",
@@ -436,6 +449,7 @@ fn check(case: &Case) -> Result<(), String> {
     let kind_ok = match (&case.kind, &mail.kind) {
         (Kind::Regular, MailKind::Regular) => true,
         (Kind::Automatic(reason), MailKind::Automatic { reason: got }) => got.starts_with(reason),
+        (Kind::List(id), MailKind::List { id: got }) => got.as_deref() == Some(*id),
         (
             Kind::Bounce {
                 original,
@@ -943,7 +957,6 @@ fn automatic_signs_and_auto_reply_permission() {
         ("Precedence: bulk\r\n", Some("Precedence: bulk"), false),
         ("Precedence: junk\r\n", Some("Precedence: junk"), false),
         ("Precedence: first-class\r\n", None, true),
-        ("List-Id: <news.example.com>\r\n", Some("List-Id"), false),
         ("Return-Path: <>\r\n", Some("Return-Path: <>"), false),
         ("Return-Path: <ana@example.com>\r\n", None, true),
         ("X-Autoreply: yes\r\n", Some("X-Autoreply"), false),
@@ -976,10 +989,26 @@ fn automatic_signs_and_auto_reply_permission() {
             "{from}"
         );
     }
-    assert_eq!(
-        parsed("mailing-list.eml").list_id.as_deref(),
-        Some("users.lists.example.org")
-    );
+    // Mail through a list is neither a person's nor a machine's until the channel
+    // knows whether the list is its own group.
+    for (headers, id) in [
+        (
+            "List-Id: News <news.example.com>\r\n",
+            Some("news.example.com"),
+        ),
+        ("List-Id: news.example.com\r\n", Some("news.example.com")),
+        ("Precedence: list\r\n", None),
+    ] {
+        let mail = with_headers(headers);
+        assert_eq!(
+            mail.kind,
+            MailKind::List {
+                id: id.map(str::to_owned)
+            },
+            "{headers}"
+        );
+        assert!(!mail.may_auto_reply, "{headers}");
+    }
     assert!(!parsed("x-auto-response-suppress-person.eml").may_auto_reply);
     assert!(parsed("gmail-reply.eml").may_auto_reply);
 }
