@@ -69,6 +69,7 @@ impl App {
                 .build(gateway.channel_context(channel.id.clone()))
                 .map_err(|e| anyhow::anyhow!("channel {}: {e}", channel.id))?;
             dispatcher.add_channel(&channel.id, connector.clone(), &channel.rate_limits);
+            gateway.add_connector(&channel.id, connector.clone());
             webhooks.insert(channel.id.as_str().to_owned(), connector.clone());
             connectors.push((channel.id.as_str().to_owned(), connector));
         }

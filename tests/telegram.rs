@@ -655,6 +655,23 @@ async fn provider_errors_end_with_readable_reasons() {
         "customer blocked the bot"
     );
     assert_eq!(fake.calls("sendMessage"), 1, "never retried");
+    // Further replies are refused at once, with the reason, and nothing is queued.
+    let refused = app
+        .http
+        .post(format!("{}/api/v1/tickets/{reference}/replies", app.url))
+        .bearer_auth(support::AGENT_TOKEN)
+        .json(&json!({"text": "Are you there?"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 422);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "reply_refused");
+    assert_eq!(
+        body["error"]["message"],
+        "the customer cannot be reached on this channel: customer blocked the bot"
+    );
+    assert_eq!(app.count("outbox").await, 1);
     // The customer unblocks the bot and writes again: reachable again.
     deliver(
         &app,

@@ -17,6 +17,10 @@ pub enum AgentError {
     /// The request cannot be carried out as asked; the text says why.
     #[error("{0}")]
     Invalid(String),
+    /// The channel cannot deliver this reply now (the customer is unreachable,
+    /// WhatsApp's 24-hour window is closed); nothing was queued.
+    #[error("{0}")]
+    Refused(String),
     #[error(transparent)]
     Store(StoreError),
     #[error("cannot store attachment: {0}")]
@@ -118,6 +122,10 @@ impl Gateway {
                             target.0
                         )));
                     }
+                    let thread = outbox::thread_for(conn, ticket.clone(), &target.0, &target.1, i64::MAX)?;
+                    if let Some(reason) = gateway.refusal(&thread) {
+                        return Ok(Err(reason));
+                    }
                     target
                 } else {
                     (ticket.channel.clone(), ticket.conversation.clone())
@@ -153,9 +161,10 @@ impl Gateway {
                     outbox::enqueue(conn, message_id, &channel, &conversation, now)?;
                     tickets::touch(conn, ticket.id, new_status, now)?;
                 }
-                Ok((messages::get(conn, message_id)?, ticket, new_status))
+                Ok(Ok((messages::get(conn, message_id)?, ticket, new_status)))
             })
-            .await?;
+            .await?
+            .map_err(AgentError::Refused)?;
         if let Some(status) = new_status {
             self.events().publish(Event::TicketUpdated {
                 ticket_id: ticket.id,

@@ -111,6 +111,9 @@ pub struct ThreadContext {
     pub conversation: String,
     /// The identity the customer last wrote from on this channel.
     pub recipient: Option<Identity>,
+    /// Why that identity cannot be reached, when a provider said so (blocked the
+    /// bot, opted out of SMS): replies to it are refused, not sent.
+    pub recipient_unreachable: Option<String>,
     /// The provider id of the customer's latest message on this channel: the message
     /// a reply quotes (Telegram reply, WhatsApp context.message_id, email In-Reply-To).
     pub reply_to: Option<String>,
@@ -254,6 +257,24 @@ pub trait Connector: Send + Sync + 'static {
         let _ = outbound;
         false
     }
+
+    /// Why a reply into this thread cannot go out now, known without asking the
+    /// provider (WhatsApp's closed 24-hour window with no template to fall back
+    /// on). The reply is then refused when the agent sends it, and failed with this
+    /// reason if it was already queued.
+    fn refuse(&self, thread: &ThreadContext, now: Timestamp) -> Option<String> {
+        let _ = (thread, now);
+        None
+    }
+}
+
+/// Why a reply cannot go out through `connector` now: the recipient is unreachable,
+/// or the connector refuses it ([`Connector::refuse`]).
+pub fn refusal(connector: &dyn Connector, thread: &ThreadContext, now: Timestamp) -> Option<String> {
+    if let Some(reason) = &thread.recipient_unreachable {
+        return Some(format!("the customer cannot be reached on this channel: {reason}"));
+    }
+    connector.refuse(thread, now)
 }
 
 /// How long a `Retry-After` header asks to wait (seconds, or an HTTP date).

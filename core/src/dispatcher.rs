@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use tokio::sync::Semaphore;
 
-use crate::connector::{Connector, Outbound, OutboundAttachment, SendError};
+use crate::connector::{Connector, Outbound, OutboundAttachment, SendError, refusal};
 use crate::events::Event;
 use crate::gateway::Gateway;
 use crate::model::ChannelId;
@@ -190,6 +190,10 @@ impl Dispatcher {
                 )));
             }
         };
+        // The window closed or the customer opted out while the reply waited.
+        if let Some(reason) = refusal(channel.connector.as_ref(), &outbound.thread, self.gateway.now()) {
+            return Attempt::Failed(SendError::permanent(reason));
+        }
         let cost = channel.connector.send_cost(&outbound);
         let group = channel.connector.is_group(&outbound);
         if let Err(wait) = channel

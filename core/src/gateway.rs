@@ -2,14 +2,14 @@
 //! together; and the [`ChannelContext`] each connector gets to hand its messages in.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use tokio::sync::Notify;
 
 use crate::blobs::BlobStore;
 use crate::clock::Clock;
-use crate::connector::{DeliveryUpdate, Inbound};
+use crate::connector::{self, Connector, DeliveryUpdate, Inbound, ThreadContext};
 use crate::dispatcher::DispatchConfig;
 use crate::events::{Event, Events};
 use crate::identity::Identity;
@@ -66,6 +66,8 @@ pub(crate) struct GatewayInner {
     pub(crate) outbox_ready: Arc<Notify>,
     /// Channels that have a running connector here; replies to others are refused.
     pub(crate) channels: HashSet<String>,
+    /// Their connectors, once built: they may refuse a reply before it is queued.
+    pub(crate) connectors: RwLock<HashMap<String, Arc<dyn Connector>>>,
     /// What each channel's connector last reported as wrong with it, for admins.
     pub(crate) problems: Mutex<HashMap<String, ChannelProblem>>,
 }
@@ -103,6 +105,7 @@ impl Gateway {
                     .into_iter()
                     .map(|c| c.as_str().to_owned())
                     .collect(),
+                connectors: RwLock::default(),
                 problems: Mutex::default(),
             }),
         }
@@ -128,7 +131,23 @@ impl Gateway {
         self.inner.clock.now()
     }
 
-    /// The handle a connector uses for its channel.
+    /// Makes a channel's connector known, so that replies it would refuse
+    /// ([`Connector::refuse`]) are refused before they are queued.
+    pub fn add_connector(&self, channel: &ChannelId, connector: Arc<dyn Connector>) {
+        self.inner
+            .connectors
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(channel.as_str().to_owned(), connector);
+    }
+
+    /// Why a reply into `thread` would not go out now ([`connector::refusal`]).
+    pub(crate) fn refusal(&self, thread: &ThreadContext) -> Option<String> {
+        let connectors = self.inner.connectors.read().unwrap_or_else(|e| e.into_inner());
+        let connector = connectors.get(&thread.channel)?;
+        connector::refusal(connector.as_ref(), thread, self.now())
+    }
+
     /// The problem a channel's connector reports, if any.
     pub fn channel_problem(&self, channel: &str) -> Option<ChannelProblem> {
         let problems = self
@@ -139,6 +158,7 @@ impl Gateway {
         problems.get(channel).cloned()
     }
 
+    /// The handle a connector uses for its channel.
     pub fn channel_context(&self, channel: ChannelId) -> ChannelContext {
         ChannelContext {
             channel,

@@ -21,6 +21,8 @@ pub enum ApiError {
     NotFound(String),
     /// 422: well-formed, but cannot be done as asked.
     Unprocessable(String),
+    /// 422 `reply_refused`: the channel cannot deliver this reply now.
+    Refused(String),
     /// 503: the store is unavailable; retry.
     Unavailable,
     /// 500: logged here, answered without details.
@@ -45,6 +47,7 @@ impl IntoResponse for ApiError {
             ),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m),
             ApiError::Unprocessable(m) => (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable", m),
+            ApiError::Refused(m) => (StatusCode::UNPROCESSABLE_ENTITY, "reply_refused", m),
             ApiError::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -91,6 +94,7 @@ impl From<AgentError> for ApiError {
         match error {
             AgentError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
             AgentError::Invalid(why) => ApiError::Unprocessable(why),
+            AgentError::Refused(why) => ApiError::Refused(why),
             AgentError::Store(e) => e.into(),
             AgentError::Blob(e) => ApiError::Internal(e.to_string()),
         }

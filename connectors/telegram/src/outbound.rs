@@ -312,6 +312,7 @@ mod tests {
                 channel: "telegram".into(),
                 conversation: "42".into(),
                 recipient: None,
+                recipient_unreachable: None,
                 reply_to: Some("42:7".into()),
                 references: Vec::new(),
                 subject: None,

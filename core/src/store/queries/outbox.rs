@@ -229,30 +229,43 @@ pub fn thread_context(
     conn: &mut dyn Connection,
     message: &Message,
 ) -> Result<ThreadContext, StoreError> {
-    let message_id = message.id;
     let ticket = tickets::get(conn, message.ticket_id)?;
+    thread_for(conn, ticket, &message.channel, &message.conversation, message.id)
+}
+
+/// The same, for a reply not yet stored (`before` bounds the ticket's provider ids:
+/// `i64::MAX` takes them all).
+pub fn thread_for(
+    conn: &mut dyn Connection,
+    ticket: crate::model::Ticket,
+    channel: &str,
+    conversation: &str,
+    before: i64,
+) -> Result<ThreadContext, StoreError> {
     let latest_inbound = conn.query_one(
-        "SELECT external_id, sender_kind, sender_address FROM messages
-         WHERE ticket_id = $1 AND channel = $2 AND direction = 'inbound'
-         ORDER BY id DESC LIMIT 1",
-        params![ticket.id, message.channel.as_str()],
+        "SELECT m.external_id, m.sender_kind, m.sender_address, i.unreachable_reason
+         FROM messages m
+         LEFT JOIN identities i ON i.kind = m.sender_kind AND i.address = m.sender_address
+         WHERE m.ticket_id = $1 AND m.channel = $2 AND m.direction = 'inbound'
+         ORDER BY m.id DESC LIMIT 1",
+        params![ticket.id, channel],
     )?;
-    let (reply_to, recipient) = match latest_inbound {
+    let (reply_to, recipient, recipient_unreachable) = match latest_inbound {
         Some(row) => {
             let recipient = match (row.opt_parse(1)?, row.opt_string(2)?) {
                 (Some(kind), Some(address)) => Some(Identity { kind, address }),
                 _ => None,
             };
-            (row.opt_string(0)?, recipient)
+            (row.opt_string(0)?, recipient, row.opt_string(3)?)
         }
-        None => (None, None),
+        None => (None, None, None),
     };
     let references = conn
         .query(
             "SELECT external_id FROM messages
              WHERE ticket_id = $1 AND channel = $2 AND external_id IS NOT NULL AND id < $3
              ORDER BY id",
-            params![ticket.id, message.channel.as_str(), message_id],
+            params![ticket.id, channel, before],
         )?
         .into_iter()
         .map(|r| r.string(0))
@@ -261,7 +274,7 @@ pub fn thread_context(
         .query_one(
             "SELECT MAX(created_at) FROM messages
              WHERE channel = $1 AND conversation = $2 AND direction = 'inbound'",
-            params![message.channel.as_str(), message.conversation.as_str()],
+            params![channel, conversation],
         )?
         .map(|r| r.opt_i64(0))
         .transpose()?
@@ -270,9 +283,10 @@ pub fn thread_context(
     Ok(ThreadContext {
         ticket_id: ticket.id,
         ticket_reference: ticket.reference,
-        channel: message.channel.clone(),
-        conversation: message.conversation.clone(),
+        channel: channel.to_owned(),
+        conversation: conversation.to_owned(),
         recipient,
+        recipient_unreachable,
         reply_to,
         references,
         subject: ticket.subject,
