@@ -210,12 +210,10 @@ impl ChannelContext {
             .inner
             .store
             .write(move |conn| {
-                messages::apply_delivery(
+                messages::apply_external_delivery(
                     conn,
-                    messages::DeliveryTarget::External {
-                        channel: &channel,
-                        external_id: &update.external_id,
-                    },
+                    &channel,
+                    &update.external_id,
                     update.status,
                     update.reason.as_deref(),
                     now,

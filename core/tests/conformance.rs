@@ -595,6 +595,53 @@ async fn delivery_status_only_moves_forward(f: Fixture) {
     assert_eq!(stored.external_id.as_deref(), Some("prov-1"));
 }
 
+async fn status_updates_that_overtake_the_send_are_applied_when_it_is_recorded(f: Fixture) {
+    let api = f.channel("api");
+    let first = ingest_one(&api, message("e1", "ana", "conv-1", "Help")).await;
+    let reply = f
+        .gateway
+        .reply(&first.ticket_reference, "A", "Hi".into(), Vec::new())
+        .await
+        .unwrap();
+    let now = f.gateway.now().0;
+    let entry = f.claim("c", now, 60_000, 1).await.remove(0);
+    // The provider calls back before its API answer reaches the gateway, out of
+    // order, and once more.
+    for status in [
+        DeliveryStatus::Read,
+        DeliveryStatus::Delivered,
+        DeliveryStatus::Read,
+    ] {
+        let update = DeliveryUpdate {
+            external_id: "prov-early".into(),
+            status,
+            reason: None,
+        };
+        assert!(!api.delivery(update).await.unwrap(), "nothing to apply yet");
+    }
+    assert_eq!(count(&f, "early_deliveries").await, 2);
+    f.mark_sent(&entry, Some("prov-early"), now).await;
+    let id = reply.id;
+    let stored = f.store().read(move |c| messages::get(c, id)).await.unwrap();
+    assert_eq!(stored.delivery_status, Some(DeliveryStatus::Read));
+    assert_eq!(count(&f, "early_deliveries").await, 0, "applied once, then gone");
+    // Updates about messages never sent here are dropped after a week.
+    let stray = DeliveryUpdate {
+        external_id: "someone-elses".into(),
+        status: DeliveryStatus::Delivered,
+        reason: None,
+    };
+    api.delivery(stray.clone()).await.unwrap();
+    f.clock.advance(std::time::Duration::from_secs(8 * 24 * 3600));
+    api.delivery(DeliveryUpdate {
+        external_id: "another".into(),
+        ..stray
+    })
+    .await
+    .unwrap();
+    assert_eq!(count(&f, "early_deliveries").await, 1);
+}
+
 async fn a_reused_provider_id_does_not_block_marking_sent(f: Fixture) {
     let api = f.channel("api");
     let first = ingest_one(&api, message("taken", "ana", "conv-1", "Help")).await;
@@ -926,6 +973,7 @@ conformance!(
     concurrent_claims_never_overlap,
     replies_to_one_conversation_go_out_in_order,
     delivery_status_only_moves_forward,
+    status_updates_that_overtake_the_send_are_applied_when_it_is_recorded,
     a_reused_provider_id_does_not_block_marking_sent,
     ticket_list_filters_and_paginates,
     channel_state_round_trips,

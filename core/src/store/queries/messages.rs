@@ -284,15 +284,6 @@ pub fn get_attachment(conn: &mut dyn Connection, id: i64) -> Result<Attachment, 
     .ok_or_else(|| StoreError::NotFound(format!("attachment {id}")))
 }
 
-/// Which message a delivery update is about.
-pub enum DeliveryTarget<'a> {
-    Id(i64),
-    External {
-        channel: &'a str,
-        external_id: &'a str,
-    },
-}
-
 /// A delivery status that was applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DeliveryChange {
@@ -305,25 +296,15 @@ pub struct DeliveryChange {
 /// backwards (a late `delivered` after `read`) is ignored. Returns what changed.
 pub fn apply_delivery(
     conn: &mut dyn Connection,
-    target: DeliveryTarget<'_>,
+    message_id: i64,
     status: DeliveryStatus,
     reason: Option<&str>,
     now: i64,
 ) -> Result<Option<DeliveryChange>, StoreError> {
-    let row = match target {
-        DeliveryTarget::Id(id) => conn.query_one(
-            "SELECT id, delivery_status, ticket_id FROM messages WHERE id = $1 AND direction = 'outbound'",
-            params![id],
-        )?,
-        DeliveryTarget::External {
-            channel,
-            external_id,
-        } => conn.query_one(
-            "SELECT id, delivery_status, ticket_id FROM messages
-             WHERE channel = $1 AND external_id = $2 AND direction = 'outbound'",
-            params![channel, external_id],
-        )?,
-    };
+    let row = conn.query_one(
+        "SELECT id, delivery_status, ticket_id FROM messages WHERE id = $1 AND direction = 'outbound'",
+        params![message_id],
+    )?;
     let Some(row) = row else { return Ok(None) };
     let id = row.i64(0)?;
     let current: Option<DeliveryStatus> = row.opt_parse(1)?;
@@ -344,6 +325,75 @@ pub fn apply_delivery(
         ticket_id: row.i64(2)?,
         status,
     }))
+}
+
+/// How long a status update about an unknown provider id is kept for the send it
+/// may be about: providers retry their callbacks for days, not longer.
+const EARLY_DELIVERY_KEEP_MS: i64 = 7 * 24 * 3600 * 1000;
+
+/// A provider's status update about one of the channel's sent messages, by the
+/// provider's id. When no message has that id yet (the callback overtook the
+/// send's answer), the update is held and applied once the id is recorded
+/// ([`apply_early_deliveries`]).
+pub fn apply_external_delivery(
+    conn: &mut dyn Connection,
+    channel: &str,
+    external_id: &str,
+    status: DeliveryStatus,
+    reason: Option<&str>,
+    now: i64,
+) -> Result<Option<DeliveryChange>, StoreError> {
+    let found = conn.query_one(
+        "SELECT id FROM messages WHERE channel = $1 AND external_id = $2 AND direction = 'outbound'",
+        params![channel, external_id],
+    )?;
+    if let Some(row) = found {
+        return apply_delivery(conn, row.i64(0)?, status, reason, now);
+    }
+    conn.execute(
+        "DELETE FROM early_deliveries WHERE received_at < $1",
+        params![now - EARLY_DELIVERY_KEEP_MS],
+    )?;
+    conn.execute(
+        "INSERT INTO early_deliveries (channel, external_id, status, reason, received_at)
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (channel, external_id, status) DO NOTHING",
+        params![channel, external_id, status.as_str(), reason, now],
+    )?;
+    Ok(None)
+}
+
+/// Applies the held updates for a message whose provider id was just recorded,
+/// most advanced last; the last change made, if any.
+pub fn apply_early_deliveries(
+    conn: &mut dyn Connection,
+    message_id: i64,
+    channel: &str,
+    external_id: &str,
+    now: i64,
+) -> Result<Option<DeliveryChange>, StoreError> {
+    let mut held = conn
+        .query(
+            "SELECT status, reason FROM early_deliveries WHERE channel = $1 AND external_id = $2",
+            params![channel, external_id],
+        )?
+        .into_iter()
+        .map(|r| Ok((r.parse::<DeliveryStatus>(0)?, r.opt_string(1)?)))
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    if held.is_empty() {
+        return Ok(None);
+    }
+    held.sort_by_key(|(status, _)| status.rank());
+    let mut last = None;
+    for (status, reason) in held {
+        if let Some(change) = apply_delivery(conn, message_id, status, reason.as_deref(), now)? {
+            last = Some(change);
+        }
+    }
+    conn.execute(
+        "DELETE FROM early_deliveries WHERE channel = $1 AND external_id = $2",
+        params![channel, external_id],
+    )?;
+    Ok(last)
 }
 
 /// Records the provider's id of a sent message, so that status updates find it.

@@ -118,25 +118,32 @@ pub fn mark_sent(
     if changed == 0 {
         return Ok(Marked::ClaimLost);
     }
-    if let Some(external_id) = external_id
-        && !messages::set_external_id(conn, entry.message_id, &entry.channel, external_id)?
+    let recorded = match external_id {
+        Some(external_id) => {
+            messages::set_external_id(conn, entry.message_id, &entry.channel, external_id)?
+                .then_some(external_id)
+                .or_else(|| {
+                    // A provider that reuses ids must not keep the message from being
+                    // marked sent (it would be sent again after every lease); status
+                    // updates for it are lost.
+                    tracing::warn!(
+                        message = entry.message_id,
+                        channel = %entry.channel,
+                        external_id,
+                        "the provider's id for a sent message is already taken on this channel; not recorded"
+                    );
+                    None
+                })
+        }
+        None => None,
+    };
+    let mut change = messages::apply_delivery(conn, entry.message_id, DeliveryStatus::Sent, None, now)?;
+    if let Some(external_id) = recorded
+        && let Some(later) =
+            messages::apply_early_deliveries(conn, entry.message_id, &entry.channel, external_id, now)?
     {
-        // A provider that reuses ids must not keep the message from being marked sent
-        // (it would be sent again after every lease); status updates for it are lost.
-        tracing::warn!(
-            message = entry.message_id,
-            channel = %entry.channel,
-            external_id,
-            "the provider's id for a sent message is already taken on this channel; not recorded"
-        );
+        change = Some(later);
     }
-    let change = messages::apply_delivery(
-        conn,
-        messages::DeliveryTarget::Id(entry.message_id),
-        DeliveryStatus::Sent,
-        None,
-        now,
-    )?;
     Ok(Marked::Done { change })
 }
 
@@ -183,7 +190,7 @@ pub fn mark_failed(
     }
     let change = messages::apply_delivery(
         conn,
-        messages::DeliveryTarget::Id(entry.message_id),
+        entry.message_id,
         DeliveryStatus::Failed,
         Some(reason),
         now,
