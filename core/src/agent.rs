@@ -123,7 +123,7 @@ impl Gateway {
                         )));
                     }
                     let thread = outbox::thread_for(conn, ticket.clone(), &target.0, &target.1, i64::MAX)?;
-                    if let Some(reason) = gateway.refusal(&thread) {
+                    if let Some(reason) = gateway.refusal(&thread, files.len()) {
                         return Ok(Err(reason));
                     }
                     target

@@ -102,7 +102,7 @@ pub struct OutboundAttachment {
 }
 
 /// Where in the customer's conversation a reply goes.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct ThreadContext {
     pub ticket_id: i64,
     pub ticket_reference: String,
@@ -260,21 +260,29 @@ pub trait Connector: Send + Sync + 'static {
 
     /// Why a reply into this thread cannot go out now, known without asking the
     /// provider (WhatsApp's closed 24-hour window with no template to fall back
-    /// on). The reply is then refused when the agent sends it, and failed with this
-    /// reason if it was already queued.
-    fn refuse(&self, thread: &ThreadContext, now: Timestamp) -> Option<String> {
-        let _ = (thread, now);
+    /// on, or a reply with files that only free-form messages can carry). The reply
+    /// is then refused when the agent sends it, and failed with this reason if it
+    /// was already queued.
+    fn refuse(&self, thread: &ThreadContext, attachments: usize, now: Timestamp) -> Option<String> {
+        let _ = (thread, attachments, now);
         None
     }
 }
 
 /// Why a reply cannot go out through `connector` now: the recipient is unreachable,
 /// or the connector refuses it ([`Connector::refuse`]).
-pub fn refusal(connector: &dyn Connector, thread: &ThreadContext, now: Timestamp) -> Option<String> {
+pub fn refusal(
+    connector: &dyn Connector,
+    thread: &ThreadContext,
+    attachments: usize,
+    now: Timestamp,
+) -> Option<String> {
     if let Some(reason) = &thread.recipient_unreachable {
-        return Some(format!("the customer cannot be reached on this channel: {reason}"));
+        return Some(format!(
+            "the customer cannot be reached on this channel: {reason}"
+        ));
     }
-    connector.refuse(thread, now)
+    connector.refuse(thread, attachments, now)
 }
 
 /// How long a `Retry-After` header asks to wait (seconds, or an HTTP date).

@@ -191,7 +191,12 @@ impl Dispatcher {
             }
         };
         // The window closed or the customer opted out while the reply waited.
-        if let Some(reason) = refusal(channel.connector.as_ref(), &outbound.thread, self.gateway.now()) {
+        if let Some(reason) = refusal(
+            channel.connector.as_ref(),
+            &outbound.thread,
+            outbound.attachments.len(),
+            self.gateway.now(),
+        ) {
             return Attempt::Failed(SendError::permanent(reason));
         }
         let cost = channel.connector.send_cost(&outbound);

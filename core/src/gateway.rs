@@ -142,10 +142,14 @@ impl Gateway {
     }
 
     /// Why a reply into `thread` would not go out now ([`connector::refusal`]).
-    pub(crate) fn refusal(&self, thread: &ThreadContext) -> Option<String> {
-        let connectors = self.inner.connectors.read().unwrap_or_else(|e| e.into_inner());
+    pub(crate) fn refusal(&self, thread: &ThreadContext, attachments: usize) -> Option<String> {
+        let connectors = self
+            .inner
+            .connectors
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
         let connector = connectors.get(&thread.channel)?;
-        connector::refusal(connector.as_ref(), thread, self.now())
+        connector::refusal(connector.as_ref(), thread, attachments, self.now())
     }
 
     /// The problem a channel's connector reports, if any.

@@ -18,6 +18,7 @@
 //! - [`shutdown`]: the signal that stops servers, pollers and the dispatcher.
 //! - [`clock`]: the time source, replaceable in tests.
 //! - [`text`]: splitting long replies at natural boundaries for channels' limits.
+//! - [`parts`]: sending a reply as several provider messages, resumable after a failure.
 //! - [`gateway`]: the handle that ties the pieces together for the binary and connectors.
 
 pub mod agent;
@@ -31,6 +32,7 @@ pub mod gateway;
 pub mod identity;
 pub mod ingest;
 pub mod model;
+pub mod parts;
 pub mod ratelimit;
 pub mod reference;
 pub mod secret;

@@ -624,7 +624,11 @@ async fn status_updates_that_overtake_the_send_are_applied_when_it_is_recorded(f
     let id = reply.id;
     let stored = f.store().read(move |c| messages::get(c, id)).await.unwrap();
     assert_eq!(stored.delivery_status, Some(DeliveryStatus::Read));
-    assert_eq!(count(&f, "early_deliveries").await, 0, "applied once, then gone");
+    assert_eq!(
+        count(&f, "early_deliveries").await,
+        0,
+        "applied once, then gone"
+    );
     // Updates about messages never sent here are dropped after a week.
     let stray = DeliveryUpdate {
         external_id: "someone-elses".into(),
@@ -632,7 +636,8 @@ async fn status_updates_that_overtake_the_send_are_applied_when_it_is_recorded(f
         reason: None,
     };
     api.delivery(stray.clone()).await.unwrap();
-    f.clock.advance(std::time::Duration::from_secs(8 * 24 * 3600));
+    f.clock
+        .advance(std::time::Duration::from_secs(8 * 24 * 3600));
     api.delivery(DeliveryUpdate {
         external_id: "another".into(),
         ..stray

@@ -203,7 +203,7 @@ impl Connector for TelegramConnector {
     fn send_cost(&self, outbound: &Outbound) -> u32 {
         outbound::plan(outbound)
             .len()
-            .saturating_sub(outbound::parse_progress(outbound.progress.as_deref()).0)
+            .saturating_sub(switchboard_core::parts::Progress::of(outbound).done)
             .max(1) as u32
     }
 

@@ -59,14 +59,6 @@ pub(crate) fn plan(outbound: &Outbound) -> Vec<Part<'_>> {
     parts
 }
 
-/// `parts_done:first_message_id`, the progress saved between parts.
-pub(crate) fn parse_progress(progress: Option<&str>) -> (usize, Option<i32>) {
-    progress
-        .and_then(|p| p.split_once(':'))
-        .and_then(|(done, first)| Some((done.parse().ok()?, first.parse().ok())))
-        .unwrap_or((0, None))
-}
-
 pub(crate) async fn send(
     connector: &TelegramConnector,
     outbound: &Outbound,
@@ -78,44 +70,33 @@ pub(crate) async fn send(
         ))
     })?;
     let parts = plan(outbound);
-    if parts.is_empty() {
-        return Err(SendError::permanent("the reply is empty"));
-    }
-    let (done, mut first) = parse_progress(outbound.progress.as_deref());
     let quote = connector
         .config
         .reply_to_customer
         .then(|| quoted_message(outbound, chat))
         .flatten();
-    for (index, part) in parts.iter().enumerate().skip(done) {
-        let reply = if index == 0 { quote } else { None };
-        let sent = match send_part(connector, chat, part, reply).await {
-            Err(RequestError::Api(ApiError::MessageToReplyNotFound)) if reply.is_some() => {
-                // The customer deleted the message: answer without the quote.
-                send_part(connector, chat, part, None).await
+    let parts = &parts;
+    switchboard_core::parts::send(
+        &connector.context,
+        outbound,
+        parts.len(),
+        |index| async move {
+            let part = &parts[index];
+            let reply = if index == 0 { quote } else { None };
+            let sent = match send_part(connector, chat, part, reply).await {
+                Err(RequestError::Api(ApiError::MessageToReplyNotFound)) if reply.is_some() => {
+                    // The customer deleted the message: answer without the quote.
+                    send_part(connector, chat, part, None).await
+                }
+                other => other,
+            };
+            match sent {
+                Ok(message) => Ok(format!("{chat}:{}", message.id.0)),
+                Err(error) => Err(failure(connector, outbound, error).await),
             }
-            other => other,
-        };
-        let message = match sent {
-            Ok(message) => message,
-            Err(error) => return Err(failure(connector, outbound, error).await),
-        };
-        let first_id = *first.get_or_insert(message.id.0);
-        if index + 1 < parts.len() {
-            let progress = format!("{}:{first_id}", index + 1);
-            if let Err(error) = connector
-                .context
-                .save_progress(outbound.message_id, &progress)
-                .await
-            {
-                // A retry would repeat this part; say so rather than fail the send.
-                tracing::warn!(message = outbound.message_id, %error, "cannot record how far a split reply got");
-            }
-        }
-    }
-    Ok(Receipt {
-        external_id: first.map(|id| format!("{chat}:{id}")),
-    })
+        },
+    )
+    .await
 }
 
 /// The customer's message a reply quotes: the latest one in this chat.
@@ -357,13 +338,6 @@ mod tests {
         assert_eq!(quoted_message(&out, 42), None);
         out.thread.reply_to = Some("callback:123".into());
         assert_eq!(quoted_message(&out, 42), None);
-    }
-
-    #[test]
-    fn progress_round_trips() {
-        assert_eq!(parse_progress(None), (0, None));
-        assert_eq!(parse_progress(Some("2:55")), (2, Some(55)));
-        assert_eq!(parse_progress(Some("garbage")), (0, None));
     }
 
     #[test]

@@ -137,10 +137,16 @@ pub fn mark_sent(
         }
         None => None,
     };
-    let mut change = messages::apply_delivery(conn, entry.message_id, DeliveryStatus::Sent, None, now)?;
+    let mut change =
+        messages::apply_delivery(conn, entry.message_id, DeliveryStatus::Sent, None, now)?;
     if let Some(external_id) = recorded
-        && let Some(later) =
-            messages::apply_early_deliveries(conn, entry.message_id, &entry.channel, external_id, now)?
+        && let Some(later) = messages::apply_early_deliveries(
+            conn,
+            entry.message_id,
+            &entry.channel,
+            external_id,
+            now,
+        )?
     {
         change = Some(later);
     }
@@ -237,7 +243,13 @@ pub fn thread_context(
     message: &Message,
 ) -> Result<ThreadContext, StoreError> {
     let ticket = tickets::get(conn, message.ticket_id)?;
-    thread_for(conn, ticket, &message.channel, &message.conversation, message.id)
+    thread_for(
+        conn,
+        ticket,
+        &message.channel,
+        &message.conversation,
+        message.id,
+    )
 }
 
 /// The same, for a reply not yet stored (`before` bounds the ticket's provider ids:
