@@ -7,11 +7,12 @@ use serde::Deserialize;
 use switchboard_connector_api as api;
 use switchboard_connector_email as email;
 use switchboard_connector_telegram as telegram;
+use switchboard_connector_whatsapp as whatsapp;
 use switchboard_core::connector::{ChannelContext, Connector};
 use switchboard_core::ratelimit::RateLimits;
 
 /// The `kind`s a channel may have.
-pub const KINDS: &[&str] = &[api::KIND, email::KIND, telegram::KIND];
+pub const KINDS: &[&str] = &[api::KIND, email::KIND, telegram::KIND, whatsapp::KIND];
 
 /// A channel's own settings, by kind.
 #[derive(Debug, Clone)]
@@ -19,6 +20,7 @@ pub enum ChannelSettings {
     Api(api::ApiChannelConfig),
     Email(Box<email::EmailChannelConfig>),
     Telegram(telegram::TelegramChannelConfig),
+    WhatsApp(whatsapp::WhatsAppChannelConfig),
 }
 
 pub enum ParseError {
@@ -40,6 +42,9 @@ pub fn parse(kind: &str, table: toml::Table) -> Result<ChannelSettings, ParseErr
         telegram::KIND => telegram::TelegramChannelConfig::deserialize(value)
             .map(ChannelSettings::Telegram)
             .map_err(invalid),
+        whatsapp::KIND => whatsapp::WhatsAppChannelConfig::deserialize(value)
+            .map(ChannelSettings::WhatsApp)
+            .map_err(invalid),
         _ => Err(ParseError::UnknownKind),
     }
 }
@@ -50,6 +55,7 @@ impl ChannelSettings {
             ChannelSettings::Api(_) => api::KIND,
             ChannelSettings::Email(_) => email::KIND,
             ChannelSettings::Telegram(_) => telegram::KIND,
+            ChannelSettings::WhatsApp(_) => whatsapp::KIND,
         }
     }
 
@@ -59,6 +65,7 @@ impl ChannelSettings {
             ChannelSettings::Api(config) => config.validate(),
             ChannelSettings::Email(config) => config.validate(),
             ChannelSettings::Telegram(config) => config.validate(),
+            ChannelSettings::WhatsApp(config) => config.validate(),
         }
     }
 
@@ -68,6 +75,7 @@ impl ChannelSettings {
             ChannelSettings::Api(_) => api::DEFAULT_RATE_LIMITS,
             ChannelSettings::Email(_) => email::DEFAULT_RATE_LIMITS,
             ChannelSettings::Telegram(_) => telegram::DEFAULT_RATE_LIMITS,
+            ChannelSettings::WhatsApp(_) => whatsapp::DEFAULT_RATE_LIMITS,
         }
     }
 
@@ -82,6 +90,9 @@ impl ChannelSettings {
             }
             ChannelSettings::Telegram(config) => {
                 Arc::new(telegram::TelegramConnector::new(config.clone(), context)?)
+            }
+            ChannelSettings::WhatsApp(config) => {
+                Arc::new(whatsapp::WhatsAppConnector::new(config.clone(), context)?)
             }
         })
     }
