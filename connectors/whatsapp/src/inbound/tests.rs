@@ -30,11 +30,13 @@ fn message(kind: &str, body: Value) -> Value {
     message
 }
 
-/// A payload table: the message as WhatsApp sends it, then the text it must give
-/// and the media it must fetch (kind, filename).
+/// A row of the payload table: a name, the message as WhatsApp sends it, the text
+/// it must give and the media it must fetch (kind, filename).
+type Case = (&'static str, Value, &'static str, Option<(&'static str, &'static str)>);
+
 #[test]
 fn each_message_type_becomes_readable_text() {
-    let cases: Vec<(&str, Value, &str, Option<(&str, &str)>)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "text",
             message("text", json!({"body": "Does it come in another color?"})),
