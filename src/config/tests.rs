@@ -163,6 +163,10 @@ fn the_example_configs_are_valid() {
     let env = |name: &str| (name == "SUPPORT_MAIL_PASSWORD").then(|| "secret".to_owned());
     let config = Config::parse(text, "email.toml", env).unwrap();
     assert!(config.channels.iter().any(|c| c.kind() == "email"));
+    let text = include_str!("../../config/examples/whatsapp.toml");
+    let env = |name: &str| name.starts_with("WHATSAPP_").then(|| "secret".to_owned());
+    let config = Config::parse(text, "whatsapp.toml", env).unwrap();
+    assert!(config.channels.iter().any(|c| c.kind() == "whatsapp"));
 }
 
 proptest::proptest! {
