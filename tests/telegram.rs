@@ -651,7 +651,7 @@ async fn provider_errors_end_with_readable_reasons() {
     assert_eq!(message["failure_reason"], "customer blocked the bot");
     let contact = &app.ticket(&reference).await["contact"];
     assert_eq!(
-        contact["identities"][0]["unreachable_reason"],
+        contact["identities"][0]["unreachable"][0]["reason"],
         "customer blocked the bot"
     );
     assert_eq!(fake.calls("sendMessage"), 1, "never retried");
@@ -680,7 +680,10 @@ async fn provider_errors_end_with_readable_reasons() {
     .await;
     let contact = &app.ticket(&reference).await["contact"];
     assert!(
-        contact["identities"][0]["unreachable_reason"].is_null(),
+        contact["identities"][0]["unreachable"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
         "{contact}"
     );
 

@@ -299,17 +299,21 @@ impl ChannelContext {
         }
     }
 
-    /// Records that the provider says `identity` cannot be reached (`None`: reachable
-    /// again).
+    /// Records that the provider says `identity` cannot be reached on this channel
+    /// (`None`: reachable again). Whether anything changed.
     pub async fn set_unreachable(
         &self,
         identity: Identity,
         reason: Option<String>,
     ) -> Result<bool, StoreError> {
+        let channel = self.channel.as_str().to_owned();
+        let now = self.now().0;
         self.gateway
             .inner
             .store
-            .write(move |conn| contacts::set_unreachable(conn, &identity, reason.as_deref()))
+            .write(move |conn| {
+                contacts::set_unreachable(conn, &channel, &identity, reason.as_deref(), now)
+            })
             .await
     }
 }

@@ -372,6 +372,7 @@ fn ingest_one(
     }
     let (contact_id, known_name) = contacts::resolve(
         conn,
+        channel,
         &inbound.sender.identity,
         inbound.sender.display_name.as_deref(),
         inbound.sender.reachable,
@@ -446,6 +447,7 @@ fn ingest_one(
     for participant in &inbound.participants {
         let (id, _) = contacts::resolve(
             conn,
+            channel,
             &participant.identity,
             participant.display_name.as_deref(),
             false,

@@ -290,6 +290,16 @@ pub struct ContactIdentity {
     #[serde(flatten)]
     pub identity: Identity,
     pub display_name: Option<String>,
-    /// Set when the channel said this address cannot be reached (blocked, opted out).
-    pub unreachable_reason: Option<String>,
+    /// The channels that said this address cannot be reached there (blocked the
+    /// bot, opted out of SMS); replies to it on them are refused.
+    pub unreachable: Vec<Unreachable>,
+}
+
+/// Why a channel cannot reach an address.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Unreachable {
+    pub channel: String,
+    pub reason: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub since: Timestamp,
 }

@@ -9,6 +9,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("schema/0001_init.sql")),
     (2, include_str!("schema/0002_amendments.sql")),
     (3, include_str!("schema/0003_early_deliveries.sql")),
+    (4, include_str!("schema/0004_unreachable_per_channel.sql")),
 ];
 
 /// An arbitrary constant: the advisory lock that keeps two PostgreSQL nodes starting

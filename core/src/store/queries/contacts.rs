@@ -1,14 +1,17 @@
 //! Contacts and their identities.
 
 use crate::identity::Identity;
-use crate::model::{Contact, ContactIdentity, Timestamp};
+use crate::model::{Contact, ContactIdentity, Timestamp, Unreachable};
 use crate::store::{Connection, StoreError, params};
 
 /// The contact that owns `identity` (created on first sight) and the identity's
 /// display name. A display name the provider now reports replaces the stored one
-/// (people rename themselves); without one, the stored name is kept.
+/// (people rename themselves); without one, the stored name is kept. `reachable`
+/// (the customer wrote in a way that shows they can be answered on `channel`) clears
+/// what made them unreachable there.
 pub fn resolve(
     conn: &mut dyn Connection,
+    channel: &str,
     identity: &Identity,
     display_name: Option<&str>,
     reachable: bool,
@@ -16,15 +19,14 @@ pub fn resolve(
 ) -> Result<(i64, Option<String>), StoreError> {
     let kind = identity.kind.as_str();
     let existing = conn.query_one(
-        "SELECT contact_id, display_name, unreachable_reason FROM identities
-         WHERE kind = $1 AND address = $2",
+        "SELECT contact_id, display_name FROM identities WHERE kind = $1 AND address = $2",
         params![kind, identity.address.as_str()],
     )?;
     if let Some(row) = existing {
         let contact_id = row.i64(0)?;
         let stored_name = row.opt_string(1)?;
-        if reachable && row.opt_string(2)?.is_some() {
-            set_unreachable(conn, identity, None)?;
+        if reachable {
+            set_unreachable(conn, channel, identity, None, now)?;
         }
         let Some(name) = display_name.filter(|n| stored_name.as_deref() != Some(*n)) else {
             return Ok((contact_id, stored_name));
@@ -67,10 +69,9 @@ pub fn get(conn: &mut dyn Connection, id: i64) -> Result<Contact, StoreError> {
             params![id],
         )?
         .ok_or_else(|| StoreError::NotFound(format!("contact {id}")))?;
-    let identities = conn
+    let mut identities = conn
         .query(
-            "SELECT kind, address, display_name, unreachable_reason FROM identities
-             WHERE contact_id = $1 ORDER BY id",
+            "SELECT kind, address, display_name FROM identities WHERE contact_id = $1 ORDER BY id",
             params![id],
         )?
         .into_iter()
@@ -81,10 +82,30 @@ pub fn get(conn: &mut dyn Connection, id: i64) -> Result<Contact, StoreError> {
                     address: r.string(1)?,
                 },
                 display_name: r.opt_string(2)?,
-                unreachable_reason: r.opt_string(3)?,
+                unreachable: Vec::new(),
             })
         })
-        .collect::<Result<_, StoreError>>()?;
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    for identity in &mut identities {
+        identity.unreachable = conn
+            .query(
+                "SELECT channel, reason, since FROM unreachable WHERE kind = $1 AND address = $2
+                 ORDER BY channel",
+                params![
+                    identity.identity.kind.as_str(),
+                    identity.identity.address.as_str()
+                ],
+            )?
+            .into_iter()
+            .map(|r| {
+                Ok(Unreachable {
+                    channel: r.string(0)?,
+                    reason: r.string(1)?,
+                    since: Timestamp(r.i64(2)?),
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+    }
     Ok(Contact {
         id: row.i64(0)?,
         name: row.opt_string(1)?,
@@ -93,16 +114,26 @@ pub fn get(conn: &mut dyn Connection, id: i64) -> Result<Contact, StoreError> {
     })
 }
 
-/// Records that the channel said this address cannot be reached (blocked the bot,
-/// opted out); `None` clears it (opted back in).
+/// Records that `channel` said this address cannot be reached there (blocked the
+/// bot, opted out); `None` clears it (opted back in). Whether anything changed.
 pub fn set_unreachable(
     conn: &mut dyn Connection,
+    channel: &str,
     identity: &Identity,
     reason: Option<&str>,
+    now: i64,
 ) -> Result<bool, StoreError> {
-    let changed = conn.execute(
-        "UPDATE identities SET unreachable_reason = $1 WHERE kind = $2 AND address = $3",
-        params![reason, identity.kind.as_str(), identity.address.as_str()],
-    )?;
+    let (kind, address) = (identity.kind.as_str(), identity.address.as_str());
+    let changed = match reason {
+        Some(reason) => conn.execute(
+            "INSERT INTO unreachable (channel, kind, address, reason, since) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (channel, kind, address) DO UPDATE SET reason = excluded.reason",
+            params![channel, kind, address, reason, now],
+        )?,
+        None => conn.execute(
+            "DELETE FROM unreachable WHERE channel = $1 AND kind = $2 AND address = $3",
+            params![channel, kind, address],
+        )?,
+    };
     Ok(changed > 0)
 }

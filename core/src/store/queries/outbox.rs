@@ -262,9 +262,10 @@ pub fn thread_for(
     before: i64,
 ) -> Result<ThreadContext, StoreError> {
     let latest_inbound = conn.query_one(
-        "SELECT m.external_id, m.sender_kind, m.sender_address, i.unreachable_reason
+        "SELECT m.external_id, m.sender_kind, m.sender_address, u.reason
          FROM messages m
-         LEFT JOIN identities i ON i.kind = m.sender_kind AND i.address = m.sender_address
+         LEFT JOIN unreachable u
+           ON u.channel = m.channel AND u.kind = m.sender_kind AND u.address = m.sender_address
          WHERE m.ticket_id = $1 AND m.channel = $2 AND m.direction = 'inbound'
          ORDER BY m.id DESC LIMIT 1",
         params![ticket.id, channel],
