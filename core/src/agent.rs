@@ -3,7 +3,7 @@
 
 use thiserror::Error;
 
-use crate::connector::OutboundAttachment;
+use crate::connector::{Draft, OutboundAttachment};
 use crate::events::Event;
 use crate::gateway::Gateway;
 use crate::model::{DeliveryStatus, Direction, Message, Ticket, TicketStatus};
@@ -123,7 +123,13 @@ impl Gateway {
                         )));
                     }
                     let thread = outbox::thread_for(conn, ticket.clone(), &target.0, &target.1, i64::MAX)?;
-                    if let Some(reason) = gateway.refusal(&thread, files.len()) {
+                    if let Some(reason) = gateway.refusal(
+                        &thread,
+                        Draft {
+                            text: &text,
+                            attachments: files.len(),
+                        },
+                    ) {
                         return Ok(Err(reason));
                     }
                     target

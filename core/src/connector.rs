@@ -131,6 +131,16 @@ pub struct ThreadContext {
 pub struct Receipt {
     /// The provider's id for the sent message, used to match later status updates.
     pub external_id: Option<String>,
+    /// SMS: the segments the reply took, shown on the message.
+    pub segments: Option<u32>,
+}
+
+/// A reply as an agent asks for it, before it is queued: what a connector may refuse.
+#[derive(Debug, Clone, Copy)]
+pub struct Draft<'a> {
+    pub text: &'a str,
+    /// How many files go with it.
+    pub attachments: usize,
 }
 
 /// Why a send did not succeed, typed by what the dispatcher should do next.
@@ -260,11 +270,12 @@ pub trait Connector: Send + Sync + 'static {
 
     /// Why a reply into this thread cannot go out now, known without asking the
     /// provider (WhatsApp's closed 24-hour window with no template to fall back
-    /// on, or a reply with files that only free-form messages can carry). The reply
+    /// on, a reply with files that only free-form messages can carry, an SMS over
+    /// the channel's segment limit). The reply
     /// is then refused when the agent sends it, and failed with this reason if it
     /// was already queued.
-    fn refuse(&self, thread: &ThreadContext, attachments: usize, now: Timestamp) -> Option<String> {
-        let _ = (thread, attachments, now);
+    fn refuse(&self, thread: &ThreadContext, draft: Draft<'_>, now: Timestamp) -> Option<String> {
+        let _ = (thread, draft, now);
         None
     }
 }
@@ -274,7 +285,7 @@ pub trait Connector: Send + Sync + 'static {
 pub fn refusal(
     connector: &dyn Connector,
     thread: &ThreadContext,
-    attachments: usize,
+    draft: Draft<'_>,
     now: Timestamp,
 ) -> Option<String> {
     if let Some(reason) = &thread.recipient_unreachable {
@@ -282,7 +293,7 @@ pub fn refusal(
             "the customer cannot be reached on this channel: {reason}"
         ));
     }
-    connector.refuse(thread, attachments, now)
+    connector.refuse(thread, draft, now)
 }
 
 /// How long a `Retry-After` header asks to wait (seconds, or an HTTP date).

@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use tokio::sync::Semaphore;
 
-use crate::connector::{Connector, Outbound, OutboundAttachment, SendError, refusal};
+use crate::connector::{
+    Connector, Draft, Outbound, OutboundAttachment, Receipt, SendError, refusal,
+};
 use crate::events::Event;
 use crate::gateway::Gateway;
 use crate::model::ChannelId;
@@ -194,7 +196,10 @@ impl Dispatcher {
         if let Some(reason) = refusal(
             channel.connector.as_ref(),
             &outbound.thread,
-            outbound.attachments.len(),
+            Draft {
+                text: &outbound.text,
+                attachments: outbound.attachments.len(),
+            },
             self.gateway.now(),
         ) {
             return Attempt::Failed(SendError::permanent(reason));
@@ -219,7 +224,7 @@ impl Dispatcher {
         metrics::histogram!("switchboard_send_seconds", "channel" => entry.channel.clone())
             .record(started.elapsed().as_secs_f64());
         match result {
-            Ok(receipt) => Attempt::Sent(receipt.external_id),
+            Ok(receipt) => Attempt::Sent(receipt),
             Err(error) => Attempt::Failed(error),
         }
     }
@@ -269,13 +274,11 @@ impl Dispatcher {
         let now = self.gateway.now();
         let entry_owned = entry.clone();
         let (label, marked) = match attempt {
-            Attempt::Sent(external_id) => {
+            Attempt::Sent(receipt) => {
                 let marked = self
                     .gateway
                     .store()
-                    .write(move |conn| {
-                        outbox::mark_sent(conn, &entry_owned, external_id.as_deref(), now.0)
-                    })
+                    .write(move |conn| outbox::mark_sent(conn, &entry_owned, &receipt, now.0))
                     .await?;
                 ("sent", Some(marked))
             }
@@ -342,7 +345,7 @@ impl Dispatcher {
 }
 
 enum Attempt {
-    Sent(Option<String>),
+    Sent(Receipt),
     Throttled(Duration),
     Failed(SendError),
 }

@@ -9,7 +9,7 @@ use tokio::sync::Notify;
 
 use crate::blobs::BlobStore;
 use crate::clock::Clock;
-use crate::connector::{self, Connector, DeliveryUpdate, Inbound, ThreadContext};
+use crate::connector::{self, Connector, DeliveryUpdate, Draft, Inbound, ThreadContext};
 use crate::dispatcher::DispatchConfig;
 use crate::events::{Event, Events};
 use crate::identity::Identity;
@@ -142,14 +142,14 @@ impl Gateway {
     }
 
     /// Why a reply into `thread` would not go out now ([`connector::refusal`]).
-    pub(crate) fn refusal(&self, thread: &ThreadContext, attachments: usize) -> Option<String> {
+    pub(crate) fn refusal(&self, thread: &ThreadContext, draft: Draft<'_>) -> Option<String> {
         let connectors = self
             .inner
             .connectors
             .read()
             .unwrap_or_else(|e| e.into_inner());
         let connector = connectors.get(&thread.channel)?;
-        connector::refusal(connector.as_ref(), thread, attachments, self.now())
+        connector::refusal(connector.as_ref(), thread, draft, self.now())
     }
 
     /// The problem a channel's connector reports, if any.

@@ -249,6 +249,9 @@ pub struct Message {
     /// When the customer last edited the message, if ever.
     #[schema(value_type = Option<String>, format = DateTime)]
     pub edited_at: Option<Timestamp>,
+    /// SMS replies: how many segments the carrier billed it as.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub segments: Option<i64>,
     /// The texts the customer's edits replaced, oldest first.
     pub edits: Vec<MessageEdit>,
     pub attachments: Vec<Attachment>,

@@ -62,7 +62,10 @@ where
             }
         }
     }
-    Ok(Receipt { external_id: first })
+    Ok(Receipt {
+        external_id: first,
+        segments: None,
+    })
 }
 
 #[cfg(test)]

@@ -70,9 +70,13 @@ impl Fixture {
         external_id: Option<&str>,
         at: i64,
     ) -> bool {
-        let (entry, external_id) = (entry.clone(), external_id.map(str::to_owned));
+        let entry = entry.clone();
+        let receipt = switchboard_core::connector::Receipt {
+            external_id: external_id.map(str::to_owned),
+            segments: None,
+        };
         self.store()
-            .write(move |c| outbox::mark_sent(c, &entry, external_id.as_deref(), at))
+            .write(move |c| outbox::mark_sent(c, &entry, &receipt, at))
             .await
             .unwrap()
             != outbox::Marked::ClaimLost

@@ -50,7 +50,10 @@ pub(crate) async fn send(
                     .and_then(|id| id.as_str())
                     .map(str::to_owned)
             });
-        return Ok(Receipt { external_id });
+        return Ok(Receipt {
+            external_id,
+            segments: None,
+        });
     }
     let quoted: String = text.chars().take(QUOTED_ANSWER_CHARS).collect();
     let reason = format!("callback answered {status}: {}", quoted.trim());

@@ -68,6 +68,7 @@ pub(crate) async fn send(
     match connector.smtp.send(email).await {
         Ok(_) => Ok(Receipt {
             external_id: Some(message_id),
+            segments: None,
         }),
         Err(error) if error.is_permanent() => Err(SendError::permanent(format!(
             "the mail server refused the message: {error}"

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use switchboard_core::connector::{
-    ChannelContext, Connector, Outbound, Receipt, SendError, ThreadContext, WebhookRequest,
+    ChannelContext, Connector, Draft, Outbound, Receipt, SendError, ThreadContext, WebhookRequest,
     WebhookResponse,
 };
 use switchboard_core::ingest::IngestError;
@@ -110,13 +110,13 @@ impl Connector for WhatsAppConnector {
         outbound::cost(self, outbound).max(1) as u32
     }
 
-    fn refuse(&self, thread: &ThreadContext, attachments: usize, now: Timestamp) -> Option<String> {
+    fn refuse(&self, thread: &ThreadContext, draft: Draft<'_>, now: Timestamp) -> Option<String> {
         if outbound::window_open(thread.last_inbound_at, now) {
             return None;
         }
         if self.config.window_template.is_none() {
             return Some(outbound::WINDOW_CLOSED.to_owned());
         }
-        (attachments > 0).then(|| outbound::WINDOW_CLOSED_FILES.to_owned())
+        (draft.attachments > 0).then(|| outbound::WINDOW_CLOSED_FILES.to_owned())
     }
 }

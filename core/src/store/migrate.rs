@@ -10,6 +10,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("schema/0002_amendments.sql")),
     (3, include_str!("schema/0003_early_deliveries.sql")),
     (4, include_str!("schema/0004_unreachable_per_channel.sql")),
+    (5, include_str!("schema/0005_message_segments.sql")),
 ];
 
 /// An arbitrary constant: the advisory lock that keeps two PostgreSQL nodes starting

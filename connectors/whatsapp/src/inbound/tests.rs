@@ -32,7 +32,12 @@ fn message(kind: &str, body: Value) -> Value {
 
 /// A row of the payload table: a name, the message as WhatsApp sends it, the text
 /// it must give and the media it must fetch (kind, filename).
-type Case = (&'static str, Value, &'static str, Option<(&'static str, &'static str)>);
+type Case = (
+    &'static str,
+    Value,
+    &'static str,
+    Option<(&'static str, &'static str)>,
+);
 
 #[test]
 fn each_message_type_becomes_readable_text() {

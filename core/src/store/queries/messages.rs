@@ -5,7 +5,7 @@ use crate::model::{Attachment, DeliveryStatus, Direction, Message, MessageEdit, 
 use crate::store::{Connection, Row, StoreError, params};
 
 const COLUMNS: &str = "id, ticket_id, direction, channel, external_id, conversation, contact_id, \
-     author, subject, body, html, automatic, delivery_status, failure_reason, created_at, edited_at";
+     author, subject, body, html, automatic, delivery_status, failure_reason, created_at, edited_at, segments";
 
 fn from_row(row: &Row) -> Result<Message, StoreError> {
     Ok(Message {
@@ -25,6 +25,7 @@ fn from_row(row: &Row) -> Result<Message, StoreError> {
         failure_reason: row.opt_string(13)?,
         created_at: Timestamp(row.i64(14)?),
         edited_at: row.opt_i64(15)?.map(Timestamp),
+        segments: row.opt_i64(16)?,
         edits: Vec::new(),
         attachments: Vec::new(),
     })
@@ -398,6 +399,15 @@ pub fn apply_early_deliveries(
 
 /// Records the provider's id of a sent message, so that status updates find it.
 /// `false` when another message of the channel already has that id.
+/// Records how many SMS segments a sent reply took.
+pub fn set_segments(conn: &mut dyn Connection, id: i64, segments: u32) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE messages SET segments = $1 WHERE id = $2",
+        params![i64::from(segments), id],
+    )?;
+    Ok(())
+}
+
 pub fn set_external_id(
     conn: &mut dyn Connection,
     id: i64,

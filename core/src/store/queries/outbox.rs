@@ -1,7 +1,7 @@
 //! The outbox: one row per outbound message, claimed by one dispatcher at a time
 //! under a lease, then marked sent, rescheduled or failed.
 
-use crate::connector::ThreadContext;
+use crate::connector::{Receipt, ThreadContext};
 use crate::identity::Identity;
 use crate::model::{DeliveryStatus, Message, Timestamp};
 use crate::store::queries::{messages, tickets};
@@ -107,7 +107,7 @@ pub enum Marked {
 pub fn mark_sent(
     conn: &mut dyn Connection,
     entry: &OutboxEntry,
-    external_id: Option<&str>,
+    receipt: &Receipt,
     now: i64,
 ) -> Result<Marked, StoreError> {
     let changed = conn.execute(
@@ -118,7 +118,10 @@ pub fn mark_sent(
     if changed == 0 {
         return Ok(Marked::ClaimLost);
     }
-    let recorded = match external_id {
+    if let Some(segments) = receipt.segments {
+        messages::set_segments(conn, entry.message_id, segments)?;
+    }
+    let recorded = match receipt.external_id.as_deref() {
         Some(external_id) => {
             messages::set_external_id(conn, entry.message_id, &entry.channel, external_id)?
                 .then_some(external_id)
