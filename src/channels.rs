@@ -6,19 +6,27 @@ use std::sync::Arc;
 use serde::Deserialize;
 use switchboard_connector_api as api;
 use switchboard_connector_email as email;
+use switchboard_connector_sms as sms;
 use switchboard_connector_telegram as telegram;
 use switchboard_connector_whatsapp as whatsapp;
 use switchboard_core::connector::{ChannelContext, Connector};
 use switchboard_core::ratelimit::RateLimits;
 
 /// The `kind`s a channel may have.
-pub const KINDS: &[&str] = &[api::KIND, email::KIND, telegram::KIND, whatsapp::KIND];
+pub const KINDS: &[&str] = &[
+    api::KIND,
+    email::KIND,
+    sms::KIND,
+    telegram::KIND,
+    whatsapp::KIND,
+];
 
 /// A channel's own settings, by kind.
 #[derive(Debug, Clone)]
 pub enum ChannelSettings {
     Api(api::ApiChannelConfig),
     Email(Box<email::EmailChannelConfig>),
+    Sms(sms::SmsChannelConfig),
     Telegram(telegram::TelegramChannelConfig),
     WhatsApp(whatsapp::WhatsAppChannelConfig),
 }
@@ -39,6 +47,9 @@ pub fn parse(kind: &str, table: toml::Table) -> Result<ChannelSettings, ParseErr
         email::KIND => email::EmailChannelConfig::deserialize(value)
             .map(|config| ChannelSettings::Email(Box::new(config)))
             .map_err(invalid),
+        sms::KIND => sms::SmsChannelConfig::deserialize(value)
+            .map(ChannelSettings::Sms)
+            .map_err(invalid),
         telegram::KIND => telegram::TelegramChannelConfig::deserialize(value)
             .map(ChannelSettings::Telegram)
             .map_err(invalid),
@@ -54,6 +65,7 @@ impl ChannelSettings {
         match self {
             ChannelSettings::Api(_) => api::KIND,
             ChannelSettings::Email(_) => email::KIND,
+            ChannelSettings::Sms(_) => sms::KIND,
             ChannelSettings::Telegram(_) => telegram::KIND,
             ChannelSettings::WhatsApp(_) => whatsapp::KIND,
         }
@@ -64,6 +76,7 @@ impl ChannelSettings {
         match self {
             ChannelSettings::Api(config) => config.validate(),
             ChannelSettings::Email(config) => config.validate(),
+            ChannelSettings::Sms(config) => config.validate(),
             ChannelSettings::Telegram(config) => config.validate(),
             ChannelSettings::WhatsApp(config) => config.validate(),
         }
@@ -74,6 +87,7 @@ impl ChannelSettings {
         match self {
             ChannelSettings::Api(_) => api::DEFAULT_RATE_LIMITS,
             ChannelSettings::Email(_) => email::DEFAULT_RATE_LIMITS,
+            ChannelSettings::Sms(_) => sms::DEFAULT_RATE_LIMITS,
             ChannelSettings::Telegram(_) => telegram::DEFAULT_RATE_LIMITS,
             ChannelSettings::WhatsApp(_) => whatsapp::DEFAULT_RATE_LIMITS,
         }
@@ -87,6 +101,9 @@ impl ChannelSettings {
             }
             ChannelSettings::Email(config) => {
                 Arc::new(email::EmailConnector::new((**config).clone(), context)?)
+            }
+            ChannelSettings::Sms(config) => {
+                Arc::new(sms::SmsConnector::new(config.clone(), context)?)
             }
             ChannelSettings::Telegram(config) => {
                 Arc::new(telegram::TelegramConnector::new(config.clone(), context)?)

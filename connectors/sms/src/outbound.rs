@@ -1,0 +1,244 @@
+//! Replies out: split into messages of at most 1,600 characters on word
+//! boundaries, each counted in segments (what carriers bill), refused above the
+//! channel's `max_segments`, and sent through the provider with a status callback.
+
+use switchboard_core::connector::{Draft, Outbound, Receipt, SendError};
+use switchboard_core::parts;
+use switchboard_core::text;
+
+use crate::inbound::OPTED_OUT;
+use crate::{SendFailure, SmsConnector};
+
+/// The longest message providers take; longer replies become several messages.
+pub const MAX_MESSAGE_CHARS: usize = 1600;
+
+/// GSM 03.38's basic character set: one septet each.
+const GSM7_BASIC: &str = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?\
+    ¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
+/// Its extension table: two septets each (an escape, then the character).
+const GSM7_EXTENDED: &str = "^{}\\[~]|€\u{000C}";
+
+/// How a text is encoded on the air and how many segments it takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Segments {
+    /// GSM-7 (160 per segment, 153 when concatenated) or UCS-2 (70, 67).
+    pub ucs2: bool,
+    pub count: u32,
+}
+
+/// Segments of one message. A character is never split between two segments: an
+/// extension character's escape stays with it, and so do both halves of a UTF-16
+/// surrogate pair, as the carriers' encoders do.
+pub fn segments(body: &str) -> Segments {
+    let gsm = body
+        .chars()
+        .all(|c| GSM7_BASIC.contains(c) || GSM7_EXTENDED.contains(c));
+    let width = |c: char| -> usize {
+        if gsm {
+            if GSM7_EXTENDED.contains(c) { 2 } else { 1 }
+        } else {
+            c.len_utf16()
+        }
+    };
+    let (single, part) = if gsm { (160, 153) } else { (70, 67) };
+    let total: usize = body.chars().map(width).sum();
+    if total <= single {
+        return Segments {
+            ucs2: !gsm,
+            count: 1,
+        };
+    }
+    let (mut count, mut used) = (1, 0);
+    for c in body.chars() {
+        let w = width(c);
+        if used + w > part {
+            count += 1;
+            used = 0;
+        }
+        used += w;
+    }
+    Segments { ucs2: !gsm, count }
+}
+
+/// The messages a reply becomes.
+fn messages(text: &str) -> Vec<String> {
+    text::split(text.trim(), MAX_MESSAGE_CHARS, |_| 1)
+}
+
+/// Segments of a whole reply.
+fn total_segments(text: &str) -> u32 {
+    messages(text).iter().map(|m| segments(m).count).sum()
+}
+
+/// Segments still to send (rate-limit tokens): the parts an earlier attempt sent
+/// are not counted again.
+pub(crate) fn remaining_segments(outbound: &Outbound) -> u32 {
+    let done = parts::Progress::of(outbound).done;
+    messages(&outbound.text)
+        .iter()
+        .skip(done)
+        .map(|m| segments(m).count)
+        .sum()
+}
+
+/// Why a reply cannot go out by SMS, before it is queued.
+pub(crate) fn refusal(connector: &SmsConnector, draft: Draft<'_>) -> Option<String> {
+    if draft.attachments > 0 {
+        return Some(
+            "SMS replies carry text only: send files by another channel, or as a link".into(),
+        );
+    }
+    let count = total_segments(draft.text);
+    let max = connector.config.max_segments;
+    (count > max).then(|| {
+        let ucs2 = messages(draft.text).iter().any(|m| segments(m).ucs2);
+        format!(
+            "the reply would take {count} SMS segments; this channel allows at most {max} (max_segments): shorten it{}",
+            if ucs2 {
+                " (it has characters outside GSM-7, such as emoji, so each segment holds only 67)"
+            } else {
+                ""
+            }
+        )
+    })
+}
+
+pub(crate) async fn send(
+    connector: &SmsConnector,
+    outbound: &Outbound,
+) -> Result<Receipt, SendError> {
+    let draft = Draft {
+        text: &outbound.text,
+        attachments: outbound.attachments.len(),
+    };
+    if let Some(reason) = refusal(connector, draft) {
+        return Err(SendError::permanent(reason));
+    }
+    let to = outbound
+        .thread
+        .recipient
+        .as_ref()
+        .map_or(outbound.thread.conversation.as_str(), |identity| {
+            identity.address.as_str()
+        });
+    let callback = connector
+        .config
+        .status_callbacks
+        .then(|| connector.public_webhook_url("/status"));
+    let messages = messages(&outbound.text);
+    let (messages, callback) = (&messages, callback.as_deref());
+    let mut receipt = parts::send(
+        &connector.context,
+        outbound,
+        messages.len(),
+        |index| async move {
+            connector
+                .provider
+                .send(to, &messages[index], callback)
+                .await
+                .map_err(|failure| failed(connector, to, failure))
+        },
+    )
+    .await?;
+    receipt.segments = Some(total_segments(&outbound.text));
+    Ok(receipt)
+}
+
+/// What a provider's refusal means for the reply, and for the channel.
+fn failed(connector: &SmsConnector, to: &str, failure: SendFailure) -> SendError {
+    match failure {
+        SendFailure::Retry {
+            reason,
+            retry_after,
+        } => SendError::Retryable {
+            reason,
+            retry_after,
+        },
+        SendFailure::Permanent(reason) => SendError::permanent(reason),
+        SendFailure::OptedOut(reason) => {
+            mark_opted_out(connector, to);
+            SendError::permanent(reason)
+        }
+        SendFailure::Credentials(reason) => {
+            connector.context.report_problem(Some(&reason));
+            SendError::permanent(reason)
+        }
+    }
+}
+
+/// Records, in the background, that the number opted out: the carrier said so.
+pub(crate) fn mark_opted_out(connector: &SmsConnector, number: &str) {
+    let Ok(identity) = switchboard_core::identity::Identity::phone(number) else {
+        return;
+    };
+    let context = connector.context.clone();
+    tokio::spawn(async move {
+        if let Err(error) = context
+            .set_unreachable(identity, Some(OPTED_OUT.to_owned()))
+            .await
+        {
+            tracing::warn!(%error, "cannot record an SMS opt-out");
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_follow_gsm7_and_ucs2() {
+        let gsm = |count| Segments { ucs2: false, count };
+        let ucs2 = |count| Segments { ucs2: true, count };
+        for (name, body, expected) in [
+            ("empty", String::new(), gsm(1)),
+            ("160 GSM-7", "a".repeat(160), gsm(1)),
+            ("161 GSM-7", "a".repeat(161), gsm(2)),
+            ("306 GSM-7", "a".repeat(306), gsm(2)),
+            ("307 GSM-7", "a".repeat(307), gsm(3)),
+            ("€ counts twice", format!("{}€", "a".repeat(158)), gsm(1)),
+            ("€ over the edge", format!("{}€", "a".repeat(159)), gsm(2)),
+            ("[ and ] count twice", "[]".repeat(40), gsm(1)),
+            ("[ and ] over 160", "[]".repeat(41), gsm(2)),
+            (
+                "an escape pair is not split",
+                format!("{}€{}", "a".repeat(152), "a".repeat(152)),
+                gsm(3),
+            ),
+            (
+                "á and ã are not GSM-7",
+                "Olá, João! ¿Qué tal? Ñandú".into(),
+                ucs2(1),
+            ),
+            ("Ü and é are GSM-7", "Über café".into(), gsm(1)),
+            ("70 UCS-2", "é€ж".repeat(23) + "ж", ucs2(1)),
+            ("71 UCS-2", "ж".repeat(71), ucs2(2)),
+            ("134 UCS-2", "ж".repeat(134), ucs2(2)),
+            ("135 UCS-2", "ж".repeat(135), ucs2(3)),
+            (
+                "one emoji makes it UCS-2",
+                format!("{}😀", "a".repeat(60)),
+                ucs2(1),
+            ),
+            (
+                "an emoji is two units",
+                format!("{}😀", "a".repeat(69)),
+                ucs2(2),
+            ),
+            ("Chinese", "您好，我的提款还没有到账。".repeat(6), ucs2(2)),
+            ("a backtick is not GSM-7", "`".into(), ucs2(1)),
+        ] {
+            assert_eq!(segments(&body), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn long_replies_become_messages_of_1600_characters() {
+        let long = "word ".repeat(700);
+        let parts = messages(&long);
+        assert_eq!(parts.len(), 3);
+        assert!(parts.iter().all(|p| p.chars().count() <= MAX_MESSAGE_CHARS));
+        assert_eq!(parts.join(" "), long.trim());
+        assert_eq!(total_segments(&long), 11 + 11 + 2);
+    }
+}
