@@ -48,6 +48,15 @@ pub async fn spawn(backend: Backend) -> TestApp {
 }
 
 pub async fn spawn_with(backend: Backend, extra: &str) -> TestApp {
+    spawn_at(backend, |_| extra.to_owned()).await
+}
+
+/// Like [`spawn_with`], for config that names the gateway's own URL (a public URL
+/// that providers call back): `extra` gets it.
+pub async fn spawn_at(backend: Backend, extra: impl FnOnce(&str) -> String) -> TestApp {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let extra = extra(&url);
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
     let callback = FakeCallback::start(SECRET).await;
@@ -101,16 +110,20 @@ timeout_seconds = 5
 "#,
         callback = callback.url()
     );
-    start(text, dir, callback).await
+    start(text, dir, callback, listener).await
 }
 
-async fn start(config_text: String, dir: tempfile::TempDir, callback: FakeCallback) -> TestApp {
+async fn start(
+    config_text: String,
+    dir: tempfile::TempDir,
+    callback: FakeCallback,
+    listener: tokio::net::TcpListener,
+) -> TestApp {
     let config =
         Config::parse(&config_text, "test.toml", |_| None).unwrap_or_else(|e| panic!("{e}"));
     let clock = ManualClock::new();
     let app = App::build(config, Arc::new(clock.clone())).await.unwrap();
     let gateway = app.gateway.clone();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (trigger, shutdown) = switchboard_core::shutdown::channel();
     let server = tokio::spawn(app.run(listener, shutdown));
@@ -296,8 +309,11 @@ impl TestApp {
         self.halt().await;
         while_down();
         let text = std::mem::take(&mut self.config_text);
+        // The same address: a config may name it (a public URL providers call).
+        let address = self.url.trim_start_matches("http://").to_owned();
+        let listener = tokio::net::TcpListener::bind(&address).await.unwrap();
         let TestApp { dir, callback, .. } = self;
-        start(text, dir, callback).await
+        start(text, dir, callback, listener).await
     }
 }
 
