@@ -167,6 +167,10 @@ fn the_example_configs_are_valid() {
     let env = |name: &str| name.starts_with("WHATSAPP_").then(|| "secret".to_owned());
     let config = Config::parse(text, "whatsapp.toml", env).unwrap();
     assert!(config.channels.iter().any(|c| c.kind() == "whatsapp"));
+    let text = include_str!("../../config/examples/sms.toml");
+    let env = |name: &str| (name == "TWILIO_AUTH_TOKEN").then(|| "secret".to_owned());
+    let config = Config::parse(text, "sms.toml", env).unwrap();
+    assert!(config.channels.iter().any(|c| c.kind() == "sms"));
 }
 
 proptest::proptest! {
