@@ -770,13 +770,22 @@ async fn polling_resumes_at_the_stored_offset_without_loss_or_repeat(backend: Ba
         ));
     }
     wait_for_count(&app, 3).await;
-    let offset = app
+    // The offset is saved right after the commit that the count shows.
+    let context = app
         .gateway
-        .channel_context(switchboard_core::ChannelId::parse("telegram").unwrap())
-        .load_state("update_offset")
-        .await
-        .unwrap();
-    assert_eq!(offset.as_deref(), Some("104"), "the next offset is stored");
+        .channel_context(switchboard_core::ChannelId::parse("telegram").unwrap());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let offset = context.load_state("update_offset").await.unwrap();
+        if offset.as_deref() == Some("104") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the next offset is not stored: {offset:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     // While the gateway is down, new updates arrive; and one that reuses an update id
     // below the stored offset, as if Telegram had missed the confirmation: a poller
