@@ -12,7 +12,8 @@
 //! - [`ratelimit`]: per-channel and per-recipient limits (governor).
 //! - [`secret`]: secrets that never print; [`signature`]: HMAC webhook signatures.
 //! - [`backoff`]: waiting after failures, with jitter.
-//! - [`blobs`]: content-addressed attachment files.
+//! - [`blobs`]: content-addressed attachment files; [`download`]: reading providers'
+//!   files with a size cap.
 //! - [`events`]: the live feed of ticket and message events.
 //! - [`store`]: the SQL store, with its SQLite and PostgreSQL backends.
 //! - [`shutdown`]: the signal that stops servers, pollers and the dispatcher.
@@ -27,6 +28,7 @@ pub mod blobs;
 pub mod clock;
 pub mod connector;
 pub mod dispatcher;
+pub mod download;
 pub mod events;
 pub mod gateway;
 pub mod identity;

@@ -8,10 +8,11 @@
 
 use std::net::IpAddr;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::{Method, StatusCode};
 use serde_json::json;
 use switchboard_core::connector::{WebhookRequest, WebhookResponse};
+use switchboard_core::download::{BodyError, capped_body};
 use switchboard_core::ingest::IngestError;
 use switchboard_core::signature;
 use switchboard_core::store::StoreError;
@@ -181,7 +182,7 @@ async fn fetch(
                 format!("cannot build an HTTP client: {e}"),
             )
         })?;
-    let mut response = client
+    let response = client
         .get(parsed)
         .send()
         .await
@@ -195,25 +196,14 @@ async fn fetch(
             "{url} answered {status} (redirects are not followed)"
         )));
     }
-    let too_big = || unusable(format!("{url} is larger than the limit of {max} bytes"));
-    if response
-        .content_length()
-        .is_some_and(|len| len > max as u64)
-    {
-        return Err(too_big());
-    }
-    let mut body = BytesMut::new();
-    while let Some(chunk) = response
-        .chunk()
+    capped_body(response, max)
         .await
-        .map_err(|e| (StatusCode::BAD_GATEWAY, format!("cannot read {url}: {e}")))?
-    {
-        if body.len() + chunk.len() > max {
-            return Err(too_big());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body.freeze())
+        .map_err(|error| match error {
+            BodyError::TooLarge(_) => {
+                unusable(format!("{url} is larger than the limit of {max} bytes"))
+            }
+            BodyError::Cut(why) => (StatusCode::BAD_GATEWAY, format!("cannot read {url}: {why}")),
+        })
 }
 
 /// Whether an address is on the public internet: not loopback, private, link-local,

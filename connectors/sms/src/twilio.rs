@@ -17,6 +17,7 @@ use http::StatusCode;
 use serde::Deserialize;
 use sha1::Sha1;
 use switchboard_core::connector::{DeliveryUpdate, WebhookRequest, WebhookResponse};
+use switchboard_core::download::{BodyError, capped_body};
 use switchboard_core::model::DeliveryStatus;
 
 use crate::config::TwilioConfig;
@@ -293,7 +294,7 @@ impl SmsProvider for Twilio {
     async fn download(&self, url: &str, limit: usize) -> Result<Bytes, FetchError> {
         // Twilio answers with a redirect to its CDN; reqwest follows it and drops
         // the credentials on the way to the other host.
-        let mut response = self
+        let response = self
             .http
             .get(url)
             .basic_auth(
@@ -314,21 +315,15 @@ impl SmsProvider for Twilio {
                 },
             );
         }
-        let mut bytes = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
+        capped_body(response, limit)
             .await
-            .map_err(|e| FetchError::Retry(format!("the download was cut off: {e}")))?
-        {
-            bytes.extend_from_slice(&chunk);
-            if bytes.len() > limit {
-                return Err(FetchError::Permanent(format!(
+            .map_err(|error| match error {
+                BodyError::TooLarge(_) => FetchError::Permanent(format!(
                     "it is larger than the gateway takes ({} MB)",
                     limit / (1024 * 1024)
-                )));
-            }
-        }
-        Ok(Bytes::from(bytes))
+                )),
+                BodyError::Cut(why) => FetchError::Retry(why),
+            })
     }
 }
 

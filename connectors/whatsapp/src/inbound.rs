@@ -14,6 +14,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use switchboard_core::backoff::Backoff;
 use switchboard_core::connector::{DeliveryUpdate, Inbound, InboundAttachment, Sender, ThreadHint};
+use switchboard_core::download::{BodyError, capped_body};
 use switchboard_core::identity::{Identity, IdentityKind};
 use switchboard_core::model::DeliveryStatus;
 
@@ -522,7 +523,7 @@ async fn download(connector: &WhatsAppConnector, media: &MediaRef) -> Result<Byt
         .await
         .map_err(|e| Fetch::Retry(format!("the media lookup answer is not JSON: {e}")))?;
     let limit = connector.context.max_attachment_bytes();
-    let mut response = connector
+    let response = connector
         .http
         .get(&info.url)
         .bearer_auth(token)
@@ -540,20 +541,15 @@ async fn download(connector: &WhatsAppConnector, media: &MediaRef) -> Result<Byt
             },
         );
     }
-    let mut bytes = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
+    let bytes = capped_body(response, limit)
         .await
-        .map_err(|e| Fetch::Retry(format!("the download was cut off: {e}")))?
-    {
-        bytes.extend_from_slice(&chunk);
-        if bytes.len() > limit {
-            return Err(Fetch::Permanent(format!(
+        .map_err(|error| match error {
+            BodyError::TooLarge(_) => Fetch::Permanent(format!(
                 "it is larger than the gateway takes ({} MB)",
                 limit / (1024 * 1024)
-            )));
-        }
-    }
+            )),
+            BodyError::Cut(why) => Fetch::Retry(why),
+        })?;
     let expected = media
         .sha256
         .clone()
@@ -566,7 +562,7 @@ async fn download(connector: &WhatsAppConnector, media: &MediaRef) -> Result<Byt
             )));
         }
     }
-    Ok(Bytes::from(bytes))
+    Ok(bytes)
 }
 
 #[cfg(test)]
