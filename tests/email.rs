@@ -8,10 +8,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use support::Backend;
 use support::mail::MailServer;
-use support::{Backend, TestApp};
-use switchboard_core::store::queries::messages;
 
 const DOMAIN: &str = "example.test";
 
@@ -69,32 +67,6 @@ fn mail(from: &str, message_id: &str, subject: &str, headers: &str, body: &str) 
     )
 }
 
-async fn wait_for_message(app: &TestApp, external_id: &str) -> (Value, Value) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let id = external_id.to_owned();
-        let found = app
-            .gateway
-            .store()
-            .read(move |c| messages::find_external(c, "email", &id))
-            .await
-            .unwrap();
-        if let Some((message_id, ticket_id)) = found {
-            let detail = app.ticket(&ticket_id.to_string()).await;
-            let message = detail["messages"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|m| m["id"] == message_id)
-                .cloned()
-                .unwrap();
-            return (detail["ticket"].clone(), message);
-        }
-        assert!(Instant::now() < deadline, "{external_id} was not imported");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// A header's value in a raw email (first occurrence, unfolded).
 fn header(raw: &[u8], name: &str) -> Option<String> {
     let text = String::from_utf8_lossy(raw);
@@ -128,7 +100,9 @@ async fn mail_becomes_a_ticket_and_the_reply_threads_in_the_customers_client() {
         "",
         "My withdrawal of 0.5 BTC has been pending since yesterday.",
     ));
-    let (ticket, message) = wait_for_message(&app, "first.1@customer.example").await;
+    let (ticket, message) = app
+        .wait_for_stored("email", "first.1@customer.example")
+        .await;
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "took {:?}",
@@ -179,7 +153,9 @@ async fn mail_becomes_a_ticket_and_the_reply_threads_in_the_customers_client() {
         &format!("In-Reply-To: <{our_id}>\nReferences: <first.1@customer.example> <{our_id}>\n"),
         "Thanks, I see it now.\n\nOn Sun, 22 Nov 2026 at 10:05, Example Support <support@example.test> wrote:\n> It was credited a minute ago.\n",
     ));
-    let (answer_ticket, answer) = wait_for_message(&app, "second.2@customer.example").await;
+    let (answer_ticket, answer) = app
+        .wait_for_stored("email", "second.2@customer.example")
+        .await;
     assert_eq!(answer_ticket["reference"], reference);
     assert_eq!(answer["text"], "Thanks, I see it now.");
 
@@ -193,7 +169,9 @@ async fn mail_becomes_a_ticket_and_the_reply_threads_in_the_customers_client() {
         &format!("In-Reply-To: <{our_id}>\nReferences: <first.1@customer.example> <{our_id}>\n"),
         "I have the same problem.",
     ));
-    let (other_ticket, _) = wait_for_message(&app, "third.3@elsewhere.example").await;
+    let (other_ticket, _) = app
+        .wait_for_stored("email", "third.3@elsewhere.example")
+        .await;
     assert_ne!(other_ticket["reference"], reference);
 
     // A client that drops the headers: the reference in the subject still threads it.
@@ -204,7 +182,9 @@ async fn mail_becomes_a_ticket_and_the_reply_threads_in_the_customers_client() {
         "Thread-Index: AdnK7zFk3s1Q2w8hR0mZ4u8a9b0c1Q==\n",
         "Can I withdraw again today?",
     ));
-    let (fourth_ticket, _) = wait_for_message(&app, "fourth.4@customer.example").await;
+    let (fourth_ticket, _) = app
+        .wait_for_stored("email", "fourth.4@customer.example")
+        .await;
     assert_eq!(fourth_ticket["reference"], reference);
     app.stop().await;
 }
@@ -315,7 +295,7 @@ async fn every_clients_answer_lands_on_the_right_ticket() {
         &format!("Cc: Carla <{}>\n", address("carla")),
         "My withdrawal has been pending since yesterday.",
     ));
-    let (ticket, _) = wait_for_message(&app, "first@customer.example").await;
+    let (ticket, _) = app.wait_for_stored("email", "first@customer.example").await;
     let reference = ticket["reference"].as_str().unwrap().to_owned();
     let reply = app.reply(&reference, "Looking into it.").await;
     let sent = app
@@ -338,7 +318,7 @@ async fn every_clients_answer_lands_on_the_right_ticket() {
             &fill(answer.headers),
             &format!("Answer {n}."),
         ));
-        let (got, message) = wait_for_message(&app, &message_id).await;
+        let (got, message) = app.wait_for_stored("email", &message_id).await;
         assert_eq!(
             got["reference"] == reference.as_str(),
             answer.same_ticket,
@@ -372,7 +352,7 @@ async fn an_outlook_conversation_stays_on_one_ticket_without_threading_headers()
         &format!("Thread-Index: {conversation}\nThread-Topic: Withdrawal limits\n"),
         "What is my daily withdrawal limit?",
     ));
-    let (first, _) = wait_for_message(&app, "o1@customer.example").await;
+    let (first, _) = app.wait_for_stored("email", "o1@customer.example").await;
     boxes.deliver(&mail(
         &from,
         "o2@customer.example",
@@ -380,7 +360,7 @@ async fn an_outlook_conversation_stays_on_one_ticket_without_threading_headers()
         &format!("Thread-Index: {answer}\nThread-Topic: Withdrawal limits\n"),
         "And the monthly one?",
     ));
-    let (second, _) = wait_for_message(&app, "o2@customer.example").await;
+    let (second, _) = app.wait_for_stored("email", "o2@customer.example").await;
     assert_eq!(second["reference"], first["reference"]);
     // Another Outlook conversation from the same person is another ticket.
     boxes.deliver(&mail(
@@ -390,7 +370,7 @@ async fn an_outlook_conversation_stays_on_one_ticket_without_threading_headers()
         "Thread-Index: AdnL0a1b2c3d4e5f6a7b8c9d0e1f2A==\nThread-Topic: Tax statement\n",
         "Where do I find my tax statement?",
     ));
-    let (third, _) = wait_for_message(&app, "o3@customer.example").await;
+    let (third, _) = app.wait_for_stored("email", "o3@customer.example").await;
     assert_ne!(third["reference"], first["reference"]);
     app.stop().await;
 }
@@ -414,7 +394,7 @@ async fn a_bounce_fails_the_reply_and_smtp_refusals_are_mapped() {
         "",
         "Please call me.",
     ));
-    let (ticket, _) = wait_for_message(&app, "r1@customer.example").await;
+    let (ticket, _) = app.wait_for_stored("email", "r1@customer.example").await;
     let reference = ticket["reference"].as_str().unwrap().to_owned();
     let reply = app.reply(&reference, "Sure.").await;
     let failed = app
@@ -432,7 +412,7 @@ async fn a_bounce_fails_the_reply_and_smtp_refusals_are_mapped() {
         "",
         "Is my account verified?",
     ));
-    let (ticket, _) = wait_for_message(&app, "b1@customer.example").await;
+    let (ticket, _) = app.wait_for_stored("email", "b1@customer.example").await;
     let reference = ticket["reference"].as_str().unwrap().to_owned();
     let reply = app.reply(&reference, "Yes, since Monday.").await;
     let reply_id = reply["message_id"].as_i64().unwrap();
@@ -472,7 +452,8 @@ async fn restarts_dropped_connections_and_a_new_uidvalidity_lose_and_repeat_noth
         ));
     }
     let app = support::spawn_with(Backend::Sqlite, &boxes.config("all")).await;
-    wait_for_message(&app, "early.4@customer.example").await;
+    app.wait_for_stored("email", "early.4@customer.example")
+        .await;
     assert_eq!(app.count("messages").await, 5);
 
     // Down for a while: what arrives meanwhile is fetched after the restart.
@@ -489,7 +470,8 @@ async fn restarts_dropped_connections_and_a_new_uidvalidity_lose_and_repeat_noth
             }
         })
         .await;
-    wait_for_message(&app, "late.4@customer.example").await;
+    app.wait_for_stored("email", "late.4@customer.example")
+        .await;
     assert_eq!(app.count("messages").await, 10);
 
     // The server drops the connection: the gateway reconnects and goes on.
@@ -504,7 +486,8 @@ async fn restarts_dropped_connections_and_a_new_uidvalidity_lose_and_repeat_noth
         "",
         "Still there?",
     ));
-    wait_for_message(&app, "after.kick@customer.example").await;
+    app.wait_for_stored("email", "after.kick@customer.example")
+        .await;
 
     // A new UIDVALIDITY voids the cursor: everything is scanned again, nothing stored
     // twice, and new mail still comes in.
@@ -516,7 +499,8 @@ async fn restarts_dropped_connections_and_a_new_uidvalidity_lose_and_repeat_noth
         "",
         "New mail.",
     ));
-    wait_for_message(&app, "after.validity@customer.example").await;
+    app.wait_for_stored("email", "after.validity@customer.example")
+        .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(app.count("messages").await, 12, "each message once");
     app.stop().await;
@@ -577,26 +561,16 @@ async fn the_whole_corpus_imports_through_imap() {
     assert_eq!(automatic, 3, "out-of-office, mailing list, autoresponder");
     // Through the support address's own Google Group: the customer's, from the
     // customer in Reply-To rather than the group the From was rewritten to.
-    let (_, ticket_id) = app
-        .gateway
-        .store()
-        .read(|c| {
-            messages::find_external(
-                c,
-                "email",
-                "8c1f0e2a-7b3d-4e5f-9a6b-1c2d3e4f5a6b@bank.example",
-            )
-        })
-        .await
-        .unwrap()
-        .unwrap();
-    let group_mail = app.ticket(&ticket_id.to_string()).await;
+    let (ticket, message) = app
+        .wait_for_stored("email", "8c1f0e2a-7b3d-4e5f-9a6b-1c2d3e4f5a6b@bank.example")
+        .await;
+    assert_eq!(message["automatic"], false);
+    let group_mail = app.ticket(ticket["reference"].as_str().unwrap()).await;
     assert_eq!(
         group_mail["contact"]["identities"][0]["address"], "mei.tanaka@bank.example",
         "{group_mail}"
     );
     assert_eq!(group_mail["contact"]["name"], "Mei Tanaka");
-    assert_eq!(group_mail["messages"][0]["automatic"], false);
     for row in &rows {
         let body = row.string(2).unwrap();
         assert!(
@@ -662,7 +636,7 @@ async fn tls_and_starttls_connections_check_the_servers_certificate() {
             )
             .replacen("host = \"127.0.0.1\"", "host = \"localhost\"", 1);
         let app = support::spawn_with(Backend::Sqlite, &config).await;
-        let (ticket, _) = wait_for_message(&app, &id).await;
+        let (ticket, _) = app.wait_for_stored("email", &id).await;
         let reference = ticket["reference"].as_str().unwrap().to_owned();
         let reply = app.reply(&reference, "Answer over TLS").await;
         app.wait_for_delivery(&reference, reply["message_id"].as_i64().unwrap(), "sent")
@@ -688,12 +662,6 @@ async fn tls_and_starttls_connections_check_the_servers_certificate() {
     let app = support::spawn_with(Backend::Sqlite, &config).await;
     let problem = app.wait_for_channel_problem("email").await;
     assert!(problem.contains("TLS"), "{problem}");
-    let found = app
-        .gateway
-        .store()
-        .read(move |c| messages::find_external(c, "email", id))
-        .await
-        .unwrap();
-    assert!(found.is_none());
+    assert!(app.stored("email", id).await.is_none());
     app.stop().await;
 }

@@ -85,26 +85,8 @@ fn sid_of(params: &[(String, String)]) -> String {
 
 /// The reference of the ticket holding the message with this provider id, and the message.
 async fn stored(app: &TestApp, channel: &str, external_id: &str) -> (String, Value) {
-    let (channel, id) = (channel.to_owned(), external_id.to_owned());
-    let (message_id, ticket_id) = app
-        .gateway
-        .store()
-        .read(move |c| switchboard_core::store::queries::messages::find_external(c, &channel, &id))
-        .await
-        .unwrap()
-        .unwrap_or_else(|| panic!("{external_id} not stored"));
-    let detail = app.ticket(&ticket_id.to_string()).await;
-    let message = detail["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["id"] == message_id)
-        .cloned()
-        .unwrap();
-    (
-        detail["ticket"]["reference"].as_str().unwrap().to_owned(),
-        message,
-    )
+    let (ticket, message) = app.wait_for_stored(channel, external_id).await;
+    (ticket["reference"].as_str().unwrap().to_owned(), message)
 }
 
 /// The customer texts; the ticket's reference.

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use fakes::telegram::{BOT_ID, BOT_USERNAME, Failure, FakeTelegram};
 use serde_json::{Value, json};
 use support::{ADMIN_TOKEN, Backend, TestApp};
-use switchboard_core::store::queries::messages;
 
 const TOKEN: &str = "123456:test-token";
 const WEBHOOK_SECRET: &str = "tg-secret_1";
@@ -82,26 +81,6 @@ fn update(update_id: i64, chat: i64, message_id: i64, fields: Value) -> Value {
 }
 
 /// The stored message with this Telegram id, with its ticket (via the agent API).
-async fn stored(app: &TestApp, external_id: &str) -> Option<(Value, Value)> {
-    let id = external_id.to_owned();
-    let found = app
-        .gateway
-        .store()
-        .read(move |c| messages::find_external(c, "telegram", &id))
-        .await
-        .unwrap()?;
-    let (message_id, ticket_id) = found;
-    let ticket = app.ticket(&ticket_id.to_string()).await;
-    let message = ticket["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["id"] == message_id)
-        .cloned()
-        .unwrap();
-    Some((ticket["ticket"].clone(), message))
-}
-
 fn attachment_names(message: &Value) -> Vec<(String, String)> {
     message["attachments"]
         .as_array()
@@ -398,7 +377,8 @@ async fn real_shaped_updates_become_the_right_tickets_and_messages() {
             "{}: one message",
             case.name
         );
-        let (ticket, message) = stored(&app, external_id)
+        let (ticket, message) = app
+            .stored("telegram", external_id)
             .await
             .unwrap_or_else(|| panic!("{}: not stored as {external_id}", case.name));
         assert_eq!(message["text"], case.text, "{}", case.name);
@@ -419,7 +399,7 @@ async fn real_shaped_updates_become_the_right_tickets_and_messages() {
     }
 
     // The downloaded bytes are the file's.
-    let (_, photo) = stored(&app, "102:12").await.unwrap();
+    let (_, photo) = app.stored("telegram", "102:12").await.unwrap();
     let id = photo["attachments"][0]["id"].as_i64().unwrap();
     let response = app
         .http
@@ -434,7 +414,7 @@ async fn real_shaped_updates_become_the_right_tickets_and_messages() {
     );
 
     // The edit kept what it replaced.
-    let (_, edited) = stored(&app, "108:18").await.unwrap();
+    let (_, edited) = app.stored("telegram", "108:18").await.unwrap();
     assert_eq!(edited["edits"][0]["previous_text"], "I sent 5 ETH");
     assert!(edited["edited_at"].is_string());
 
@@ -447,7 +427,7 @@ async fn real_shaped_updates_become_the_right_tickets_and_messages() {
     assert_eq!(fake.answered_callbacks(), ["4382bfdwdsb323b2d9"]);
 
     // A Telegram user is one contact identity: the numeric id, names as display data.
-    let (ticket, _) = stored(&app, "101:11").await.unwrap();
+    let (ticket, _) = app.stored("telegram", "101:11").await.unwrap();
     let contact = &app.ticket(ticket["reference"].as_str().unwrap()).await["contact"];
     assert_eq!(contact["name"], "Ana Lima (@ana_lima)");
     assert_eq!(contact["identities"][0]["kind"], "telegram");
@@ -520,7 +500,10 @@ async fn customer_writes(app: &TestApp, fake: &FakeTelegram, chat: i64, message_
     )
     .await;
     fake.know_message(chat, message_id);
-    let (ticket, _) = stored(app, &format!("{chat}:{message_id}")).await.unwrap();
+    let (ticket, _) = app
+        .stored("telegram", &format!("{chat}:{message_id}"))
+        .await
+        .unwrap();
     ticket["reference"].as_str().unwrap().to_owned()
 }
 
@@ -556,7 +539,7 @@ async fn replies_go_to_the_chat_quoting_the_customers_message(backend: Backend) 
         "text": "It was credited a minute ago."}}),
     );
     deliver(&app, &answer).await;
-    let (ticket, _) = stored(&app, "301:78").await.unwrap();
+    let (ticket, _) = app.stored("telegram", "301:78").await.unwrap();
     assert_eq!(ticket["reference"], reference);
     app.stop().await;
 }
@@ -816,7 +799,7 @@ async fn polling_resumes_at_the_stored_offset_without_loss_or_repeat(backend: Ba
         6,
         "nothing lost, nothing repeated"
     );
-    assert!(stored(&app, "499:1").await.is_none());
+    assert!(app.stored("telegram", "499:1").await.is_none());
     assert_eq!(fake.confirmed_offset(), 107);
     app.stop().await;
 }

@@ -66,28 +66,8 @@ async fn customer_writes(app: &TestApp, fake: &FakeWhatsApp, wamid: &str, text: 
 
 /// The reference of the ticket holding the message with this wamid, and the message.
 async fn stored(app: &TestApp, wamid: &str) -> (String, Value) {
-    let id = wamid.to_owned();
-    let (message_id, ticket_id) = app
-        .gateway
-        .store()
-        .read(move |c| {
-            switchboard_core::store::queries::messages::find_external(c, "whatsapp", &id)
-        })
-        .await
-        .unwrap()
-        .unwrap_or_else(|| panic!("{wamid} not stored"));
-    let detail = app.ticket(&ticket_id.to_string()).await;
-    let message = detail["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["id"] == message_id)
-        .cloned()
-        .unwrap();
-    (
-        detail["ticket"]["reference"].as_str().unwrap().to_owned(),
-        message,
-    )
+    let (ticket, message) = app.wait_for_stored("whatsapp", wamid).await;
+    (ticket["reference"].as_str().unwrap().to_owned(), message)
 }
 
 /// A reply through the agent API: the status and the answer.

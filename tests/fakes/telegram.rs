@@ -14,7 +14,7 @@
 //! is accepted. Methods outside `METHODS` answer 404, as unknown methods do.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Json;
@@ -24,8 +24,9 @@ use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
-use tokio::sync::watch;
 use tokio::time::Instant;
+
+use super::Watched;
 
 pub const BOT_ID: i64 = 7_000_000_001;
 pub const BOT_USERNAME: &str = "switchboard_test_bot";
@@ -132,10 +133,8 @@ pub struct FakeTelegram {
 
 struct Shared {
     token: String,
-    /// A std Mutex: it is never held across an await.
-    inner: Mutex<Inner>,
-    /// Bumped on every change, to wake long polls and the wait helpers.
-    changed: watch::Sender<u64>,
+    /// Its bumps also wake long polls.
+    state: Watched<Inner>,
 }
 
 #[derive(Default)]
@@ -181,11 +180,14 @@ impl FakeTelegram {
     pub async fn start(token: &str) -> FakeTelegram {
         let shared = Arc::new(Shared {
             token: token.to_owned(),
-            inner: Mutex::new(Inner {
-                last_update_id: FIRST_UPDATE_ID - 1,
-                ..Inner::default()
-            }),
-            changed: watch::channel(0).0,
+            state: Watched::new(
+                "Telegram",
+                Inner {
+                    last_update_id: FIRST_UPDATE_ID - 1,
+                    ..Inner::default()
+                },
+                |inner| format!("calls {:?}, sent {:#?}", inner.calls, inner.sent),
+            ),
         });
         let app = Router::new()
             .fallback(handle)
@@ -206,7 +208,7 @@ impl FakeTelegram {
     /// gets the next; its messages, callback query and file ids become known.
     pub fn push_update(&self, mut update: Value) {
         assert!(update.is_object(), "an update is a JSON object: {update}");
-        let mut inner = self.shared.lock();
+        let mut inner = self.shared.state.lock();
         let id = match update["update_id"].as_i64() {
             Some(id) => id,
             None => (inner.last_update_id + 1).max(inner.confirmed_offset),
@@ -216,18 +218,18 @@ impl FakeTelegram {
         inner.learn(&update);
         inner.updates.push_back(update);
         drop(inner);
-        self.shared.bump();
+        self.shared.state.bump();
     }
 
     /// Makes an update's messages, callback query and file ids known without queueing
     /// it (for updates the test delivers to the gateway's webhook).
     pub fn know_update(&self, update: &Value) {
-        self.shared.lock().learn(update);
+        self.shared.state.lock().learn(update);
     }
 
     /// Makes a message id known in a chat without an update.
     pub fn know_message(&self, chat_id: i64, message_id: i64) {
-        let mut inner = self.shared.lock();
+        let mut inner = self.shared.state.lock();
         let chat = inner.chats.entry(chat_id).or_default();
         chat.messages.entry(message_id).or_insert(None);
     }
@@ -239,7 +241,11 @@ impl FakeTelegram {
             size: bytes.len() as u64,
             bytes,
         };
-        self.shared.lock().files.insert(file_id.to_owned(), file);
+        self.shared
+            .state
+            .lock()
+            .files
+            .insert(file_id.to_owned(), file);
     }
 
     /// A file whose getFile answers "Bad Request: file is too big" (size over 20 MB).
@@ -250,20 +256,24 @@ impl FakeTelegram {
             size,
             bytes: Vec::new(),
         };
-        self.shared.lock().files.insert(file_id.to_owned(), file);
+        self.shared
+            .state
+            .lock()
+            .files
+            .insert(file_id.to_owned(), file);
     }
 
     /// The next call of `method` (case-insensitive) is answered with `failure`; queue
     /// several by calling again.
     pub fn fail_next(&self, method: &str, failure: Failure) {
-        let mut inner = self.shared.lock();
+        let mut inner = self.shared.state.lock();
         let queue = inner.failures.entry(method.to_ascii_lowercase());
         queue.or_default().push_back(failure);
     }
 
     /// Messages the bot sent (sendMessage, sendPhoto, sendDocument), in arrival order.
     pub fn sent(&self) -> Vec<Sent> {
-        self.shared.lock().sent.clone()
+        self.shared.state.lock().sent.clone()
     }
 
     /// Waits (up to 10 s, then panics showing what arrived) until at least `count`
@@ -288,7 +298,7 @@ impl FakeTelegram {
     /// How many requests a method got (case-insensitive), failed ones included;
     /// requests with a wrong token are not counted.
     pub fn calls(&self, method: &str) -> usize {
-        let inner = self.shared.lock();
+        let inner = self.shared.state.lock();
         inner
             .calls
             .get(&method.to_ascii_lowercase())
@@ -298,55 +308,29 @@ impl FakeTelegram {
 
     /// The parameters of the active setWebhook, if any.
     pub fn webhook(&self) -> Option<Value> {
-        self.shared.lock().webhook.clone()
+        self.shared.state.lock().webhook.clone()
     }
 
     /// Sets or clears a webhook as if another deployment had (getUpdates then answers 409).
     pub fn set_webhook(&self, url: Option<&str>) {
-        self.shared.lock().webhook = url.map(|url| json!({ "url": url }));
-        self.shared.bump();
+        self.shared.state.lock().webhook = url.map(|url| json!({ "url": url }));
+        self.shared.state.bump();
     }
 
     /// The highest offset getUpdates has been called with (updates below it are
     /// confirmed and dropped).
     pub fn confirmed_offset(&self) -> i64 {
-        self.shared.lock().confirmed_offset
+        self.shared.state.lock().confirmed_offset
     }
 
     /// callback_query_ids answered with answerCallbackQuery.
     pub fn answered_callbacks(&self) -> Vec<String> {
-        self.shared.lock().answered_callbacks.clone()
+        self.shared.state.lock().answered_callbacks.clone()
     }
 
+    /// `Watched::wait_until` on this fake's state.
     async fn wait_until(&self, done: impl Fn(&Inner) -> bool) {
-        let mut changes = self.shared.changed.subscribe();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            changes.borrow_and_update();
-            if done(&self.shared.lock()) {
-                return;
-            }
-            if tokio::time::timeout_at(deadline, changes.changed())
-                .await
-                .is_err()
-            {
-                let inner = self.shared.lock();
-                panic!(
-                    "the fake Telegram waited 10 s; calls {:?}, sent {:#?}",
-                    inner.calls, inner.sent
-                );
-            }
-        }
-    }
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn bump(&self) {
-        self.changed.send_modify(|n| *n = n.wrapping_add(1));
+        self.shared.state.wait_until(done).await;
     }
 }
 
@@ -461,14 +445,14 @@ async fn call(shared: &Shared, token: &str, method: &str, request: Request) -> R
     }
     let method = method.to_ascii_lowercase();
     let failure = {
-        let mut inner = shared.lock();
+        let mut inner = shared.state.lock();
         *inner.calls.entry(method.clone()).or_default() += 1;
         inner
             .failures
             .get_mut(&method)
             .and_then(VecDeque::pop_front)
     };
-    shared.bump();
+    shared.state.bump();
     if let Some(failure) = failure {
         return Refusal::from(failure).into_response();
     }
@@ -482,9 +466,9 @@ async fn call(shared: &Shared, token: &str, method: &str, request: Request) -> R
     let outcome = if method == "getupdates" {
         get_updates(shared, &params).await
     } else {
-        shared.lock().dispatch(&method, &params)
+        shared.state.lock().dispatch(&method, &params)
     };
-    shared.bump();
+    shared.state.bump();
     respond(outcome)
 }
 
@@ -492,7 +476,7 @@ fn download(shared: &Shared, token: &str, path: &str) -> Response {
     if token != shared.token {
         return Refusal::new(401, "Unauthorized").into_response();
     }
-    let inner = shared.lock();
+    let inner = shared.state.lock();
     let file = inner
         .files
         .values()
@@ -519,7 +503,7 @@ async fn get_updates(shared: &Shared, params: &Params) -> Outcome {
         .clamp(0, MAX_POLL_SECONDS) as u64;
     let allowed = params.allowed_updates()?;
     let generation = {
-        let mut inner = shared.lock();
+        let mut inner = shared.state.lock();
         if inner.webhook.is_some() {
             return Err(Refusal::new(409, WEBHOOK_ACTIVE));
         }
@@ -530,14 +514,14 @@ async fn get_updates(shared: &Shared, params: &Params) -> Outcome {
         inner.poll_generation += 1;
         inner.poll_generation
     };
-    shared.bump();
+    shared.state.bump();
     let deadline = Instant::now() + Duration::from_secs(timeout);
-    let mut changes = shared.changed.subscribe();
+    let mut changes = shared.state.subscribe();
     let mut polling = None;
     loop {
         changes.borrow_and_update();
         {
-            let inner = shared.lock();
+            let inner = shared.state.lock();
             if inner.poll_generation != generation {
                 return Err(Refusal::new(409, TERMINATED));
             }
@@ -559,16 +543,16 @@ struct LongPoll<'s>(&'s Shared);
 
 impl<'s> LongPoll<'s> {
     fn new(shared: &'s Shared) -> LongPoll<'s> {
-        shared.lock().long_polls += 1;
-        shared.bump();
+        shared.state.lock().long_polls += 1;
+        shared.state.bump();
         LongPoll(shared)
     }
 }
 
 impl Drop for LongPoll<'_> {
     fn drop(&mut self) {
-        self.0.lock().long_polls -= 1;
-        self.0.bump();
+        self.0.state.lock().long_polls -= 1;
+        self.0.state.bump();
     }
 }
 

@@ -20,7 +20,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Json;
@@ -33,8 +33,8 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 use sha1::Sha1;
-use tokio::sync::watch;
-use tokio::time::Instant;
+
+use super::Watched;
 
 pub const API_VERSION: &str = "2010-04-01";
 /// The sender Twilio picks from a Messaging Service's pool; status callbacks of
@@ -139,10 +139,7 @@ struct Shared {
     auth_token: String,
     url: String,
     http: reqwest::Client,
-    /// A std Mutex: it is never held across an await.
-    inner: Mutex<Inner>,
-    /// Bumped on every change, to wake the wait helpers.
-    changed: watch::Sender<u64>,
+    state: Watched<Inner>,
 }
 
 #[derive(Default)]
@@ -192,8 +189,10 @@ impl FakeTwilio {
             auth_token: auth_token.to_owned(),
             url: url.clone(),
             http: http_client(),
-            inner: Mutex::new(Inner::default()),
-            changed: watch::channel(0).0,
+            state: Watched::new("Twilio", Inner::default(), |inner| {
+                let (sent, posts) = (&inner.sent, &inner.status_posts);
+                format!("sent {sent:#?}, status callbacks {posts:#?}")
+            }),
         });
         let app = Router::new().fallback(handle).with_state(shared.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
@@ -211,7 +210,7 @@ impl FakeTwilio {
 
     /// Every send that passed authentication, in arrival order, accepted or refused.
     pub fn sent(&self) -> Vec<Sent> {
-        self.shared.lock().sent.clone()
+        self.shared.state.lock().sent.clone()
     }
 
     /// Waits (up to 10 s, then panics showing what arrived) for `count` sends.
@@ -222,17 +221,17 @@ impl FakeTwilio {
 
     /// The next send is answered with `failure`; queue several by calling again.
     pub fn fail_next(&self, failure: Failure) {
-        self.shared.lock().failures.push_back(failure);
+        self.shared.state.lock().failures.push_back(failure);
     }
 
     /// Sending to `number` now fails with 21610, as after the recipient texted STOP.
     pub fn opt_out(&self, number: &str) {
-        self.shared.lock().opted_out.insert(number.to_owned());
+        self.shared.state.lock().opted_out.insert(number.to_owned());
     }
 
     /// Undoes `opt_out`, as after the recipient texted START.
     pub fn opt_in(&self, number: &str) {
-        self.shared.lock().opted_out.remove(number);
+        self.shared.state.lock().opted_out.remove(number);
     }
 
     /// Stores media as if it came with an inbound MMS and returns its URL (what
@@ -247,7 +246,11 @@ impl FakeTwilio {
             cdn_token: new_sid(""),
             date_created: rfc2822_now(),
         };
-        self.shared.lock().media.insert(media_sid.clone(), media);
+        self.shared
+            .state
+            .lock()
+            .media
+            .insert(media_sid.clone(), media);
         format!(
             "{}/{API_VERSION}/Accounts/{}/Messages/{message_sid}/Media/{media_sid}",
             self.url, self.shared.account_sid
@@ -256,14 +259,14 @@ impl FakeTwilio {
 
     /// How many times media bytes were served (requests that reached the CDN).
     pub fn media_downloads(&self) -> usize {
-        self.shared.lock().downloads
+        self.shared.state.lock().downloads
     }
 
     /// Posts a signed status callback for an accepted message to the StatusCallback
     /// it was sent with and returns the receiver's HTTP status (0 when the request
     /// failed). Panics when the message is unknown or had no StatusCallback.
     pub async fn emit_status(&self, sid: &str, status: &str, error_code: Option<u32>) -> u16 {
-        let message = self.shared.lock().messages.get(sid).cloned();
+        let message = self.shared.state.lock().messages.get(sid).cloned();
         let message = message.unwrap_or_else(|| panic!("the fake Twilio sent no message {sid}"));
         emit(&self.shared, sid, &message, status, error_code).await
     }
@@ -272,12 +275,12 @@ impl FakeTwilio {
     /// task) by the callbacks "sent" then "delivered", the second after the first
     /// was answered.
     pub fn auto_status(&self, on: bool) {
-        self.shared.lock().auto_status = on;
+        self.shared.state.lock().auto_status = on;
     }
 
     /// The status callbacks posted so far, in order, with the receiver's answers.
     pub fn status_posts(&self) -> Vec<StatusPost> {
-        self.shared.lock().status_posts.clone()
+        self.shared.state.lock().status_posts.clone()
     }
 
     /// Waits (up to 10 s, then panics) until `count` status callbacks were answered.
@@ -287,37 +290,13 @@ impl FakeTwilio {
         self.status_posts()
     }
 
+    /// `Watched::wait_until` on this fake's state.
     async fn wait_until(&self, done: impl Fn(&Inner) -> bool) {
-        let mut changes = self.shared.changed.subscribe();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            changes.borrow_and_update();
-            if done(&self.shared.lock()) {
-                return;
-            }
-            if tokio::time::timeout_at(deadline, changes.changed())
-                .await
-                .is_err()
-            {
-                let inner = self.shared.lock();
-                panic!(
-                    "the fake Twilio waited 10 s; sent {:#?}, status callbacks {:#?}",
-                    inner.sent, inner.status_posts
-                );
-            }
-        }
+        self.shared.state.wait_until(done).await;
     }
 }
 
 impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn bump(&self) {
-        self.changed.send_modify(|n| *n = n.wrapping_add(1));
-    }
-
     /// Basic `AccountSid:AuthToken` for the account the path names.
     fn authenticated(&self, headers: &HeaderMap, path_account: &str) -> bool {
         let credentials = headers
@@ -540,7 +519,7 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         }
         _ => Refusal::not_found(&path).into_response(),
     };
-    shared.bump();
+    shared.state.bump();
     response
 }
 
@@ -587,7 +566,7 @@ async fn send(shared: &Arc<Shared>, request: Request) -> Response {
         num_segments: segments(first(&params, "Body").unwrap_or_default()),
         params: params.clone(),
     };
-    let mut inner = shared.lock();
+    let mut inner = shared.state.lock();
     let outcome = match inner.failures.pop_front() {
         Some(failure) => Err(Refusal::from(failure)),
         None => validate(&params).and_then(|valid| {
@@ -751,7 +730,7 @@ fn media_resource(shared: &Shared, path: &str, message_sid: &str, media_sid: &st
         Some(sid) => (sid, true),
         None => (media_sid, false),
     };
-    let inner = shared.lock();
+    let inner = shared.state.lock();
     let media = inner.media.get(media_sid);
     let Some(media) = media.filter(|m| m.message_sid == message_sid) else {
         return Refusal::not_found(path).into_response();
@@ -781,7 +760,7 @@ fn media_resource(shared: &Shared, path: &str, message_sid: &str, media_sid: &st
 }
 
 fn cdn(shared: &Shared, token: &str) -> Response {
-    let mut inner = shared.lock();
+    let mut inner = shared.state.lock();
     let found = inner.media.values().find(|m| m.cdn_token == token);
     let Some(media) = found else {
         return (StatusCode::NOT_FOUND, "Not Found").into_response();
@@ -835,14 +814,14 @@ async fn emit(
         params.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
     let answer = post_signed(&shared.http, &url, &url, &shared.auth_token, &params).await;
     let http_status = answer.map_or(0, |r| r.status().as_u16());
-    shared.lock().status_posts.push(StatusPost {
+    shared.state.lock().status_posts.push(StatusPost {
         sid: sid.to_owned(),
         status: status.to_owned(),
         error_code,
         url,
         http_status,
     });
-    shared.bump();
+    shared.state.bump();
     http_status
 }
 

@@ -30,7 +30,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
@@ -42,8 +42,9 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
-use tokio::sync::{mpsc, watch};
-use tokio::time::Instant;
+use tokio::sync::mpsc;
+
+use super::Watched;
 
 /// The WhatsApp Business Account id in webhook envelopes.
 pub const WABA_ID: &str = "102290129340398";
@@ -223,10 +224,7 @@ struct Shared {
     http: reqwest::Client,
     /// Status webhooks to post, in order, by one task.
     queue: mpsc::UnboundedSender<Value>,
-    /// A std Mutex: it is never held across an await.
-    inner: Mutex<Inner>,
-    /// Bumped on every change, for the wait helpers.
-    changed: watch::Sender<u64>,
+    state: Watched<Inner>,
 }
 
 struct Inner {
@@ -270,23 +268,29 @@ impl FakeWhatsApp {
             url: url.clone(),
             http: http_client(),
             queue,
-            inner: Mutex::new(Inner {
-                sent: Vec::new(),
-                failures: VecDeque::new(),
-                templates: HashMap::new(),
-                closed: HashSet::new(),
-                media: HashMap::new(),
-                uploads: Vec::new(),
-                media_failures: HashMap::new(),
-                downloads: 0,
-                webhook: None,
-                auto_status: false,
-                late_failures: false,
-                status_posts: Vec::new(),
-                max_text: MAX_TEXT,
-                file_size_as_number: false,
-            }),
-            changed: watch::channel(0).0,
+            state: Watched::new(
+                "WhatsApp",
+                Inner {
+                    sent: Vec::new(),
+                    failures: VecDeque::new(),
+                    templates: HashMap::new(),
+                    closed: HashSet::new(),
+                    media: HashMap::new(),
+                    uploads: Vec::new(),
+                    media_failures: HashMap::new(),
+                    downloads: 0,
+                    webhook: None,
+                    auto_status: false,
+                    late_failures: false,
+                    status_posts: Vec::new(),
+                    max_text: MAX_TEXT,
+                    file_size_as_number: false,
+                },
+                |inner| {
+                    let (sent, posts) = (&inner.sent, &inner.status_posts);
+                    format!("sent {sent:#?}, status posts {posts:#?}")
+                },
+            ),
         });
         let app = Router::new()
             .fallback(handle)
@@ -308,7 +312,7 @@ impl FakeWhatsApp {
 
     /// Every authenticated POST .../messages, accepted or refused, in arrival order.
     pub fn sent(&self) -> Vec<Sent> {
-        self.shared.lock().sent.clone()
+        self.shared.state.lock().sent.clone()
     }
 
     /// Waits (up to 10 s, then panics showing what arrived) until at least `count`
@@ -320,29 +324,34 @@ impl FakeWhatsApp {
 
     /// The next send is answered with `failure`; call again to queue more.
     pub fn fail_next(&self, failure: Failure) {
-        self.shared.lock().failures.push_back(failure);
+        self.shared.state.lock().failures.push_back(failure);
     }
 
     /// Approves a template in a language, with this many body parameters ({{1}}..).
     pub fn approve_template(&self, name: &str, language: &str, body_parameters: usize) {
         let key = (name.to_owned(), language.to_owned());
-        self.shared.lock().templates.insert(key, body_parameters);
+        self.shared
+            .state
+            .lock()
+            .templates
+            .insert(key, body_parameters);
     }
 
     /// The customer's last message is more than 24 hours old.
     pub fn close_window(&self, wa_id: &str) {
-        self.shared.lock().closed.insert(digits(wa_id));
+        self.shared.state.lock().closed.insert(digits(wa_id));
     }
 
     /// The customer just wrote: their window is open again.
     pub fn customer_wrote(&self, wa_id: &str) {
-        self.shared.lock().closed.remove(&digits(wa_id));
+        self.shared.state.lock().closed.remove(&digits(wa_id));
     }
 
     /// Stores media (as if a customer had sent it) and returns its id.
     pub fn add_media(&self, bytes: &[u8], mime_type: &str) -> String {
         let id = media_id();
         self.shared
+            .state
             .lock()
             .media
             .insert(id.clone(), StoredMedia::new(bytes, mime_type, None));
@@ -351,29 +360,29 @@ impl FakeWhatsApp {
 
     /// Downloads of this media serve other bytes than its metadata's sha256 describes.
     pub fn corrupt_media(&self, media_id: &str) {
-        let mut inner = self.shared.lock();
+        let mut inner = self.shared.state.lock();
         let media = inner.media.get_mut(media_id);
         media.expect("corrupt_media: unknown media id").corrupt = true;
     }
 
     /// The next `times` metadata requests for this media answer 503 with code 2.
     pub fn fail_media(&self, media_id: &str, times: u32) {
-        let mut inner = self.shared.lock();
+        let mut inner = self.shared.state.lock();
         inner.media_failures.insert(media_id.to_owned(), times);
     }
 
     /// How many media downloads (bytes) were served.
     pub fn media_downloads(&self) -> usize {
-        self.shared.lock().downloads
+        self.shared.state.lock().downloads
     }
 
     pub fn uploads(&self) -> Vec<Upload> {
-        self.shared.lock().uploads.clone()
+        self.shared.state.lock().uploads.clone()
     }
 
     /// Where the fake posts status webhooks (the gateway's /webhooks/{channel_id}).
     pub fn set_webhook(&self, url: &str) {
-        self.shared.lock().webhook = Some(url.to_owned());
+        self.shared.state.lock().webhook = Some(url.to_owned());
     }
 
     /// Posts one signed status webhook for `wamid` and returns the HTTP status.
@@ -382,7 +391,7 @@ impl FakeWhatsApp {
     /// unknown wamid gets recipient 16505551234 and service pricing).
     pub async fn emit_status(&self, wamid: &str, status: &str, error: Option<(i64, &str)>) -> u16 {
         let (url, body) = {
-            let inner = self.shared.lock();
+            let inner = self.shared.state.lock();
             let url = inner
                 .webhook
                 .clone()
@@ -398,29 +407,29 @@ impl FakeWhatsApp {
 
     /// After each accepted send, post "sent" then "delivered" (queued, in order).
     pub fn auto_status(&self, on: bool) {
-        self.shared.lock().auto_status = on;
+        self.shared.state.lock().auto_status = on;
     }
 
     /// Closed window: accept free-form messages (200 + wamid), then post a "failed"
     /// status with 131047, as the real API sometimes does, instead of refusing.
     pub fn late_window_failures(&self, on: bool) {
-        self.shared.lock().late_failures = on;
+        self.shared.state.lock().late_failures = on;
     }
 
     /// The text limit (4096 by default; some Meta pages say 1024).
     pub fn set_max_text_chars(&self, chars: usize) {
-        self.shared.lock().max_text = chars;
+        self.shared.state.lock().max_text = chars;
     }
 
     /// Media metadata with `file_size` as a JSON number instead of a string (Meta's
     /// pages show a string; clients should accept both).
     pub fn file_size_as_number(&self, on: bool) {
-        self.shared.lock().file_size_as_number = on;
+        self.shared.state.lock().file_size_as_number = on;
     }
 
     /// The status webhooks the fake posted (or tried to), in order.
     pub fn status_posts(&self) -> Vec<StatusPost> {
-        self.shared.lock().status_posts.clone()
+        self.shared.state.lock().status_posts.clone()
     }
 
     /// Waits (up to 10 s) until at least `count` status webhooks were posted.
@@ -442,7 +451,7 @@ impl FakeWhatsApp {
         media_id: &str,
         caption: Option<&str>,
     ) -> Value {
-        let inner = self.shared.lock();
+        let inner = self.shared.state.lock();
         let media = inner
             .media
             .get(media_id)
@@ -473,37 +482,13 @@ impl FakeWhatsApp {
         inbound(&self.shared.phone_number_id, from_wa_id, name, message)
     }
 
+    /// `Watched::wait_until` on this fake's state.
     async fn wait_until(&self, done: impl Fn(&Inner) -> bool) {
-        let mut changes = self.shared.changed.subscribe();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            changes.borrow_and_update();
-            if done(&self.shared.lock()) {
-                return;
-            }
-            if tokio::time::timeout_at(deadline, changes.changed())
-                .await
-                .is_err()
-            {
-                let inner = self.shared.lock();
-                panic!(
-                    "the fake WhatsApp waited 10 s; sent {:#?}, status posts {:#?}",
-                    inner.sent, inner.status_posts
-                );
-            }
-        }
+        self.shared.state.wait_until(done).await;
     }
 }
 
 impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn bump(&self) {
-        self.changed.send_modify(|n| *n = n.wrapping_add(1));
-    }
-
     fn authorized(&self, headers: &HeaderMap) -> bool {
         let value = headers
             .get(header::AUTHORIZATION)
@@ -527,8 +512,8 @@ impl Shared {
             body,
             attempts,
         };
-        self.lock().status_posts.push(post);
-        self.bump();
+        self.state.lock().status_posts.push(post);
+        self.state.bump();
     }
 
     /// A signature for download URLs, so that only URLs the fake handed out work.
@@ -541,7 +526,7 @@ impl Shared {
 /// Posts queued status webhooks one at a time, retrying while the answer is not 200.
 async fn deliver_statuses(shared: Arc<Shared>, mut jobs: mpsc::UnboundedReceiver<Value>) {
     while let Some(body) = jobs.recv().await {
-        let url = shared.lock().webhook.clone();
+        let url = shared.state.lock().webhook.clone();
         let mut attempts = Vec::new();
         if let Some(url) = url {
             for attempt in 0..WEBHOOK_ATTEMPTS {
@@ -747,7 +732,7 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         Route::Upload(id) => upload(&shared, &id, request).await,
         Route::Media(id) => media_metadata(&shared, &id, &request),
     };
-    shared.bump();
+    shared.state.bump();
     response
 }
 
@@ -782,7 +767,7 @@ async fn send(shared: &Shared, phone_number_id: &str, request: Request) -> Respo
         _ => Value::Null,
     };
     let mut sent = Sent::from_body(&body);
-    let mut inner = shared.lock();
+    let mut inner = shared.state.lock();
     let outcome = inner.accept(shared, phone_number_id, &body);
     match outcome {
         Ok(accepted) => {
@@ -1379,7 +1364,7 @@ async fn upload(shared: &Shared, phone_number_id: &str, request: Request) -> Res
         Ok(fields) => fields,
         Err(refusal) => return refusal.into_response(),
     };
-    match shared.lock().store_upload(fields) {
+    match shared.state.lock().store_upload(fields) {
         Ok(id) => axum::Json(json!({ "id": id })).into_response(),
         Err(refusal) => refusal.into_response(),
     }
@@ -1489,7 +1474,7 @@ impl StoredMedia {
 
 fn media_metadata(shared: &Shared, media_id: &str, request: &Request) -> Response {
     let query = parse_query(request.uri().query().unwrap_or_default());
-    let mut inner = shared.lock();
+    let mut inner = shared.state.lock();
     if !inner.media.contains_key(media_id) {
         return Refusal::no_object(media_id, "get").into_response();
     }
@@ -1556,7 +1541,7 @@ fn download(shared: &Shared, request: &Request) -> Response {
     if hash != shared.url_hash(media_id, expires) || expires < now() {
         return html(StatusCode::NOT_FOUND, "Not Found");
     }
-    let mut inner = shared.lock();
+    let mut inner = shared.state.lock();
     let Some(media) = inner.media.get(media_id) else {
         return html(StatusCode::NOT_FOUND, "Not Found");
     };
@@ -1571,7 +1556,7 @@ fn download(shared: &Shared, request: &Request) -> Response {
     let mime = media.mime_type.clone();
     inner.downloads += 1;
     drop(inner);
-    shared.bump();
+    shared.state.bump();
     ([(header::CONTENT_TYPE, mime)], bytes).into_response()
 }
 

@@ -264,18 +264,41 @@ impl TestApp {
             .unwrap()
     }
 
+    /// The ticket and the message stored with this provider id on `channel`, if any.
+    pub async fn stored(&self, channel: &str, external_id: &str) -> Option<(Value, Value)> {
+        let (channel, id) = (channel.to_owned(), external_id.to_owned());
+        let (message_id, ticket_id) = self
+            .gateway
+            .store()
+            .read(move |c| {
+                switchboard_core::store::queries::messages::find_external(c, &channel, &id)
+            })
+            .await
+            .unwrap()?;
+        let detail = self.ticket(&ticket_id.to_string()).await;
+        Some((detail["ticket"].clone(), message_in(&detail, message_id)))
+    }
+
+    /// [`stored`](Self::stored), once it is (or fails after 10 s).
+    pub async fn wait_for_stored(&self, channel: &str, external_id: &str) -> (Value, Value) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(found) = self.stored(channel, external_id).await {
+                return found;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{external_id} was not stored on {channel}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Waits until the message's delivery status is `status` (or fails after 10 s).
     pub async fn wait_for_delivery(&self, ticket: &str, message_id: i64, status: &str) -> Value {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
-            let detail = self.ticket(ticket).await;
-            let message = detail["messages"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|m| m["id"] == message_id)
-                .cloned()
-                .unwrap();
+            let message = message_in(&self.ticket(ticket).await, message_id);
             if message["delivery_status"] == status {
                 return message;
             }
@@ -315,6 +338,17 @@ impl TestApp {
         let TestApp { dir, callback, .. } = self;
         start(text, dir, callback, listener).await
     }
+}
+
+/// The message with this id in a ticket detail (`{"ticket", "contact", "messages"}`).
+pub fn message_in(detail: &Value, message_id: i64) -> Value {
+    detail["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == message_id)
+        .cloned()
+        .unwrap_or_else(|| panic!("message {message_id} is not in {detail}"))
 }
 
 /// Runs each listed test against SQLite and PostgreSQL. The PostgreSQL half is
