@@ -1,18 +1,21 @@
 //! Crashes: the real binary killed with SIGKILL in the middle of work, then started
-//! again on the same store. Nothing it acknowledged may be lost, nothing stored twice,
-//! and a reply whose send was cut off goes out after the restart; a Telegram poller
-//! killed mid-batch resumes without losing or repeating an update.
+//! again on the same store. Nothing it acknowledged may be lost (api webhooks, WhatsApp
+//! notifications of one or several messages), nothing stored twice, and a reply whose
+//! send was cut off goes out after the restart; a Telegram poller killed mid-batch
+//! resumes without losing or repeating an update.
 
 #[allow(dead_code)] // each test binary uses a different part of the fakes
 mod fakes;
 mod support;
 
+use std::collections::{HashMap, HashSet};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fakes::telegram::FakeTelegram;
+use fakes::whatsapp::{PHONE_NUMBER_ID, envelope, meta_json, signature};
 use serde_json::{Value, json};
 use support::mail::MailServer;
 use support::{ADMIN_TOKEN, Backend, FakeCallback, SECRET, message, sign};
@@ -136,19 +139,27 @@ impl Drop for Gateway {
     }
 }
 
-async fn push(http: &reqwest::Client, url: &str, body: &Value) -> Result<Value, String> {
-    let text = body.to_string();
-    let response = http
-        .post(format!("{url}/webhooks/api"))
-        .header("x-switchboard-signature", sign(text.as_bytes()))
-        .body(text)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
+/// Sends a webhook; the answer's body when the gateway acknowledged it with 200.
+async fn deliver(request: reqwest::RequestBuilder) -> Result<Vec<u8>, String> {
+    let response = request.send().await.map_err(|e| e.to_string())?;
     if response.status() != 200 {
         return Err(format!("status {}", response.status()));
     }
-    response.json().await.map_err(|e| e.to_string())
+    let body = response.bytes().await.map_err(|e| e.to_string())?;
+    Ok(body.to_vec())
+}
+
+/// A signed api-channel webhook carrying `body`.
+fn api_webhook(http: &reqwest::Client, url: &str, body: &Value) -> reqwest::RequestBuilder {
+    let text = body.to_string();
+    http.post(format!("{url}/webhooks/api"))
+        .header("x-switchboard-signature", sign(text.as_bytes()))
+        .body(text)
+}
+
+async fn push(http: &reqwest::Client, url: &str, body: &Value) -> Result<Value, String> {
+    let answer = deliver(api_webhook(http, url, body)).await?;
+    serde_json::from_slice(&answer).map_err(|e| e.to_string())
 }
 
 /// A scratch directory and a callback receiver for one test.
@@ -160,34 +171,61 @@ async fn setup() -> (tempfile::TempDir, FakeCallback) {
     )
 }
 
-/// Message `n` of load worker `worker`: its id and body, the same when resent. Seven
-/// customers, each in their own conversation.
-fn load_message(worker: usize, n: usize) -> (String, Value) {
-    let id = format!("k{worker}-{n}");
-    let mut body = message(&id, &format!("customer{}", n % 7), "crash me");
+/// Message `n` of load worker `worker`, the same when resent. Seven customers, each in
+/// their own conversation.
+fn load_message(worker: usize, n: usize) -> Value {
+    let mut body = message(
+        &format!("k{worker}-{n}"),
+        &format!("customer{}", n % 7),
+        "crash me",
+    );
     body["conversation"] = json!(format!("conv-{}", n % 7));
-    (id, body)
+    body
 }
 
-async fn acknowledged_messages_survive_sigkill(backend: Backend) {
-    let (dir, callback) = setup().await;
-    let (config, location) = write_config(dir.path(), backend, callback.url(), "").await;
-    let gateway = Gateway::start(&config).await;
-    let http = reqwest::Client::new();
-    let acknowledged = Arc::new(Mutex::new(Vec::new()));
+/// Request `n` of load worker `worker` to the gateway at a URL: the same bytes when
+/// resent, as a provider's retry.
+trait LoadRequest: Fn(&str, usize, usize) -> reqwest::RequestBuilder + Clone + Send + 'static {}
+
+impl<F: Fn(&str, usize, usize) -> reqwest::RequestBuilder + Clone + Send + 'static> LoadRequest
+    for F
+{
+}
+
+const LOAD_WORKERS: usize = 16;
+
+/// `LOAD_WORKERS` workers send their requests 0, 1, 2, ... back to back until the
+/// gateway is SIGKILLed under them. Returns the (worker, n) acknowledged and the highest
+/// `n` a worker had sent when its request failed.
+async fn flood_until_killed(
+    gateway: Gateway,
+    request: impl LoadRequest,
+) -> (HashSet<(usize, usize)>, usize) {
+    let acknowledged = Arc::new(Mutex::new(HashSet::new()));
     let mut workers = Vec::new();
-    for worker in 0..16 {
-        let (http, url, acknowledged) = (http.clone(), gateway.url.clone(), acknowledged.clone());
+    for worker in 0..LOAD_WORKERS {
+        let (request, url, acknowledged) =
+            (request.clone(), gateway.url.clone(), acknowledged.clone());
         workers.push(tokio::spawn(async move {
             for n in 0.. {
-                let (id, body) = load_message(worker, n);
-                match push(&http, &url, &body).await {
-                    Ok(_) => acknowledged.lock().unwrap().push(id),
+                match deliver(request(&url, worker, n)).await {
+                    Ok(_) => acknowledged.lock().unwrap().insert((worker, n)),
                     Err(_) => return n,
-                }
+                };
             }
             unreachable!()
         }));
+    }
+    // From the first acknowledgement on: a cold gateway takes its time over the first
+    // requests (libphonenumber loads its metadata on the first number, slowly in a
+    // debug build), and a kill before it answers any would test nothing.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while acknowledged.lock().unwrap().is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "nothing was acknowledged"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
     tokio::time::sleep(Duration::from_millis(700)).await;
     gateway.kill();
@@ -195,53 +233,199 @@ async fn acknowledged_messages_survive_sigkill(backend: Backend) {
     for worker in workers {
         sent = sent.max(worker.await.unwrap());
     }
-    let acknowledged = acknowledged.lock().unwrap().clone();
+    let acknowledged = std::mem::take(&mut *acknowledged.lock().unwrap());
     assert!(
         acknowledged.len() > 50,
-        "only {} messages before the kill",
+        "only {} requests acknowledged before the kill",
         acknowledged.len()
     );
+    (acknowledged, sent)
+}
+
+/// Sends again, worker by worker in parallel, the requests 0..=`sent` of each load
+/// worker that `again` picks; every one must be acknowledged. Returns the answers.
+async fn resend(
+    url: &str,
+    request: impl LoadRequest,
+    sent: usize,
+    again: impl Fn(usize, usize) -> bool + Clone + Send + Sync + 'static,
+) -> HashMap<(usize, usize), Vec<u8>> {
+    let mut resenders = Vec::new();
+    for worker in 0..LOAD_WORKERS {
+        let (request, url, again) = (request.clone(), url.to_owned(), again.clone());
+        resenders.push(tokio::spawn(async move {
+            let mut answers = Vec::new();
+            for n in (0..=sent).filter(|&n| again(worker, n)) {
+                let answer = deliver(request(&url, worker, n)).await;
+                let answer = answer.unwrap_or_else(|e| panic!("{worker}/{n} resent: {e}"));
+                answers.push(((worker, n), answer));
+            }
+            answers
+        }));
+    }
+    let mut answers = HashMap::new();
+    for resender in resenders {
+        answers.extend(resender.await.unwrap());
+    }
+    answers
+}
+
+async fn acknowledged_messages_survive_sigkill(backend: Backend) {
+    let (dir, callback) = setup().await;
+    let (config, location) = write_config(dir.path(), backend, callback.url(), "").await;
+    let http = reqwest::Client::new();
+    let request = move |url: &str, worker, n| api_webhook(&http, url, &load_message(worker, n));
+    let gateway = Gateway::start(&config).await;
+    let (acknowledged, sent) = flood_until_killed(gateway, request.clone()).await;
 
     // Restart on the same store: every acknowledged message is there, once; resending
     // everything (as providers do after errors) stores nothing twice.
     let gateway = Gateway::start(&config).await;
-    let acknowledged = Arc::new(acknowledged);
-    let mut resenders = Vec::new();
-    for worker in 0..16 {
-        let (http, url, acknowledged) = (http.clone(), gateway.url.clone(), acknowledged.clone());
-        resenders.push(tokio::spawn(async move {
-            for n in 0..=sent {
-                let (id, body) = load_message(worker, n);
-                let answer = push(&http, &url, &body).await.unwrap();
-                if acknowledged.contains(&id) {
-                    assert_eq!(
-                        answer["duplicate"], true,
-                        "{id} was acknowledged before the crash but lost"
-                    );
-                }
-            }
-        }));
-    }
-    for resender in resenders {
-        resender.await.unwrap();
+    let answers = resend(&gateway.url, request, sent, |_, _| true).await;
+    for key in &acknowledged {
+        let answer: Value = serde_json::from_slice(&answers[key]).unwrap();
+        assert_eq!(
+            answer["duplicate"], true,
+            "{key:?} was acknowledged before the crash but lost"
+        );
     }
     gateway.kill();
     let store = Store::open(location).await.unwrap();
-    let counts = store
-        .read(|c| c.query("SELECT COUNT(*), COUNT(DISTINCT external_id), COUNT(DISTINCT ticket_id) FROM messages", &[]))
-        .await
-        .unwrap();
-    let expected = 16 * (sent as i64 + 1);
+    let expected = (LOAD_WORKERS * (sent + 1)) as i64;
     assert_eq!(
-        counts[0].i64(0).unwrap(),
-        expected,
+        count_distinct(&store).await,
+        (expected, expected),
         "every message stored exactly once"
     );
-    assert_eq!(counts[0].i64(1).unwrap(), expected);
     assert_eq!(
-        counts[0].i64(2).unwrap(),
+        distinct_tickets(&store).await,
         7,
         "one ticket per conversation, also across the crash"
+    );
+}
+
+const WHATSAPP_APP_SECRET: &str = "crash-app-secret";
+/// Customers of the WhatsApp load: numbers libphonenumber takes as valid.
+const WHATSAPP_CUSTOMERS: usize = 7;
+
+/// The wamids of notification `n` of load worker `worker`: one to three messages, so
+/// that some notifications are batches.
+fn wamids(worker: usize, n: usize) -> Vec<String> {
+    (0..1 + n % 3)
+        .map(|i| format!("wamid.crash-{worker}-{n}-{i}"))
+        .collect()
+}
+
+/// Notification `n` of load worker `worker`: its messages come from consecutive
+/// customers, each with their contact, as Meta batches them.
+fn whatsapp_notification(worker: usize, n: usize) -> Value {
+    let wa_id = |i: usize| format!("1650555{:04}", (n + i) % WHATSAPP_CUSTOMERS);
+    let wamids = wamids(worker, n);
+    let messages: Vec<Value> = wamids
+        .iter()
+        .enumerate()
+        .map(|(i, wamid)| {
+            json!({"from": wa_id(i), "id": wamid, "timestamp": "1763800000", "type": "text",
+                "text": {"body": format!("crash me {worker}/{n}/{i}")}})
+        })
+        .collect();
+    let contacts: Vec<Value> = (0..wamids.len())
+        .map(|i| json!({"profile": {"name": format!("Customer {}", wa_id(i))}, "wa_id": wa_id(i)}))
+        .collect();
+    envelope(
+        PHONE_NUMBER_ID,
+        json!({"contacts": contacts, "messages": messages}),
+    )
+}
+
+/// A notification as Meta posts it: serialized once, those bytes signed.
+fn whatsapp_webhook(http: &reqwest::Client, url: &str, body: &Value) -> reqwest::RequestBuilder {
+    let bytes = meta_json(body);
+    http.post(format!("{url}/webhooks/whatsapp"))
+        .header("content-type", "application/json")
+        .header(
+            "x-hub-signature-256",
+            signature(WHATSAPP_APP_SECRET, &bytes),
+        )
+        .body(bytes)
+}
+
+/// Stored copies of each message on the WhatsApp channel, by wamid.
+async fn whatsapp_copies(store: &Store) -> HashMap<String, i64> {
+    let rows = store
+        .read(|c| {
+            c.query(
+                "SELECT external_id, COUNT(*) FROM messages WHERE channel = 'whatsapp' \
+                 GROUP BY external_id",
+                &[],
+            )
+        })
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|row| (row.string(0).unwrap(), row.i64(1).unwrap()))
+        .collect()
+}
+
+async fn acknowledged_whatsapp_notifications_survive_sigkill(backend: Backend) {
+    let (dir, callback) = setup().await;
+    // Inbound text only: nothing calls the Graph API.
+    let extra = format!(
+        r#"[channels.whatsapp]
+kind = "whatsapp"
+phone_number_id = "{PHONE_NUMBER_ID}"
+access_token = "crash-token"
+app_secret = "{WHATSAPP_APP_SECRET}"
+verify_token = "crash-verify"
+api_url = "http://127.0.0.1:9"
+"#
+    );
+    let (config, location) = write_config(dir.path(), backend, callback.url(), &extra).await;
+    let http = reqwest::Client::new();
+    let request =
+        move |url: &str, worker, n| whatsapp_webhook(&http, url, &whatsapp_notification(worker, n));
+    let gateway = Gateway::start(&config).await;
+    let (acknowledged, sent) = flood_until_killed(gateway, request.clone()).await;
+
+    // Restart on the same store: every acknowledged message is there, once, before
+    // anything is resent (the answers carry no duplicate flag to tell).
+    let gateway = Gateway::start(&config).await;
+    let store = Store::open(location).await.unwrap();
+    let copies = whatsapp_copies(&store).await;
+    for &(worker, n) in &acknowledged {
+        for wamid in wamids(worker, n) {
+            assert_eq!(
+                copies.get(&wamid),
+                Some(&1),
+                "{wamid} was acknowledged before the crash"
+            );
+        }
+    }
+    // Meta retries what was not acknowledged: some of it was committed before the
+    // kill, and none of it may be stored twice.
+    let acknowledged = Arc::new(acknowledged);
+    resend(&gateway.url, request, sent, move |worker, n| {
+        !acknowledged.contains(&(worker, n))
+    })
+    .await;
+    gateway.kill();
+    let expected = (0..LOAD_WORKERS)
+        .flat_map(|worker| (0..=sent).flat_map(move |n| wamids(worker, n)))
+        .collect::<HashSet<_>>();
+    let copies = whatsapp_copies(&store).await;
+    assert_eq!(
+        copies.keys().cloned().collect::<HashSet<_>>(),
+        expected,
+        "every message of every notification stored"
+    );
+    assert!(
+        copies.values().all(|&count| count == 1),
+        "a message stored twice"
+    );
+    assert_eq!(
+        distinct_tickets(&store).await,
+        WHATSAPP_CUSTOMERS as i64,
+        "one ticket per customer, also across the crash"
     );
 }
 
@@ -410,6 +594,16 @@ async fn count_distinct(store: &Store) -> (i64, i64) {
     (counts[0].i64(0).unwrap(), counts[0].i64(1).unwrap())
 }
 
+/// Tickets in the store: one per conversation.
+async fn distinct_tickets(store: &Store) -> i64 {
+    store
+        .read(|c| c.query("SELECT COUNT(DISTINCT ticket_id) FROM messages", &[]))
+        .await
+        .unwrap()[0]
+        .i64(0)
+        .unwrap()
+}
+
 async fn wait_for_messages(store: &Store, count: i64) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while stored_messages(store).await < count {
@@ -465,6 +659,7 @@ async fn a_mailbox_import_killed_mid_batch_or_cut_mid_fetch_stores_each_mail_onc
 
 both_backends!(
     acknowledged_messages_survive_sigkill,
+    acknowledged_whatsapp_notifications_survive_sigkill,
     a_send_cut_off_by_a_crash_goes_out_after_restart,
     polled_telegram_updates_survive_sigkill
 );

@@ -4,13 +4,18 @@
 //!
 //! `--kind api` (the default) sends signed bodies to a generic api channel;
 //! `--kind telegram` sends Bot API updates to a Telegram channel in webhook mode, with
-//! the webhook secret in `X-Telegram-Bot-Api-Secret-Token`, as Telegram would.
+//! the webhook secret in `X-Telegram-Bot-Api-Secret-Token`, as Telegram would;
+//! `--kind whatsapp` sends Cloud API notifications to a WhatsApp channel, signed with
+//! its app secret in `X-Hub-Signature-256`, as Meta would.
 //!
 //! ```text
 //! switchboard-loadgen --url http://127.0.0.1:8080 --channel api --secret dev-secret \
 //!     --concurrency 64 --duration 20s --verify-store sqlite:./data/switchboard.db
 //! switchboard-loadgen --kind telegram --channel telegram --secret bench-secret \
 //!     --concurrency 64 --duration 20s --verify-store sqlite:./data/switchboard.db
+//! switchboard-loadgen --kind whatsapp --channel whatsapp --phone-number-id 106540352242922 \
+//!     --secret bench-secret --concurrency 64 --duration 20s \
+//!     --verify-store sqlite:./data/switchboard.db
 //! ```
 //!
 //! Layout: `shape` is everything that differs by kind (request bodies, headers,
@@ -35,34 +40,39 @@ use report::{Latency, Report};
 use shape::{Kind, Run, Shape};
 use verify::StoreSpec;
 
-/// Drives webhooks (signed api-channel bodies or Telegram updates) at a running
-/// Switchboard gateway and checks that every acknowledged message was stored exactly
-/// once.
+/// Drives webhooks (signed api-channel bodies, Telegram updates or WhatsApp
+/// notifications) at a running Switchboard gateway and checks that every acknowledged
+/// message was stored exactly once.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
     /// The gateway's base URL.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     url: Url,
-    /// What to send: `api` (signed bodies for an api channel) or `telegram` (Bot API
-    /// updates for a Telegram channel in webhook mode).
+    /// What to send: `api` (signed bodies for an api channel), `telegram` (Bot API
+    /// updates for a Telegram channel in webhook mode) or `whatsapp` (Cloud API
+    /// notifications for a WhatsApp channel).
     #[arg(long, value_enum, default_value_t = Kind::Api)]
     kind: Kind,
     /// The id of the channel to post to; its kind must match `--kind`.
     #[arg(long, default_value = "api")]
     channel: String,
-    /// The channel's webhook secret: an api channel's signing secret, or a Telegram
-    /// channel's `webhook_secret`.
+    /// The channel's webhook secret: an api channel's signing secret, a Telegram
+    /// channel's `webhook_secret`, or a WhatsApp channel's `app_secret`.
     #[arg(long, env = "SWITCHBOARD_LOADGEN_SECRET", hide_env_values = true)]
     secret: String,
+    /// `--kind whatsapp`: the channel's `phone_number_id`. The gateway leaves alone
+    /// notifications for other numbers, so it must match.
+    #[arg(long)]
+    phone_number_id: Option<String>,
     /// Requests in flight at once, one worker each.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=65_536))]
     concurrency: u32,
     /// How long to send: `20s`, `500ms`, `2m`, or plain seconds.
     #[arg(long, default_value = "20s", value_parser = parse_duration)]
     duration: Duration,
-    /// Distinct customers (and conversations; Telegram: private chats) the messages
-    /// cycle over.
+    /// Distinct customers (and conversations; Telegram: private chats; WhatsApp: phone
+    /// numbers) the messages cycle over.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     customers: u64,
     /// Fraction of requests (0 to 1) that resend an already acknowledged message.
@@ -213,6 +223,7 @@ async fn main() -> anyhow::Result<ExitCode> {
             id: &run_id,
             customers: args.customers,
             started_unix,
+            phone_number_id: args.phone_number_id.as_deref(),
         },
     )
     .map_err(anyhow::Error::msg)?

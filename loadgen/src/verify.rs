@@ -203,6 +203,7 @@ mod tests {
                 id: run_id,
                 customers,
                 started_unix: 1_700_000_000,
+                phone_number_id: None,
             },
         )
         .unwrap()

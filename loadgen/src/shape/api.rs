@@ -82,12 +82,12 @@ impl Shape for Api {
 }
 
 /// HMAC-SHA256 accepts keys of any length, so this cannot fail.
-fn keyed_mac(secret: &str) -> Hmac<Sha256> {
+pub(super) fn keyed_mac(secret: &str) -> Hmac<Sha256> {
     Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length")
 }
 
 /// The signature header value for `body`: `sha256=<lowercase hex>`.
-fn sign(mac: &Hmac<Sha256>, body: &[u8]) -> String {
+pub(super) fn sign(mac: &Hmac<Sha256>, body: &[u8]) -> String {
     let mut mac = mac.clone();
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
@@ -134,6 +134,7 @@ mod tests {
             id: "ab12",
             customers: 1000,
             started_unix: 1_700_000_000,
+            phone_number_id: None,
         })
     }
 

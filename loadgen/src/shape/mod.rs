@@ -8,12 +8,14 @@
 
 mod api;
 mod telegram;
+mod whatsapp;
 
 use reqwest::StatusCode;
 use reqwest::header::HeaderValue;
 
 pub use api::Api;
 pub use telegram::Telegram;
+pub use whatsapp::WhatsApp;
 
 /// The kinds of channel the load generator can drive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -22,6 +24,9 @@ pub enum Kind {
     Api,
     /// A Telegram bot's webhook: Bot API updates with the secret-token header.
     Telegram,
+    /// A WhatsApp Cloud API number's webhook: notifications signed with the app secret.
+    #[value(name = "whatsapp")]
+    WhatsApp,
 }
 
 /// What a run is: the same for every kind.
@@ -35,6 +40,8 @@ pub struct Run<'a> {
     pub customers: u64,
     /// The run's start, in unix seconds: the `date` of messages that carry one.
     pub started_unix: i64,
+    /// The WhatsApp channel's `phone_number_id`, which every notification names.
+    pub phone_number_id: Option<&'a str>,
 }
 
 /// Builds the shape of `kind` for `run`; an error explains what the run cannot do.
@@ -42,6 +49,7 @@ pub fn build(kind: Kind, run: Run<'_>) -> Result<Box<dyn Shape>, String> {
     Ok(match kind {
         Kind::Api => Box::new(Api::new(run)),
         Kind::Telegram => Box::new(Telegram::new(run)?),
+        Kind::WhatsApp => Box::new(WhatsApp::new(run)?),
     })
 }
 

@@ -29,7 +29,7 @@ const CHAT_CEILING: u64 = 1 << 52;
 const LAST_MESSAGE: u64 = 1 << 30;
 
 /// Names and usernames of the customers, cycled over; some are not ASCII.
-const PEOPLE: [(&str, &str); 8] = [
+pub(super) const PEOPLE: [(&str, &str); 8] = [
     ("Anna", "anna"),
     ("José", "jose"),
     ("Mei", "mei"),
@@ -215,7 +215,7 @@ impl Ids {
 }
 
 /// The text of message `n`: a customer's question, a little different each time.
-fn question(n: u64) -> String {
+pub(super) fn question(n: u64) -> String {
     let order = 100_000 + n * 7_919 % 900_000;
     match n % 8 {
         0 => format!(
@@ -251,6 +251,7 @@ mod tests {
             id,
             customers,
             started_unix: 1_700_000_000,
+            phone_number_id: None,
         }
     }
 
