@@ -1,6 +1,6 @@
 //! Crashes: the real binary killed with SIGKILL in the middle of work, then started
 //! again on the same store. Nothing it acknowledged may be lost (api webhooks, WhatsApp
-//! notifications of one or several messages), nothing stored twice, and a reply whose
+//! notifications of one or several messages, SMS texts), nothing stored twice, and a reply whose
 //! send was cut off goes out after the restart; a Telegram poller killed mid-batch
 //! resumes without losing or repeating an update.
 
@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fakes::telegram::FakeTelegram;
+use fakes::twilio;
 use fakes::whatsapp::{PHONE_NUMBER_ID, envelope, meta_json, signature};
 use serde_json::{Value, json};
 use support::mail::MailServer;
@@ -350,13 +351,15 @@ fn whatsapp_webhook(http: &reqwest::Client, url: &str, body: &Value) -> reqwest:
         .body(bytes)
 }
 
-/// Stored copies of each message on the WhatsApp channel, by wamid.
-async fn whatsapp_copies(store: &Store) -> HashMap<String, i64> {
+/// Stored copies of each message on a channel, by provider id.
+async fn copies(store: &Store, channel: &'static str) -> HashMap<String, i64> {
     let rows = store
-        .read(|c| {
+        .read(move |c| {
             c.query(
-                "SELECT external_id, COUNT(*) FROM messages WHERE channel = 'whatsapp' \
-                 GROUP BY external_id",
+                &format!(
+                    "SELECT external_id, COUNT(*) FROM messages WHERE channel = '{channel}' \
+                     GROUP BY external_id"
+                ),
                 &[],
             )
         })
@@ -391,11 +394,11 @@ api_url = "http://127.0.0.1:9"
     // anything is resent (the answers carry no duplicate flag to tell).
     let gateway = Gateway::start(&config).await;
     let store = Store::open(location).await.unwrap();
-    let copies = whatsapp_copies(&store).await;
+    let stored = copies(&store, "whatsapp").await;
     for &(worker, n) in &acknowledged {
         for wamid in wamids(worker, n) {
             assert_eq!(
-                copies.get(&wamid),
+                stored.get(&wamid),
                 Some(&1),
                 "{wamid} was acknowledged before the crash"
             );
@@ -412,14 +415,14 @@ api_url = "http://127.0.0.1:9"
     let expected = (0..LOAD_WORKERS)
         .flat_map(|worker| (0..=sent).flat_map(move |n| wamids(worker, n)))
         .collect::<HashSet<_>>();
-    let copies = whatsapp_copies(&store).await;
+    let stored = copies(&store, "whatsapp").await;
     assert_eq!(
-        copies.keys().cloned().collect::<HashSet<_>>(),
+        stored.keys().cloned().collect::<HashSet<_>>(),
         expected,
         "every message of every notification stored"
     );
     assert!(
-        copies.values().all(|&count| count == 1),
+        stored.values().all(|&count| count == 1),
         "a message stored twice"
     );
     assert_eq!(
@@ -427,6 +430,87 @@ api_url = "http://127.0.0.1:9"
         WHATSAPP_CUSTOMERS as i64,
         "one ticket per customer, also across the crash"
     );
+}
+
+const TWILIO_ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
+const TWILIO_TOKEN: &str = "crash-auth-token";
+/// What Twilio calls: a proxy's address, not the gateway's own.
+const SMS_PUBLIC_URL: &str = "https://sms.example.com";
+
+/// The MessageSid of text `n` of load worker `worker`.
+fn sms_sid(worker: usize, n: usize) -> String {
+    format!("SM{:032x}", (worker << 32) | n)
+}
+
+/// Text `n` of load worker `worker`, as Twilio posts it (the same when retried),
+/// signed over the public URL.
+fn sms_webhook(
+    http: &reqwest::Client,
+    url: &str,
+    worker: usize,
+    n: usize,
+) -> reqwest::RequestBuilder {
+    let from = format!("+1650555{:04}", n % 7);
+    let mut params = twilio::inbound_sms(TWILIO_ACCOUNT, &from, "+15017122661", "crash me", &[]);
+    let sid = sms_sid(worker, n);
+    for (name, value) in &mut params {
+        if matches!(name.as_str(), "MessageSid" | "SmsSid" | "SmsMessageSid") {
+            value.clone_from(&sid);
+        }
+    }
+    let signature = twilio::signature(
+        TWILIO_TOKEN,
+        &format!("{SMS_PUBLIC_URL}/webhooks/sms"),
+        &params,
+    );
+    http.post(format!("{url}/webhooks/sms"))
+        .header("x-twilio-signature", signature)
+        .form(&params)
+}
+
+async fn acknowledged_texts_survive_sigkill(backend: Backend) {
+    let (dir, callback) = setup().await;
+    // Inbound only: nothing calls Twilio.
+    let extra = format!(
+        r#"[channels.sms]
+kind = "sms"
+provider = "twilio"
+public_url = "{SMS_PUBLIC_URL}"
+from = "+15017122661"
+
+[channels.sms.twilio]
+account_sid = "{TWILIO_ACCOUNT}"
+auth_token = "{TWILIO_TOKEN}"
+api_url = "http://127.0.0.1:9"
+"#
+    );
+    let (config, location) = write_config(dir.path(), backend, callback.url(), &extra).await;
+    let http = reqwest::Client::new();
+    let request = move |url: &str, worker, n| sms_webhook(&http, url, worker, n);
+    let gateway = Gateway::start(&config).await;
+    let (acknowledged, sent) = flood_until_killed(gateway, request.clone()).await;
+
+    // Every acknowledged text is stored once before anything is resent; then Twilio
+    // retries everything, and nothing is stored twice.
+    let gateway = Gateway::start(&config).await;
+    let store = Store::open(location).await.unwrap();
+    let stored = copies(&store, "sms").await;
+    for &(worker, n) in &acknowledged {
+        assert_eq!(
+            stored.get(&sms_sid(worker, n)),
+            Some(&1),
+            "{worker}/{n} was acknowledged before the crash"
+        );
+    }
+    resend(&gateway.url, request, sent, |_, _| true).await;
+    gateway.kill();
+    let stored = copies(&store, "sms").await;
+    assert_eq!(stored.len(), LOAD_WORKERS * (sent + 1), "every text stored");
+    assert!(
+        stored.values().all(|&count| count == 1),
+        "a text stored twice"
+    );
+    assert_eq!(distinct_tickets(&store).await, 7, "one ticket per customer");
 }
 
 async fn a_send_cut_off_by_a_crash_goes_out_after_restart(backend: Backend) {
@@ -660,6 +744,7 @@ async fn a_mailbox_import_killed_mid_batch_or_cut_mid_fetch_stores_each_mail_onc
 both_backends!(
     acknowledged_messages_survive_sigkill,
     acknowledged_whatsapp_notifications_survive_sigkill,
+    acknowledged_texts_survive_sigkill,
     a_send_cut_off_by_a_crash_goes_out_after_restart,
     polled_telegram_updates_survive_sigkill
 );
