@@ -378,7 +378,7 @@ async fn throttling_then_success_sends_once_and_errors_read_well() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn long_replies_are_split_capped_and_text_only() {
+async fn long_replies_are_split_and_capped() {
     let fake = FakeTwilio::start(ACCOUNT, AUTH_TOKEN).await;
     let app = gateway(Backend::Sqlite, &fake, "max_segments = 12").await;
     let reference = customer_texts(&app, "Tell me everything").await;
@@ -410,10 +410,60 @@ async fn long_replies_are_split_capped_and_text_only() {
     let total: u32 = sent.iter().map(|s| s.num_segments).sum();
     assert_eq!(sent_message["segments"], total);
 
+    app.stop().await;
+}
+
+fn base64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn files_go_out_as_mms_from_signed_urls_that_expire() {
+    let fake = FakeTwilio::start(ACCOUNT, AUTH_TOKEN).await;
+    let app = gateway(Backend::Sqlite, &fake, "").await;
+    let reference = customer_texts(&app, "Send me the receipt").await;
+    let png = b"\x89PNG the receipt".to_vec();
     let (status, answer) = try_reply(
         &app,
         &reference,
-        json!({"text": "see attached", "attachments": [{"filename": "a.pdf", "content_type": "application/pdf", "data": "JVBERg=="}]}),
+        json!({"text": "Here it is", "attachments": [{"filename": "receipt.png", "content_type": "image/png", "data": base64(&png)}]}),
+    )
+    .await;
+    assert_eq!(status, 202, "{answer}");
+    app.wait_for_delivery(&reference, answer["message_id"].as_i64().unwrap(), "sent")
+        .await;
+    let sent = fake.sent();
+    assert_eq!(sent[0].body.as_deref(), Some("Here it is"));
+    assert_eq!(sent[0].media_urls.len(), 1);
+    let url = &sent[0].media_urls[0];
+    assert!(
+        url.starts_with(&format!("{}/webhooks/sms/media/", app.url)),
+        "{url}"
+    );
+
+    // Twilio fetches it, without credentials: the URL's signature is the key.
+    let response = app.http.get(url).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "image/png");
+    assert_eq!(response.bytes().await.unwrap(), png);
+    let forged = url.replace("type=image%2Fpng", "type=image%2Fgif");
+    assert_eq!(app.http.get(&forged).send().await.unwrap().status(), 403);
+    app.clock.advance(Duration::from_secs(25 * 3600));
+    assert_eq!(
+        app.http.get(url).send().await.unwrap().status(),
+        403,
+        "expired"
+    );
+
+    // What MMS cannot carry: refused at once, or failed with the reason.
+    let eleven: Vec<Value> = (0..11)
+        .map(|n| json!({"filename": format!("{n}.png"), "content_type": "image/png", "data": base64(&png)}))
+        .collect();
+    let (status, answer) = try_reply(
+        &app,
+        &reference,
+        json!({"text": "all", "attachments": eleven}),
     )
     .await;
     assert_eq!(status, 422);
@@ -421,7 +471,24 @@ async fn long_replies_are_split_capped_and_text_only() {
         answer["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("text only")
+            .contains("at most 10 files")
+    );
+    let (status, answer) = try_reply(
+        &app,
+        &reference,
+        json!({"text": "", "attachments": [{"filename": "contract.docx", "content_type": "application/vnd.openxmlformats-officedocument.wordprocessingml.document", "data": base64(b"PK")}]}),
+    )
+    .await;
+    assert_eq!(status, 202, "{answer}");
+    let failed = app
+        .wait_for_delivery(&reference, answer["message_id"].as_i64().unwrap(), "failed")
+        .await;
+    assert!(
+        failed["failure_reason"]
+            .as_str()
+            .unwrap()
+            .contains("which MMS does not carry"),
+        "{failed}"
     );
     app.stop().await;
 }

@@ -188,6 +188,12 @@ impl ChannelContext {
         self.gateway.now()
     }
 
+    /// A stored attachment's bytes, by SHA-256: for channels whose provider fetches
+    /// a reply's files from the gateway by URL (MMS).
+    pub async fn attachment(&self, sha256: &str) -> std::io::Result<bytes::Bytes> {
+        self.gateway.inner.blobs.get(sha256).await
+    }
+
     /// The largest attachment the gateway accepts, in bytes.
     pub fn max_attachment_bytes(&self) -> usize {
         self.gateway.inner.config.max_attachment_bytes

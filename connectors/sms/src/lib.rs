@@ -9,8 +9,9 @@
 //!
 //! - [`config`]: the channel's settings.
 //! - [`inbound`]: received texts into normalized messages; keywords; MMS media.
-//! - [`webhook`]: `/webhooks/<id>` (received texts) and `/webhooks/<id>/status`.
-//! - [`outbound`]: segments, splitting, refusals, sending.
+//! - [`webhook`]: `/webhooks/<id>` (received texts), `/webhooks/<id>/status`, and
+//!   `/webhooks/<id>/media/...` (a reply's files, for the provider to fetch).
+//! - [`outbound`]: segments, splitting, refusals, sending, signed media URLs.
 //! - [`twilio`]: Twilio Programmable Messaging.
 
 pub mod config;
@@ -107,13 +108,19 @@ pub(crate) trait SmsProvider: Send + Sync {
     /// The answer to a received text that tells the provider to send nothing back.
     fn received_answer(&self) -> WebhookResponse;
 
-    /// Sends one message (up to 1,600 characters); the provider's id for it.
+    /// Sends one message (up to 1,600 characters, and files the provider fetches
+    /// from `media_urls`); the provider's id for it.
     async fn send(
         &self,
         to: &str,
         body: &str,
+        media_urls: &[String],
         status_callback: Option<&str>,
     ) -> Result<String, SendFailure>;
+
+    /// A secret every node of the gateway shares, to sign the URLs of the files it
+    /// serves the provider.
+    fn signing_key(&self) -> &[u8];
 
     /// Downloads an MMS file with the account's credentials, up to `limit` bytes.
     async fn download(&self, url: &str, limit: usize) -> Result<Bytes, FetchError>;

@@ -1,8 +1,13 @@
 //! Replies out: split into messages of at most 1,600 characters on word
 //! boundaries, each counted in segments (what carriers bill), refused above the
 //! channel's `max_segments`, and sent through the provider with a status callback.
+//! Files go as MMS: the provider fetches them from the gateway at signed URLs that
+//! expire (`/webhooks/<id>/media/<sha256>?type=...&expires=...&signature=...`).
 
-use switchboard_core::connector::{Draft, Outbound, Receipt, SendError};
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::{Digest, Sha256};
+use switchboard_core::connector::{Draft, Outbound, OutboundAttachment, Receipt, SendError};
+use switchboard_core::model::Timestamp;
 use switchboard_core::parts;
 use switchboard_core::text;
 
@@ -60,9 +65,128 @@ pub fn segments(body: &str) -> Segments {
     Segments { ucs2: !gsm, count }
 }
 
-/// The messages a reply becomes.
+/// The messages a reply becomes (one, possibly empty, when it is only files).
 fn messages(text: &str) -> Vec<String> {
-    text::split(text.trim(), MAX_MESSAGE_CHARS, |_| 1)
+    let messages = text::split(text.trim(), MAX_MESSAGE_CHARS, |_| 1);
+    if messages.is_empty() {
+        vec![String::new()]
+    } else {
+        messages
+    }
+}
+
+/// The most files one MMS carries.
+const MMS_MAX_FILES: usize = 10;
+/// The most bytes of files one MMS carries.
+const MMS_MAX_BYTES: usize = 5 * 1024 * 1024;
+/// How long a media URL works: the provider fetches at once and retries for a while.
+const MEDIA_URL_LIFETIME_MS: i64 = 24 * 3600 * 1000;
+/// The file types carriers take in MMS (Twilio's accepted content types).
+const MMS_TYPES: &[&str] = &[
+    "image/jpeg",
+    "image/png",
+    "image/gif",
+    "image/bmp",
+    "image/webp",
+    "audio/mpeg",
+    "audio/mp4",
+    "audio/ogg",
+    "audio/amr",
+    "video/mp4",
+    "video/3gpp",
+    "text/vcard",
+    "text/plain",
+    "application/pdf",
+];
+
+/// The MMS type a content type is, as a static string for the answer that serves it.
+pub(crate) fn mms_type(content_type: &str) -> Option<&'static str> {
+    MMS_TYPES
+        .iter()
+        .copied()
+        .find(|t| t.eq_ignore_ascii_case(content_type))
+}
+
+fn media_signature(key: &[u8], sha256: &str, content_type: &str, expires: i64) -> Hmac<Sha256> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("any key length");
+    mac.update(format!("{sha256}\n{content_type}\n{expires}").as_bytes());
+    mac
+}
+
+/// The signed URL the provider fetches a reply's file from.
+fn media_url(connector: &SmsConnector, file: &OutboundAttachment, now: Timestamp) -> String {
+    let sha256 = hex::encode(Sha256::digest(&file.bytes));
+    let content_type = file.content_type.to_ascii_lowercase();
+    let expires = now.0 + MEDIA_URL_LIFETIME_MS;
+    let signature = media_signature(
+        connector.provider.signing_key(),
+        &sha256,
+        &content_type,
+        expires,
+    );
+    let query: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("type", &content_type)
+        .append_pair("expires", &expires.to_string())
+        .append_pair("signature", &hex::encode(signature.finalize().into_bytes()))
+        .finish();
+    format!(
+        "{}?{query}",
+        connector.public_webhook_url(&format!("/media/{sha256}"))
+    )
+}
+
+/// The file a media URL names (its SHA-256 and type), when its signature holds and
+/// it has not expired.
+pub(crate) fn check_media_url(
+    connector: &SmsConnector,
+    sha256: &str,
+    query: &str,
+    now: Timestamp,
+) -> Result<(String, &'static str), String> {
+    let (mut content_type, mut expires, mut signature) = (None, None, None);
+    for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        match key.as_ref() {
+            "type" => content_type = Some(value.into_owned()),
+            "expires" => expires = value.parse::<i64>().ok(),
+            "signature" => signature = hex::decode(value.as_bytes()).ok(),
+            _ => {}
+        }
+    }
+    let (Some(content_type), Some(expires), Some(signature)) = (content_type, expires, signature)
+    else {
+        return Err("the media URL lacks its type, expiry or signature".into());
+    };
+    media_signature(
+        connector.provider.signing_key(),
+        sha256,
+        &content_type,
+        expires,
+    )
+    .verify_slice(&signature)
+    .map_err(|_| "the media URL's signature does not match".to_owned())?;
+    if expires < now.0 {
+        return Err("the media URL has expired".into());
+    }
+    let served = mms_type(&content_type).ok_or("not a type MMS carries")?;
+    Ok((sha256.to_owned(), served))
+}
+
+/// Refuses files MMS cannot carry, before any part goes out.
+fn check_files(files: &[OutboundAttachment]) -> Result<(), SendError> {
+    if let Some(file) = files.iter().find(|f| mms_type(&f.content_type).is_none()) {
+        return Err(SendError::permanent(format!(
+            "{} is {}, which MMS does not carry (images, audio, video, vCard, PDF or plain text)",
+            file.filename, file.content_type
+        )));
+    }
+    let total: usize = files.iter().map(|f| f.bytes.len()).sum();
+    if total > MMS_MAX_BYTES {
+        return Err(SendError::permanent(format!(
+            "the files take {:.1} MB; one MMS carries at most 5 MB",
+            total as f64 / 1_048_576.0
+        )));
+    }
+    Ok(())
 }
 
 /// Segments of a whole reply.
@@ -83,10 +207,11 @@ pub(crate) fn remaining_segments(outbound: &Outbound) -> u32 {
 
 /// Why a reply cannot go out by SMS, before it is queued.
 pub(crate) fn refusal(connector: &SmsConnector, draft: Draft<'_>) -> Option<String> {
-    if draft.attachments > 0 {
-        return Some(
-            "SMS replies carry text only: send files by another channel, or as a link".into(),
-        );
+    if draft.attachments > MMS_MAX_FILES {
+        return Some(format!(
+            "one MMS carries at most {MMS_MAX_FILES} files; this reply has {}",
+            draft.attachments
+        ));
     }
     let count = total_segments(draft.text);
     let max = connector.config.max_segments;
@@ -114,6 +239,7 @@ pub(crate) async fn send(
     if let Some(reason) = refusal(connector, draft) {
         return Err(SendError::permanent(reason));
     }
+    check_files(&outbound.attachments)?;
     let to = outbound
         .thread
         .recipient
@@ -126,15 +252,23 @@ pub(crate) async fn send(
         .status_callbacks
         .then(|| connector.public_webhook_url("/status"));
     let messages = messages(&outbound.text);
-    let (messages, callback) = (&messages, callback.as_deref());
+    let now = connector.context.now();
+    let media: Vec<String> = outbound
+        .attachments
+        .iter()
+        .map(|file| media_url(connector, file, now))
+        .collect();
+    let (messages, media, callback) = (&messages, &media, callback.as_deref());
     let mut receipt = parts::send(
         &connector.context,
         outbound,
         messages.len(),
         |index| async move {
+            // The files go with the first message.
+            let media = if index == 0 { &media[..] } else { &[] };
             connector
                 .provider
-                .send(to, &messages[index], callback)
+                .send(to, &messages[index], media, callback)
                 .await
                 .map_err(|failure| failed(connector, to, failure))
         },

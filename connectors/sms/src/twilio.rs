@@ -207,6 +207,10 @@ impl SmsProvider for Twilio {
         status_report(params)
     }
 
+    fn signing_key(&self) -> &[u8] {
+        self.config.auth_token.expose().as_bytes()
+    }
+
     fn received_answer(&self) -> WebhookResponse {
         WebhookResponse::text(StatusCode::OK, "text/xml", EMPTY_TWIML)
     }
@@ -215,6 +219,7 @@ impl SmsProvider for Twilio {
         &self,
         to: &str,
         body: &str,
+        media_urls: &[String],
         status_callback: Option<&str>,
     ) -> Result<String, SendFailure> {
         let url = format!(
@@ -222,7 +227,11 @@ impl SmsProvider for Twilio {
             self.config.api_url.trim_end_matches('/'),
             self.config.account_sid
         );
-        let mut form: Vec<(&str, &str)> = vec![("To", to), ("Body", body)];
+        let mut form: Vec<(&str, &str)> = vec![("To", to)];
+        if !body.is_empty() {
+            form.push(("Body", body));
+        }
+        form.extend(media_urls.iter().map(|url| ("MediaUrl", url.as_str())));
         match (&self.config.messaging_service_sid, &self.from) {
             (Some(service), _) => form.push(("MessagingServiceSid", service)),
             (None, Some(from)) => form.push(("From", from)),

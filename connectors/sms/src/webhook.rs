@@ -1,5 +1,7 @@
 //! `/webhooks/{channel_id}` (received texts) and `/webhooks/{channel_id}/status`
 //! (delivery statuses): form posts the provider signs over the channel's public URL.
+//! And `GET /webhooks/{channel_id}/media/<sha256>?...`: a reply's file, for the
+//! provider to fetch, at a URL the gateway signed (403 otherwise, 404 when gone).
 //!
 //! Answers: received texts 200 with the provider's empty answer (TwiML) once
 //! committed; statuses 204 once applied; 403 when the signature is missing or does
@@ -10,10 +12,13 @@ use http::{Method, StatusCode};
 use switchboard_core::connector::{WebhookRequest, WebhookResponse};
 use switchboard_core::ingest::IngestError;
 
-use crate::SmsConnector;
 use crate::inbound::{self, Keyword, OPTED_OUT};
+use crate::{SmsConnector, outbound};
 
 pub(crate) async fn handle(connector: &SmsConnector, request: WebhookRequest) -> WebhookResponse {
+    if let Some(sha256) = request.subpath.strip_prefix("/media/") {
+        return media(connector, sha256, request.query.as_deref().unwrap_or("")).await;
+    }
     let status = match request.subpath.as_str() {
         "" => false,
         "/status" => true,
@@ -57,6 +62,22 @@ pub(crate) async fn handle(connector: &SmsConnector, request: WebhookRequest) ->
                 error.to_string(),
             )
         }
+    }
+}
+
+async fn media(connector: &SmsConnector, sha256: &str, query: &str) -> WebhookResponse {
+    let now = connector.context.now();
+    let (sha256, content_type) = match outbound::check_media_url(connector, sha256, query, now) {
+        Ok(found) => found,
+        Err(why) => return WebhookResponse::error(StatusCode::FORBIDDEN, "invalid_media_url", why),
+    };
+    match connector.context.attachment(&sha256).await {
+        Ok(bytes) => WebhookResponse::text(StatusCode::OK, content_type, bytes),
+        Err(error) => WebhookResponse::error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("the file is not stored here: {error}"),
+        ),
     }
 }
 
