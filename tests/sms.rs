@@ -97,16 +97,6 @@ async fn customer_texts(app: &TestApp, body: &str) -> String {
     stored(app, "sms", &sid_of(&params)).await.0
 }
 
-async fn try_reply(app: &TestApp, reference: &str, body: Value) -> (u16, Value) {
-    app.send_json(
-        reqwest::Method::POST,
-        &format!("/api/v1/tickets/{reference}/replies"),
-        support::AGENT_TOKEN,
-        &body,
-    )
-    .await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_text_becomes_a_ticket_and_the_reply_goes_back_with_its_segments() {
     let fake = FakeTwilio::start(ACCOUNT, AUTH_TOKEN).await;
@@ -290,7 +280,9 @@ async fn stop_refuses_replies_until_start_and_leaves_whatsapp_alone() {
         stop["text"].as_str().unwrap().contains("opted out of SMS"),
         "{stop}"
     );
-    let (status, answer) = try_reply(&app, &reference, json!({"text": "Are you there?"})).await;
+    let (status, answer) = app
+        .try_reply(&reference, &json!({"text": "Are you there?"}))
+        .await;
     assert_eq!(status, 422, "{answer}");
     assert_eq!(answer["error"]["code"], "reply_refused");
     assert!(
@@ -312,7 +304,7 @@ async fn stop_refuses_replies_until_start_and_leaves_whatsapp_alone() {
     // Any other text does not opt back in; START does.
     customer_texts(&app, "hello?").await;
     assert_eq!(
-        try_reply(&app, &reference, json!({"text": "Hi"})).await.0,
+        app.try_reply(&reference, &json!({"text": "Hi"})).await.0,
         422
     );
     customer_texts(&app, "start").await;
@@ -328,7 +320,7 @@ async fn stop_refuses_replies_until_start_and_leaves_whatsapp_alone() {
         .await;
     assert!(failed["failure_reason"].as_str().unwrap().contains("21610"));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while try_reply(&app, &reference, json!({"text": "Hi"})).await.0 != 422 {
+    while app.try_reply(&reference, &json!({"text": "Hi"})).await.0 != 422 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "21610 did not mark the number"
@@ -385,7 +377,7 @@ async fn long_replies_are_split_and_capped() {
 
     // 2,000 characters: two messages of at most 1,600, 14 segments: over the cap.
     let long = "Your statement is ready. ".repeat(80);
-    let (status, answer) = try_reply(&app, &reference, json!({"text": long})).await;
+    let (status, answer) = app.try_reply(&reference, &json!({"text": long})).await;
     assert_eq!(status, 422);
     assert!(
         answer["error"]["message"]
@@ -424,10 +416,7 @@ async fn files_go_out_as_mms_from_signed_urls_that_expire() {
     let app = gateway(Backend::Sqlite, &fake, "").await;
     let reference = customer_texts(&app, "Send me the receipt").await;
     let png = b"\x89PNG the receipt".to_vec();
-    let (status, answer) = try_reply(
-        &app,
-        &reference,
-        json!({"text": "Here it is", "attachments": [{"filename": "receipt.png", "content_type": "image/png", "data": base64(&png)}]}),
+    let (status, answer) = app.try_reply(&reference, &json!({"text": "Here it is", "attachments": [{"filename": "receipt.png", "content_type": "image/png", "data": base64(&png)}]}),
     )
     .await;
     assert_eq!(status, 202, "{answer}");
@@ -460,12 +449,9 @@ async fn files_go_out_as_mms_from_signed_urls_that_expire() {
     let eleven: Vec<Value> = (0..11)
         .map(|n| json!({"filename": format!("{n}.png"), "content_type": "image/png", "data": base64(&png)}))
         .collect();
-    let (status, answer) = try_reply(
-        &app,
-        &reference,
-        json!({"text": "all", "attachments": eleven}),
-    )
-    .await;
+    let (status, answer) = app
+        .try_reply(&reference, &json!({"text": "all", "attachments": eleven}))
+        .await;
     assert_eq!(status, 422);
     assert!(
         answer["error"]["message"]
@@ -473,10 +459,7 @@ async fn files_go_out_as_mms_from_signed_urls_that_expire() {
             .unwrap()
             .contains("at most 10 files")
     );
-    let (status, answer) = try_reply(
-        &app,
-        &reference,
-        json!({"text": "", "attachments": [{"filename": "contract.docx", "content_type": "application/vnd.openxmlformats-officedocument.wordprocessingml.document", "data": base64(b"PK")}]}),
+    let (status, answer) = app.try_reply(&reference, &json!({"text": "", "attachments": [{"filename": "contract.docx", "content_type": "application/vnd.openxmlformats-officedocument.wordprocessingml.document", "data": base64(b"PK")}]}),
     )
     .await;
     assert_eq!(status, 202, "{answer}");

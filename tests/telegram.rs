@@ -639,16 +639,10 @@ async fn provider_errors_end_with_readable_reasons() {
     );
     assert_eq!(fake.calls("sendMessage"), 1, "never retried");
     // Further replies are refused at once, with the reason, and nothing is queued.
-    let refused = app
-        .http
-        .post(format!("{}/api/v1/tickets/{reference}/replies", app.url))
-        .bearer_auth(support::AGENT_TOKEN)
-        .json(&json!({"text": "Are you there?"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(refused.status(), 422);
-    let body: Value = refused.json().await.unwrap();
+    let (status, body) = app
+        .try_reply(&reference, &json!({"text": "Are you there?"}))
+        .await;
+    assert_eq!(status, 422);
     assert_eq!(body["error"]["code"], "reply_refused");
     assert_eq!(
         body["error"]["message"],
@@ -705,10 +699,8 @@ async fn files_go_out_as_photos_and_documents_with_the_caption() {
     use base64::Engine;
     let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
     let (status, reply) = app
-        .send_json(
-            reqwest::Method::POST,
-            &format!("/api/v1/tickets/{reference}/replies"),
-            support::AGENT_TOKEN,
+        .try_reply(
+            &reference,
             &json!({"text": "Your statement and the receipt", "attachments": [
                 {"filename": "statement.pdf", "content_type": "application/pdf", "data": b64(b"%PDF-1.7 s")},
                 {"filename": "receipt.png", "content_type": "image/png", "data": b64(b"\x89PNG receipt")}]}),

@@ -70,17 +70,6 @@ async fn stored(app: &TestApp, wamid: &str) -> (String, Value) {
     (ticket["reference"].as_str().unwrap().to_owned(), message)
 }
 
-/// A reply through the agent API: the status and the answer.
-async fn try_reply(app: &TestApp, reference: &str, body: Value) -> (u16, Value) {
-    app.send_json(
-        reqwest::Method::POST,
-        &format!("/api/v1/tickets/{reference}/replies"),
-        support::AGENT_TOKEN,
-        &body,
-    )
-    .await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_verification_handshake_echoes_the_challenge_only_for_the_right_token() {
     let fake = FakeWhatsApp::start(TOKEN, APP_SECRET, PHONE_ID).await;
@@ -263,14 +252,14 @@ async fn long_replies_are_split_and_files_go_with_a_caption() {
 
     // A file with the text as its caption: uploaded, then sent by id.
     let pdf = b"%PDF-1.4 statement".to_vec();
-    let (status, answer) = try_reply(
-        &app,
-        &reference,
-        json!({"text": "Your statement", "attachments": [{
+    let (status, answer) = app
+        .try_reply(
+            &reference,
+            &json!({"text": "Your statement", "attachments": [{
             "filename": "statement.pdf", "content_type": "application/pdf",
             "data": base64_encode(&pdf)}]}),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(status, 202, "{answer}");
     app.wait_for_delivery(&reference, answer["message_id"].as_i64().unwrap(), "sent")
         .await;
@@ -342,7 +331,9 @@ async fn outside_the_window_a_reply_is_refused_with_the_reason() {
     let reference = customer_writes(&app, &fake, "wamid.w1", "Is my card shipped?").await;
     app.clock.advance(DAY + Duration::from_secs(60));
     fake.close_window(CUSTOMER);
-    let (status, answer) = try_reply(&app, &reference, json!({"text": "Yes, yesterday."})).await;
+    let (status, answer) = app
+        .try_reply(&reference, &json!({"text": "Yes, yesterday."}))
+        .await;
     assert_eq!(status, 422, "{answer}");
     assert_eq!(answer["error"]["code"], "reply_refused");
     assert!(
@@ -391,10 +382,7 @@ async fn outside_the_window_the_configured_template_goes_out() {
         ))
     );
     // Files cannot go in a template: refused, with the reason.
-    let (status, answer) = try_reply(
-        &app,
-        &reference,
-        json!({"text": "here", "attachments": [{"filename": "a.txt", "data": base64_encode(b"a")}]}),
+    let (status, answer) = app.try_reply(&reference, &json!({"text": "here", "attachments": [{"filename": "a.txt", "data": base64_encode(b"a")}]}),
     )
     .await;
     assert_eq!(status, 422);

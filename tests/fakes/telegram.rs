@@ -26,7 +26,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 
-use super::Watched;
+use super::{Watched, decode, parse_form};
 
 pub const BOT_ID: i64 = 7_000_000_001;
 pub const BOT_USERNAME: &str = "switchboard_test_bot";
@@ -1196,38 +1196,4 @@ fn collect_file_ids(value: &Value, into: &mut HashSet<String>) {
         Value::Array(items) => items.iter().for_each(|v| collect_file_ids(v, into)),
         _ => {}
     }
-}
-
-/// `application/x-www-form-urlencoded` pairs (also the query string).
-fn parse_form(text: &str) -> Vec<(String, String)> {
-    let pairs = text.split('&').filter(|p| !p.is_empty());
-    let pair = |p: &str| {
-        let (key, value) = p.split_once('=').unwrap_or((p, ""));
-        (decode(key, true), decode(value, true))
-    };
-    pairs.map(pair).collect()
-}
-
-/// Percent-decoding (and `+` as a space in forms); invalid escapes stay as they are.
-fn decode(text: &str, plus_is_space: bool) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                (Some(high), Some(low)) => {
-                    out.push(high << 4 | low);
-                    i += 3;
-                    continue;
-                }
-                _ => out.push(b'%'),
-            },
-            b'+' if plus_is_space => out.push(b' '),
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }

@@ -34,7 +34,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 use sha1::Sha1;
 
-use super::Watched;
+use super::{Watched, parse_form};
 
 pub const API_VERSION: &str = "2010-04-01";
 /// The sender Twilio picks from a Messaging Service's pool; status callbacks of
@@ -999,38 +999,4 @@ fn dlr_date() -> String {
         now.hour(),
         now.minute()
     )
-}
-
-/// `application/x-www-form-urlencoded` pairs, in order, repeated names kept.
-fn parse_form(text: &str) -> Vec<(String, String)> {
-    let pairs = text.split('&').filter(|p| !p.is_empty());
-    let pair = |p: &str| {
-        let (name, value) = p.split_once('=').unwrap_or((p, ""));
-        (decode(name), decode(value))
-    };
-    pairs.map(pair).collect()
-}
-
-/// Percent-decoding with `+` as a space; invalid escapes stay as they are.
-fn decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                (Some(high), Some(low)) => {
-                    out.push(high << 4 | low);
-                    i += 3;
-                    continue;
-                }
-                _ => out.push(b'%'),
-            },
-            b'+' => out.push(b' '),
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }

@@ -216,17 +216,24 @@ impl TestApp {
         body
     }
 
+    /// A text reply an agent sends, which must be queued; the answer.
     pub async fn reply(&self, ticket: &str, text: &str) -> Value {
         let (status, body) = self
-            .send_json(
-                reqwest::Method::POST,
-                &format!("/api/v1/tickets/{ticket}/replies"),
-                AGENT_TOKEN,
-                &serde_json::json!({"text": text}),
-            )
+            .try_reply(ticket, &serde_json::json!({"text": text}))
             .await;
         assert_eq!(status, 202, "{body}");
         body
+    }
+
+    /// A reply as an agent sends it (`{"text", "attachments"}`): the status and answer.
+    pub async fn try_reply(&self, ticket: &str, body: &Value) -> (u16, Value) {
+        self.send_json(
+            reqwest::Method::POST,
+            &format!("/api/v1/tickets/{ticket}/replies"),
+            AGENT_TOKEN,
+            body,
+        )
+        .await
     }
 
     /// Waits (up to 10 s) until the channel reports a problem on
