@@ -225,6 +225,21 @@ impl TestApp {
         body
     }
 
+    /// A reply the channel must refuse at once (`422 reply_refused`, nothing
+    /// queued): the reason it gives.
+    pub async fn refused_reply(&self, ticket: &str, body: &Value) -> String {
+        let outbox = self.count("outbox").await;
+        let (status, answer) = self.try_reply(ticket, body).await;
+        assert_eq!(status, 422, "{answer}");
+        assert_eq!(answer["error"]["code"], "reply_refused", "{answer}");
+        assert_eq!(
+            self.count("outbox").await,
+            outbox,
+            "a refused reply was queued"
+        );
+        answer["error"]["message"].as_str().unwrap().to_owned()
+    }
+
     /// A reply as an agent sends it (`{"text", "attachments"}`): the status and answer.
     pub async fn try_reply(&self, ticket: &str, body: &Value) -> (u16, Value) {
         self.send_json(
