@@ -11,6 +11,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("schema/0003_early_deliveries.sql")),
     (4, include_str!("schema/0004_unreachable_per_channel.sql")),
     (5, include_str!("schema/0005_message_segments.sql")),
+    (6, include_str!("schema/0006_conversation_index.sql")),
 ];
 
 /// An arbitrary constant: the advisory lock that keeps two PostgreSQL nodes starting
