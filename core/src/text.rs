@@ -86,6 +86,14 @@ pub fn utf16_units(c: char) -> usize {
     c.len_utf16()
 }
 
+/// Adds a line to a message's text (a note of what could not be shown, say).
+pub fn append_line(text: &mut String, line: &str) {
+    if !text.is_empty() {
+        text.push('\n');
+    }
+    text.push_str(line);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,11 +5,13 @@
 
 use std::time::Duration;
 
-use switchboard_core::backoff::Backoff;
 use switchboard_core::connector::{Inbound, InboundAttachment, Sender, ThreadHint};
+use switchboard_core::download::with_retries;
 use switchboard_core::identity::Identity;
 
-use crate::{FetchError, ReceivedSms, SmsConnector};
+use switchboard_core::text::append_line;
+
+use crate::{ReceivedSms, SmsConnector};
 
 /// What a one-word text asks of the sender's carrier relationship.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,19 +96,10 @@ pub(crate) async fn attach_media(
 ) {
     let limit = connector.context.max_attachment_bytes();
     for (n, (url, content_type)) in sms.media.iter().enumerate() {
-        let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(2));
-        let mut attempt = 1;
-        let outcome = loop {
-            match connector.provider.download(url, limit).await {
-                Ok(bytes) => break Ok(bytes),
-                Err(FetchError::Retry(why)) if attempt < MEDIA_ATTEMPTS => {
-                    tracing::debug!(url, %why, "MMS download failed; retrying");
-                    attempt += 1;
-                    tokio::time::sleep(backoff.take()).await;
-                }
-                Err(FetchError::Retry(why) | FetchError::Permanent(why)) => break Err(why),
-            }
-        };
+        let outcome = with_retries(MEDIA_ATTEMPTS, Duration::from_millis(200), || {
+            connector.provider.download(url, limit)
+        })
+        .await;
         let filename = format!("mms-{}.{}", n + 1, extension(content_type));
         match outcome {
             Ok(bytes) => inbound.attachments.push(InboundAttachment {
@@ -114,14 +107,13 @@ pub(crate) async fn attach_media(
                 content_type: content_type.clone(),
                 bytes,
             }),
-            Err(why) => {
+            Err(error) => {
+                let why = error.reason();
                 tracing::warn!(channel = connector.context.channel().as_str(), url, %why, "MMS file not fetched");
-                let note = format!("[{filename} could not be fetched: {why}]");
-                if inbound.text.is_empty() {
-                    inbound.text = note;
-                } else {
-                    inbound.text = format!("{}\n{note}", inbound.text);
-                }
+                append_line(
+                    &mut inbound.text,
+                    &format!("[{filename} could not be fetched: {why}]"),
+                );
             }
         }
     }

@@ -28,6 +28,7 @@ use switchboard_core::connector::{
     ChannelContext, Connector, DeliveryUpdate, Draft, Outbound, Receipt, SendError, ThreadContext,
     WebhookRequest, WebhookResponse,
 };
+use switchboard_core::download::FetchError;
 use switchboard_core::model::Timestamp;
 use switchboard_core::ratelimit::{Rate, RateLimits};
 
@@ -79,13 +80,6 @@ pub(crate) enum SendFailure {
     OptedOut(String),
     /// The channel's credentials are wrong: permanent, and shown on the channel.
     Credentials(String),
-}
-
-/// Why a file could not be fetched.
-#[derive(Debug)]
-pub(crate) enum FetchError {
-    Retry(String),
-    Permanent(String),
 }
 
 /// One SMS provider: how it signs and shapes webhooks, and how it sends.

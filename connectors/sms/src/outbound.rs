@@ -232,13 +232,7 @@ pub(crate) async fn send(
     connector: &SmsConnector,
     outbound: &Outbound,
 ) -> Result<Receipt, SendError> {
-    let draft = Draft {
-        text: &outbound.text,
-        attachments: outbound.attachments.len(),
-    };
-    if let Some(reason) = refusal(connector, draft) {
-        return Err(SendError::permanent(reason));
-    }
+    // The dispatcher has checked `refusal` already.
     check_files(&outbound.attachments)?;
     let to = outbound
         .thread

@@ -17,11 +17,11 @@ use http::StatusCode;
 use serde::Deserialize;
 use sha1::Sha1;
 use switchboard_core::connector::{DeliveryUpdate, WebhookRequest, WebhookResponse};
-use switchboard_core::download::{BodyError, capped_body};
+use switchboard_core::download::{BodyError, FetchError, capped_body};
 use switchboard_core::model::DeliveryStatus;
 
 use crate::config::TwilioConfig;
-use crate::{FetchError, ReceivedSms, SendFailure, SmsProvider, StatusReport};
+use crate::{ReceivedSms, SendFailure, SmsProvider, StatusReport};
 
 pub const SIGNATURE_HEADER: &str = "x-twilio-signature";
 /// TwiML that sends nothing back: the answer Twilio expects (anything but XML is

@@ -12,6 +12,8 @@ use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use serde_json::Value;
 use switchboard_core::connector::{Inbound, InboundAttachment, Sender, ThreadHint};
+use switchboard_core::download::{Transient, with_retries};
+use switchboard_core::text::append_line;
 use switchboard_core::{Identity, IdentityKind};
 use teloxide::net::Download;
 use teloxide::prelude::*;
@@ -263,14 +265,11 @@ fn content(message: &Message) -> (String, Option<Media>) {
         Some(Media::of(kind, &note.file, None, None, "video/mp4"))
     } else {
         if let Some(sticker) = message.sticker() {
-            append(
-                &mut text,
-                sticker.emoji.clone().unwrap_or_else(|| "[sticker]".into()),
-            );
+            append_line(&mut text, sticker.emoji.as_deref().unwrap_or("[sticker]"));
         } else if let Some(venue) = message.venue() {
-            append(
+            append_line(
                 &mut text,
-                format!(
+                &format!(
                     "📍 {}, {}\n{}",
                     venue.title,
                     venue.address,
@@ -278,9 +277,9 @@ fn content(message: &Message) -> (String, Option<Media>) {
                 ),
             );
         } else if let Some(location) = message.location() {
-            append(
+            append_line(
                 &mut text,
-                format!(
+                &format!(
                     "📍 Location: {:.6}, {:.6}\n{}",
                     location.latitude,
                     location.longitude,
@@ -296,28 +295,23 @@ fn content(message: &Message) -> (String, Option<Media>) {
             .flatten()
             .collect::<Vec<_>>()
             .join(" ");
-            append(
+            append_line(
                 &mut text,
-                format!("👤 Contact: {name}, {}", contact.phone_number),
+                &format!("👤 Contact: {name}, {}", contact.phone_number),
             );
         } else if let Some(poll) = message.poll() {
-            append(&mut text, format!("📊 Poll: {}", poll.question));
+            append_line(&mut text, &format!("📊 Poll: {}", poll.question));
         } else if let Some(dice) = message.dice() {
-            append(&mut text, format!("🎲 {:?}: {}", dice.emoji, dice.value));
+            append_line(&mut text, &format!("🎲 {:?}: {}", dice.emoji, dice.value));
         } else if text.is_empty() {
-            append(&mut text, "[a kind of Telegram message the gateway does not show; ask the customer to send it as text or a file]".into());
+            append_line(
+                &mut text,
+                "[a kind of Telegram message the gateway does not show; ask the customer to send it as text or a file]",
+            );
         }
         None
     };
     (text, media)
-}
-
-/// Adds a line to a message's text.
-fn append(text: &mut String, line: String) {
-    if !text.is_empty() {
-        text.push('\n');
-    }
-    text.push_str(&line);
 }
 
 fn map_link(latitude: f64, longitude: f64) -> String {
@@ -476,18 +470,15 @@ pub(crate) async fn fetch(bot: &Bot, media: &Media, limit: u64) -> Result<Bytes,
     if media.size > limit {
         return Err(FetchError::TooBig(media.size));
     }
-    let mut delay = Duration::from_millis(300);
-    let mut attempt = 1;
-    loop {
-        match fetch_once(bot, media, limit).await {
-            Err(FetchError::Failed(reason)) if attempt < 3 => {
-                tracing::warn!(file = %media.filename, attempt, %reason, "telegram file download failed; trying again");
-                tokio::time::sleep(delay).await;
-                delay *= 3;
-                attempt += 1;
-            }
-            result => return result,
-        }
+    with_retries(3, Duration::from_millis(300), || {
+        fetch_once(bot, media, limit)
+    })
+    .await
+}
+
+impl Transient for FetchError {
+    fn transient(&self) -> bool {
+        matches!(self, FetchError::Failed(_))
     }
 }
 
@@ -545,7 +536,7 @@ pub(crate) fn attach(inbound: &mut Inbound, media: Media, fetched: Result<Bytes,
             media.kind, media.filename
         ),
     };
-    append(&mut inbound.text, note);
+    append_line(&mut inbound.text, &note);
 }
 
 #[cfg(test)]

@@ -12,11 +12,11 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use switchboard_core::backoff::Backoff;
 use switchboard_core::connector::{DeliveryUpdate, Inbound, InboundAttachment, Sender, ThreadHint};
-use switchboard_core::download::{BodyError, capped_body};
+use switchboard_core::download::{BodyError, FetchError, capped_body, with_retries};
 use switchboard_core::identity::{Identity, IdentityKind};
 use switchboard_core::model::DeliveryStatus;
+use switchboard_core::text::append_line;
 
 use crate::WhatsAppConnector;
 use crate::outbound::error_reason;
@@ -453,19 +453,10 @@ pub(crate) async fn attach_media(connector: &WhatsAppConnector, message: &mut Cu
     let Some(media) = message.media.take() else {
         return;
     };
-    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(2));
-    let mut attempt = 1;
-    let outcome = loop {
-        match download(connector, &media).await {
-            Ok(bytes) => break Ok(bytes),
-            Err(Fetch::Permanent(why)) => break Err(why),
-            Err(Fetch::Retry(why)) if attempt >= MEDIA_ATTEMPTS => break Err(why),
-            Err(Fetch::Retry(_)) => {
-                attempt += 1;
-                tokio::time::sleep(backoff.take()).await;
-            }
-        }
-    };
+    let outcome = with_retries(MEDIA_ATTEMPTS, Duration::from_millis(200), || {
+        download(connector, &media)
+    })
+    .await;
     let inbound = &mut message.inbound;
     match outcome {
         Ok(bytes) => inbound.attachments.push(InboundAttachment {
@@ -473,25 +464,17 @@ pub(crate) async fn attach_media(connector: &WhatsAppConnector, message: &mut Cu
             content_type: media.mime_type,
             bytes,
         }),
-        Err(why) => {
+        Err(error) => {
+            let why = error.reason();
             tracing::warn!(channel = connector.context.channel().as_str(), media = media.id, %why, "WhatsApp media not fetched");
             metrics::counter!("switchboard_whatsapp_media_failures_total", "channel" => connector.context.channel().as_str().to_owned()).increment(1);
             let note = format!(
                 "[{} {} could not be fetched from WhatsApp: {why}]",
                 media.kind, media.filename
             );
-            if inbound.text.is_empty() {
-                inbound.text = note;
-            } else {
-                inbound.text = format!("{}\n{note}", inbound.text);
-            }
+            append_line(&mut inbound.text, &note);
         }
     }
-}
-
-enum Fetch {
-    Retry(String),
-    Permanent(String),
 }
 
 #[derive(Deserialize)]
@@ -501,7 +484,7 @@ struct MediaInfo {
     sha256: Option<String>,
 }
 
-async fn download(connector: &WhatsAppConnector, media: &MediaRef) -> Result<Bytes, Fetch> {
+async fn download(connector: &WhatsAppConnector, media: &MediaRef) -> Result<Bytes, FetchError> {
     let token = connector.config.access_token.expose();
     let info = connector
         .http
@@ -509,19 +492,19 @@ async fn download(connector: &WhatsAppConnector, media: &MediaRef) -> Result<Byt
         .bearer_auth(token)
         .send()
         .await
-        .map_err(|e| Fetch::Retry(format!("cannot reach the Graph API: {e}")))?;
+        .map_err(|e| FetchError::Retry(format!("cannot reach the Graph API: {e}")))?;
     let status = info.status();
     if !status.is_success() {
         return Err(if status.is_server_error() || status.as_u16() == 429 {
-            Fetch::Retry(format!("the media lookup answered {status}"))
+            FetchError::Retry(format!("the media lookup answered {status}"))
         } else {
-            Fetch::Permanent(format!("the media lookup answered {status}"))
+            FetchError::Permanent(format!("the media lookup answered {status}"))
         });
     }
     let info: MediaInfo = info
         .json()
         .await
-        .map_err(|e| Fetch::Retry(format!("the media lookup answer is not JSON: {e}")))?;
+        .map_err(|e| FetchError::Retry(format!("the media lookup answer is not JSON: {e}")))?;
     let limit = connector.context.max_attachment_bytes();
     let response = connector
         .http
@@ -529,26 +512,26 @@ async fn download(connector: &WhatsAppConnector, media: &MediaRef) -> Result<Byt
         .bearer_auth(token)
         .send()
         .await
-        .map_err(|e| Fetch::Retry(format!("cannot download the file: {e}")))?;
+        .map_err(|e| FetchError::Retry(format!("cannot download the file: {e}")))?;
     let status = response.status();
     if !status.is_success() {
         return Err(
             if status.is_client_error() && status.as_u16() != 429 && status.as_u16() != 404 {
-                Fetch::Permanent(format!("the download answered {status}"))
+                FetchError::Permanent(format!("the download answered {status}"))
             } else {
                 // The URL lives five minutes: a new lookup gives a fresh one.
-                Fetch::Retry(format!("the download answered {status}"))
+                FetchError::Retry(format!("the download answered {status}"))
             },
         );
     }
     let bytes = capped_body(response, limit)
         .await
         .map_err(|error| match error {
-            BodyError::TooLarge(_) => Fetch::Permanent(format!(
+            BodyError::TooLarge(_) => FetchError::Permanent(format!(
                 "it is larger than the gateway takes ({} MB)",
                 limit / (1024 * 1024)
             )),
-            BodyError::Cut(why) => Fetch::Retry(why),
+            BodyError::Cut(why) => FetchError::Retry(why),
         })?;
     let expected = media
         .sha256
@@ -557,7 +540,7 @@ async fn download(connector: &WhatsAppConnector, media: &MediaRef) -> Result<Byt
     if let Some(expected) = expected {
         let got = hex::encode(Sha256::digest(&bytes));
         if got != expected {
-            return Err(Fetch::Retry(format!(
+            return Err(FetchError::Retry(format!(
                 "the bytes do not match the sha256 WhatsApp gave ({expected})"
             )));
         }

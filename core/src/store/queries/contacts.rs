@@ -18,14 +18,19 @@ pub fn resolve(
     now: i64,
 ) -> Result<(i64, Option<String>), StoreError> {
     let kind = identity.kind.as_str();
+    // Whether the channel holds the identity unreachable comes with the lookup, so
+    // that ingest writes nothing more for the usual sender.
     let existing = conn.query_one(
-        "SELECT contact_id, display_name FROM identities WHERE kind = $1 AND address = $2",
-        params![kind, identity.address.as_str()],
+        "SELECT i.contact_id, i.display_name, u.reason IS NOT NULL
+         FROM identities i
+         LEFT JOIN unreachable u ON u.channel = $3 AND u.kind = i.kind AND u.address = i.address
+         WHERE i.kind = $1 AND i.address = $2",
+        params![kind, identity.address.as_str(), channel],
     )?;
     if let Some(row) = existing {
         let contact_id = row.i64(0)?;
         let stored_name = row.opt_string(1)?;
-        if reachable {
+        if reachable && row.bool(2)? {
             set_unreachable(conn, channel, identity, None, now)?;
         }
         let Some(name) = display_name.filter(|n| stored_name.as_deref() != Some(*n)) else {
