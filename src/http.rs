@@ -115,15 +115,32 @@ async fn healthz() -> impl IntoResponse {
     axum::Json(json!({"status": "ok"}))
 }
 
-/// The store answers and the channels are started: send traffic here.
+/// The store answers and the channels are started: send traffic here. Channels
+/// whose connectors report problems make the answer `degraded`, still 200: the node
+/// serves every other channel, and taking it out of a load balancer fixes nothing
+/// that a wrong token or a provider outage broke.
 async fn readyz(State(state): State<AppState>) -> Response {
     let started = state.ready.load(Ordering::SeqCst);
     let store = state.gateway.store().ping().await;
     let ready = started && store.is_ok();
+    let problems: serde_json::Map<String, serde_json::Value> = state
+        .channels
+        .iter()
+        .filter_map(|channel| {
+            let problems = state.gateway.channel_problems(&channel.id);
+            (!problems.is_empty()).then(|| (channel.id.clone(), json!(problems)))
+        })
+        .collect();
+    let status = match (ready, problems.is_empty()) {
+        (false, _) => "not_ready",
+        (true, true) => "ready",
+        (true, false) => "degraded",
+    };
     let body = json!({
-        "status": if ready { "ready" } else { "not_ready" },
+        "status": status,
         "store": store.as_ref().map_or_else(|e| e.to_string(), |_| "ok".to_owned()),
         "channels": if started { "started" } else { "starting or stopping" },
+        "channel_problems": problems,
     });
     let status = if ready {
         StatusCode::OK

@@ -217,9 +217,8 @@ async fn flood_until_killed(
             unreachable!()
         }));
     }
-    // From the first acknowledgement on: a cold gateway takes its time over the first
-    // requests (libphonenumber loads its metadata on the first number, slowly in a
-    // debug build), and a kill before it answers any would test nothing.
+    // From the first acknowledgement on: a cold debug-build gateway takes its time
+    // over the first requests, and a kill before it answers any would test nothing.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while acknowledged.lock().unwrap().is_empty() {
         assert!(
@@ -306,7 +305,7 @@ async fn acknowledged_messages_survive_sigkill(backend: Backend) {
 }
 
 const WHATSAPP_APP_SECRET: &str = "crash-app-secret";
-/// Customers of the WhatsApp load: numbers libphonenumber takes as valid.
+/// Customers of the WhatsApp load.
 const WHATSAPP_CUSTOMERS: usize = 7;
 
 /// The wamids of notification `n` of load worker `worker`: one to three messages, so
@@ -593,9 +592,9 @@ async fn stored_messages(store: &Store) -> i64 {
 async fn polled_telegram_updates_survive_sigkill(backend: Backend) {
     const UPDATES: i64 = 3000;
     let (dir, callback) = setup().await;
-    let fake = FakeTelegram::start("123456:crash").await;
+    let fake = FakeTelegram::start("7000000001:crash").await;
     let extra = format!(
-        "[channels.telegram]\nkind = \"telegram\"\ntoken = \"123456:crash\"\nmode = \"polling\"\npoll_timeout_seconds = 1\napi_url = \"{}\"\n",
+        "[channels.telegram]\nkind = \"telegram\"\ntoken = \"7000000001:crash\"\nmode = \"polling\"\npoll_timeout_seconds = 1\napi_url = \"{}\"\n",
         fake.api_url()
     );
     let (config, location) = write_config(dir.path(), backend, callback.url(), &extra).await;

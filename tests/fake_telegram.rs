@@ -15,7 +15,7 @@ use teloxide::prelude::*;
 use teloxide::types::{AllowedUpdate, FileId, InputFile, MessageId, ReplyParameters, UpdateKind};
 use teloxide::{ApiError, DownloadError, RequestError};
 
-const TOKEN: &str = "123456:TEST-token_abc";
+const TOKEN: &str = "7000000001:TEST-token_abc";
 const CHAT: i64 = 42;
 const MB: usize = 1024 * 1024;
 const WEBHOOK_ACTIVE: &str = "Conflict: can't use getUpdates method while webhook is active; \
@@ -338,7 +338,7 @@ async fn refused(request: reqwest::RequestBuilder, status: u16, description: &st
 async fn wrong_tokens_and_unknown_methods_get_telegram_envelopes() {
     let (fake, _) = start().await;
     let (http, base) = (http(), fake.api_url());
-    let wrong = http.get(format!("{base}/bot123456:WRONG/getMe"));
+    let wrong = http.get(format!("{base}/bot7000000001:WRONG/getMe"));
     refused(wrong, 401, "Unauthorized").await;
     let unknown = http.post(format!("{base}/bot{TOKEN}/sendTelepathy"));
     refused(unknown, 404, "Not Found").await;

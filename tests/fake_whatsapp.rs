@@ -111,8 +111,12 @@ fn invalid(answer: &(u16, Value), field: &str) {
     assert!(details.contains(field), "{field:?} not in {details:?}");
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
+/// A SHA-256 digest as Meta writes it: base64.
+fn sha256_base64(bytes: &[u8]) -> String {
+    base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        Sha256::digest(bytes),
+    )
 }
 
 /// A webhook receiver that checks every signature like the gateway must, records
@@ -277,7 +281,7 @@ async fn media_messages_describe_the_stored_media() {
     assert_eq!(message["document"]["mime_type"], "application/pdf");
     assert_eq!(
         message["document"]["sha256"],
-        sha256_hex(b"%PDF-1.7 invoice")
+        sha256_base64(b"%PDF-1.7 invoice")
     );
     assert_eq!(message["document"]["caption"], "Invoice");
     let image = fake.add_media(b"\xff\xd8jpeg", "image/jpeg");
@@ -851,7 +855,7 @@ async fn uploaded_media_can_be_sent_by_id() {
     // The uploaded bytes are downloadable like any media.
     let (status, meta) = call(http.get(graph(&fake, &id)).bearer_auth(TOKEN)).await;
     assert_eq!(status, 200, "{meta}");
-    assert_eq!(meta["sha256"], sha256_hex(&pdf));
+    assert_eq!(meta["sha256"], sha256_base64(&pdf));
 
     // Upload refusals.
     let no_product = reqwest::multipart::Form::new()
@@ -926,7 +930,7 @@ async fn media_metadata_and_downloads_are_checked() {
     assert_eq!(meta["messaging_product"], "whatsapp");
     assert_eq!(meta["id"], id.as_str());
     assert_eq!(meta["mime_type"], "image/jpeg");
-    assert_eq!(meta["sha256"], sha256_hex(&bytes));
+    assert_eq!(meta["sha256"], sha256_base64(&bytes));
     assert_eq!(meta["file_size"], bytes.len().to_string());
     let url = meta["url"].as_str().unwrap().to_owned();
     let prefix = format!(
@@ -948,7 +952,7 @@ async fn media_metadata_and_downloads_are_checked() {
     assert_eq!(download.status(), 200);
     assert_eq!(download.headers()["content-type"], "image/jpeg");
     let downloaded = download.bytes().await.unwrap();
-    assert_eq!(sha256_hex(&downloaded), meta["sha256"].as_str().unwrap());
+    assert_eq!(sha256_base64(&downloaded), meta["sha256"].as_str().unwrap());
     assert_eq!(fake.media_downloads(), 1);
     // Only URLs the fake handed out work.
     let forged = url.replace("&hash=", "&hash=x");
@@ -967,7 +971,7 @@ async fn media_metadata_and_downloads_are_checked() {
     let corrupted = http.get(&url).bearer_auth(TOKEN).send().await.unwrap();
     let corrupted = corrupted.bytes().await.unwrap();
     assert_eq!(corrupted.len(), bytes.len());
-    assert_ne!(sha256_hex(&corrupted), meta["sha256"].as_str().unwrap());
+    assert_ne!(sha256_base64(&corrupted), meta["sha256"].as_str().unwrap());
     assert_eq!(fake.media_downloads(), 2);
 
     fake.fail_media(&id, 2);

@@ -238,6 +238,65 @@ async fn statuses_out_of_order_end_at_delivered_and_failures_read_well() {
     app.stop().await;
 }
 
+/// Malaysian mobiles of the 011 and 015 ranges, which a bundled numbering-plan table
+/// once refused: the customer's text was answered 400 (and lost, since Twilio does
+/// not retry a 400) and their WhatsApp replies were refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn numbers_a_numbering_plan_table_lacks_are_one_reachable_contact() {
+    let twilio_fake = FakeTwilio::start(ACCOUNT, AUTH_TOKEN).await;
+    let wa_fake = FakeWhatsApp::start("EAAGtoken", "meta-secret", wa::PHONE_NUMBER_ID).await;
+    let whatsapp = format!(
+        "[channels.whatsapp]\nkind = \"whatsapp\"\nphone_number_id = \"{}\"\naccess_token = \"EAAGtoken\"\napp_secret = \"meta-secret\"\nverify_token = \"v\"\napi_url = \"{}\"\n",
+        wa::PHONE_NUMBER_ID,
+        wa_fake.api_url()
+    );
+    let app = gateway(Backend::Sqlite, &twilio_fake, &whatsapp).await;
+    for (n, number) in ["+601123456789", "+60154600123"].into_iter().enumerate() {
+        let params = twilio::inbound_sms(ACCOUNT, number, OUR_NUMBER, "Deposit not credited", &[]);
+        let (status, _, body) = post(&app, &app.url, &params).await;
+        assert_eq!(status, 200, "{number}: {body}");
+        let (sms_reference, _) = stored(&app, "sms", &sid_of(&params)).await;
+        let sms_ticket = app.ticket(&sms_reference).await;
+        assert_eq!(sms_ticket["contact"]["identities"][0]["kind"], "phone");
+        assert_eq!(sms_ticket["contact"]["identities"][0]["address"], number);
+
+        let wamid = format!("wamid.my-{n}");
+        let body = wa::text_message(&number[1..], "Aisyah", &wamid, 1_749_416_383, "Also here");
+        let response = wa::post_webhook(
+            &format!("{}/webhooks/whatsapp", app.url),
+            "meta-secret",
+            &body,
+        )
+        .await;
+        assert_eq!(response.status(), 200, "{number}");
+        let (wa_reference, _) = stored(&app, "whatsapp", &wamid).await;
+        let wa_ticket = app.ticket(&wa_reference).await;
+        assert_eq!(
+            wa_ticket["contact"]["id"], sms_ticket["contact"]["id"],
+            "{number}"
+        );
+
+        // Both channels answer the number.
+        let sms_reply = app.reply(&sms_reference, "Checking now.").await;
+        app.wait_for_delivery(
+            &sms_reference,
+            sms_reply["message_id"].as_i64().unwrap(),
+            "sent",
+        )
+        .await;
+        let wa_reply = app.reply(&wa_reference, "Checking now.").await;
+        app.wait_for_delivery(
+            &wa_reference,
+            wa_reply["message_id"].as_i64().unwrap(),
+            "sent",
+        )
+        .await;
+        assert_eq!(twilio_fake.sent()[n].to, number);
+        assert_eq!(wa_fake.wait_for_sent(n + 1).await[n].to, &number[1..]);
+    }
+    app.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn stop_refuses_replies_until_start_and_leaves_whatsapp_alone() {
     let twilio_fake = FakeTwilio::start(ACCOUNT, AUTH_TOKEN).await;

@@ -13,7 +13,7 @@ use fakes::telegram::{BOT_ID, BOT_USERNAME, Failure, FakeTelegram};
 use serde_json::{Value, json};
 use support::{ADMIN_TOKEN, Backend, TestApp};
 
-const TOKEN: &str = "123456:test-token";
+const TOKEN: &str = "7000000001:test-token";
 const WEBHOOK_SECRET: &str = "tg-secret_1";
 
 async fn gateway(backend: Backend, fake: &FakeTelegram, extra: &str) -> TestApp {
@@ -788,6 +788,87 @@ async fn polling_resumes_at_the_stored_offset_without_loss_or_repeat(backend: Ba
     );
     assert!(app.stored("telegram", "499:1").await.is_none());
     assert_eq!(fake.confirmed_offset(), 107);
+    app.stop().await;
+}
+
+fn group_message(update_id: i64, text: &str) -> Value {
+    json!({"update_id": update_id, "message": {
+        "message_id": update_id, "date": 1_763_800_100,
+        "chat": {"id": -1_001_234_567_890_i64, "type": "supergroup", "title": "Exchange VIP"},
+        "from": user(501, "Bruno", "bruno_trader"), "text": text}})
+}
+
+/// getMe answering without the fields the Bot API marks optional, or not at all (a
+/// revoked token, a Bot API that is down), never stops group messages: each is
+/// acknowledged at once and kept when it addresses the bot, and the failure shows
+/// as the channel's problem wherever an operator looks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn group_messages_are_acknowledged_whatever_getme_answers() {
+    let mention = format!("@{BOT_USERNAME} where is my deposit?");
+    let fake = FakeTelegram::start(TOKEN).await;
+    fake.answer_get_me_minimally();
+    let app = gateway(Backend::Sqlite, &fake, "").await;
+    deliver(&app, &group_message(1, &mention)).await;
+    app.wait_for_stored("telegram", "-1001234567890:1").await;
+    assert_eq!(app.channel_problem("telegram").await, None);
+    app.stop().await;
+
+    let fake = FakeTelegram::start(TOKEN).await;
+    for _ in 0..10 {
+        fake.fail_next(
+            "getMe",
+            Failure::Custom {
+                status: 401,
+                description: "Unauthorized".into(),
+            },
+        );
+    }
+    let app = gateway(Backend::Sqlite, &fake, "").await;
+    let problem = app
+        .wait_for_problem_everywhere("telegram", "identity")
+        .await;
+    assert!(
+        problem.contains("getMe failed") && problem.contains("Unauthorized"),
+        "{problem}"
+    );
+    assert!(problem.contains("bot_username"), "says the fix: {problem}");
+    deliver(&app, &group_message(2, &mention)).await;
+    deliver(&app, &group_message(3, "anyone trading today?")).await;
+    deliver(&app, &group_message(4, "/help")).await;
+    app.wait_for_stored("telegram", "-1001234567890:2").await;
+    app.wait_for_stored("telegram", "-1001234567890:4").await;
+    assert!(app.stored("telegram", "-1001234567890:3").await.is_none());
+    app.stop().await;
+
+    // With the username in the config, a mention of another bot stays ignored
+    // while getMe fails; a name that is not the bot's is reported.
+    let fake = FakeTelegram::start(TOKEN).await;
+    for _ in 0..10 {
+        fake.fail_next("getMe", Failure::ServerError);
+    }
+    let app = gateway(
+        Backend::Sqlite,
+        &fake,
+        &format!("bot_username = \"@{BOT_USERNAME}\""),
+    )
+    .await;
+    deliver(&app, &group_message(5, "@other_helper_bot hi")).await;
+    deliver(&app, &group_message(6, &mention)).await;
+    app.wait_for_stored("telegram", "-1001234567890:6").await;
+    assert!(app.stored("telegram", "-1001234567890:5").await.is_none());
+    app.stop().await;
+
+    let fake = FakeTelegram::start(TOKEN).await;
+    let app = gateway(
+        Backend::Sqlite,
+        &fake,
+        "bot_username = \"someone_else_bot\"",
+    )
+    .await;
+    let problem = app
+        .wait_for_problem_everywhere("telegram", "identity")
+        .await;
+    assert!(problem.contains(BOT_USERNAME), "{problem}");
     app.stop().await;
 }
 

@@ -1,6 +1,7 @@
 //! The [`Gateway`]: the store, the ingest writers, the event feed and the clock, tied
 //! together; and the [`ChannelContext`] each connector gets to hand its messages in.
 
+use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -68,18 +69,36 @@ pub(crate) struct GatewayInner {
     pub(crate) channels: HashSet<String>,
     /// Their connectors, once built: they may refuse a reply before it is queued.
     pub(crate) connectors: RwLock<HashMap<String, Arc<dyn Connector>>>,
-    /// What each channel's connector last reported as wrong with it, for admins.
-    pub(crate) problems: Mutex<HashMap<String, ChannelProblem>>,
+    /// What each channel's connector last reported as wrong with it, by channel and
+    /// concern, for admins.
+    pub(crate) problems: Mutex<HashMap<String, Vec<ChannelProblem>>>,
 }
 
 /// Something wrong with a channel that needs an admin (an expired token, a second
-/// poller on the same bot), as its connector reported it.
+/// poller on the same bot, files that cannot be fetched), as its connector reported it.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct ChannelProblem {
+    /// Which part of the channel: each concern is reported and cleared on its own.
+    pub concern: Concern,
     pub message: String,
     #[schema(value_type = String, format = DateTime)]
     pub since: Timestamp,
 }
+
+crate::model::string_enum!(
+    /// The part of a channel a problem is about. A poller that logs in again clears
+    /// its `connection` problem, not the `media` one a failed download left.
+    Concern {
+        /// Receiving: logging in, polling, registering the webhook.
+        Connection => "connection",
+        /// Who the channel is at the provider (Telegram's getMe).
+        Identity => "identity",
+        /// Customers' files that could not be fetched or stored.
+        Media => "media",
+        /// Sending replies: credentials, the account, the sender.
+        Sending => "sending",
+    }
+);
 
 impl Gateway {
     /// Builds the core and starts its ingest writers (on the current tokio runtime).
@@ -152,14 +171,15 @@ impl Gateway {
         connector::refusal(connector.as_ref(), thread, draft, self.now())
     }
 
-    /// The problem a channel's connector reports, if any.
-    pub fn channel_problem(&self, channel: &str) -> Option<ChannelProblem> {
+    /// The problems a channel's connector reports now, oldest first; empty when it
+    /// works.
+    pub fn channel_problems(&self, channel: &str) -> Vec<ChannelProblem> {
         let problems = self
             .inner
             .problems
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        problems.get(channel).cloned()
+        problems.get(channel).cloned().unwrap_or_default()
     }
 
     /// The handle a connector uses for its channel.
@@ -278,31 +298,46 @@ impl ChannelContext {
             .await
     }
 
-    /// Reports what is wrong with the channel (shown to admins with the channel), or
+    /// Reports what is wrong with the channel about `concern` (shown to admins with
+    /// the channel, in `/readyz` and as the `switchboard_channel_problem` gauge), or
     /// `None` once it works again. Repeating the same problem keeps its `since`.
-    pub fn report_problem(&self, problem: Option<&str>) {
+    pub fn report_problem(&self, concern: Concern, problem: Option<&str>) {
+        let channel = self.channel.as_str();
         let mut problems = self
             .gateway
             .inner
             .problems
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        let key = self.channel.as_str();
-        match problem {
-            None => {
-                problems.remove(key);
+        let list = problems.entry(channel.to_owned()).or_default();
+        let at = list.iter().position(|p| p.concern == concern);
+        match (problem, at) {
+            (None, None) => return,
+            (None, Some(at)) => {
+                list.remove(at);
             }
-            Some(message) if problems.get(key).is_some_and(|p| p.message == message) => {}
-            Some(message) => {
-                problems.insert(
-                    key.to_owned(),
-                    ChannelProblem {
-                        message: message.to_owned(),
-                        since: self.now(),
-                    },
+            (Some(message), Some(at)) if list[at].message == message => return,
+            (Some(message), at) => {
+                let since = at.map_or_else(|| self.now(), |at| list[at].since);
+                let reported = ChannelProblem {
+                    concern,
+                    message: message.to_owned(),
+                    since,
+                };
+                match at {
+                    Some(at) => list[at] = reported,
+                    None => list.push(reported),
+                }
+                tracing::warn!(
+                    channel,
+                    concern = concern.as_str(),
+                    problem = message,
+                    "channel problem"
                 );
             }
         }
+        metrics::gauge!("switchboard_channel_problem", "channel" => channel.to_owned(), "concern" => concern.as_str())
+            .set(if problem.is_some() { 1.0 } else { 0.0 });
     }
 
     /// Records that the provider says `identity` cannot be reached on this channel

@@ -30,11 +30,17 @@ pub struct Identity {
     pub address: String,
 }
 
+/// The digits of the shortest and longest E.164 numbers, country code included.
+const MIN_E164_DIGITS: usize = 7;
+const MAX_E164_DIGITS: usize = 15;
+
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum InvalidIdentity {
     #[error("{0:?} is not an email address")]
     Email(String),
-    #[error("{0:?} is not a phone number in international format")]
+    #[error(
+        "{0:?} is not a phone number in international format (a country code and 7 to 15 digits in all, such as +60112345678)"
+    )]
     Phone(String),
     #[error("an identity must not be empty")]
     Empty,
@@ -58,22 +64,35 @@ impl Identity {
     }
 
     /// A phone number in E.164. Accepts `+16505551234`, `16505551234` (as WhatsApp
-    /// sends it: international, without the plus) and common separators.
+    /// sends `wa_id`: international, without the plus), `0016505551234`, and common
+    /// separators (spaces, `-`, `.`, `/`, parentheses).
+    ///
+    /// The check is syntactic on purpose: the numbers come from providers (Twilio's
+    /// `From`, WhatsApp's `wa_id`) that have just used them, so they work, while any
+    /// bundled numbering-plan table lags the real ranges (Malaysia's 011 and 015
+    /// mobiles were once refused by one) and would turn a real customer away.
     pub fn phone(number: &str) -> Result<Self, InvalidIdentity> {
-        let trimmed = number.trim();
-        let with_plus = if trimmed.starts_with('+') {
-            trimmed.to_owned()
-        } else {
-            format!("+{trimmed}")
-        };
-        let parsed = phonenumber::parse(None, &with_plus)
-            .map_err(|_| InvalidIdentity::Phone(number.to_owned()))?;
-        if !phonenumber::is_valid(&parsed) {
-            return Err(InvalidIdentity::Phone(number.to_owned()));
+        let refuse = || InvalidIdentity::Phone(number.to_owned());
+        let compact: String = number
+            .trim()
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '-' | '.' | '/' | '(' | ')' | '\u{a0}'))
+            .collect();
+        let digits = compact
+            .strip_prefix('+')
+            .or_else(|| compact.strip_prefix("00"))
+            .unwrap_or(&compact);
+        // E.164: a country code that never starts with 0, and at most 15 digits; the
+        // shortest numbers in use have 7 (a 3-digit country code and 4 digits).
+        let well_formed = (MIN_E164_DIGITS..=MAX_E164_DIGITS).contains(&digits.len())
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && !digits.starts_with('0');
+        if !well_formed {
+            return Err(refuse());
         }
         Ok(Identity {
             kind: IdentityKind::Phone,
-            address: parsed.format().mode(phonenumber::Mode::E164).to_string(),
+            address: format!("+{digits}"),
         })
     }
 
@@ -120,8 +139,35 @@ mod tests {
     }
 
     #[test]
+    fn numbers_outside_a_bundled_numbering_plan_are_kept() {
+        // Malaysian mobiles in the 011 and 015 ranges, as Twilio (`From`) and
+        // WhatsApp (`wa_id`) send them: one identity either way.
+        for (sms, whatsapp, e164) in [
+            ("+601123456789", "601123456789", "+601123456789"),
+            ("+60 15-4600 1234", "60154600 1234", "+601546001234"),
+            ("0060 11 2345 678", "60112345678", "+60112345678"),
+            ("+999 1234567", "9991234567", "+9991234567"),
+        ] {
+            let sms = Identity::phone(sms).unwrap();
+            assert_eq!(sms, Identity::phone(whatsapp).unwrap());
+            assert_eq!(sms.address, e164);
+        }
+    }
+
+    #[test]
     fn bad_phones_are_refused() {
-        for bad in ["", "hello", "+1", "12", "+999999999999999999"] {
+        for bad in [
+            "",
+            "hello",
+            "+1",
+            "12",
+            "+123456",
+            "+999999999999999999",
+            "+0123456789",
+            "+1650555123x",
+            "+1 650 555 1234\u{0}",
+            "++16505551234",
+        ] {
             assert!(Identity::phone(bad).is_err(), "{bad:?} should be refused");
         }
     }

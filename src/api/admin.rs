@@ -20,10 +20,12 @@ pub struct ChannelStatus {
     channel: ChannelInfo,
     /// Replies queued or being sent.
     outbox_depth: i64,
-    /// What the channel's connector reports as wrong (an expired token, a second
-    /// poller on the same bot); absent when it works.
+    /// The oldest of `problems`: absent when the channel works.
     #[serde(skip_serializing_if = "Option::is_none")]
     problem: Option<ChannelProblem>,
+    /// What the channel's connector reports as wrong now (an expired token, a second
+    /// poller on the same bot, files that could not be fetched), one per concern.
+    problems: Vec<ChannelProblem>,
 }
 
 /// The configured channels (admin).
@@ -38,13 +40,17 @@ pub async fn channels(
     let list = state
         .channels
         .iter()
-        .map(|c| ChannelStatus {
-            outbox_depth: depths
-                .iter()
-                .find(|(id, _)| *id == c.id)
-                .map_or(0, |(_, n)| *n),
-            problem: state.gateway.channel_problem(&c.id),
-            channel: c.clone(),
+        .map(|c| {
+            let problems = state.gateway.channel_problems(&c.id);
+            ChannelStatus {
+                outbox_depth: depths
+                    .iter()
+                    .find(|(id, _)| *id == c.id)
+                    .map_or(0, |(_, n)| *n),
+                problem: problems.first().cloned(),
+                problems,
+                channel: c.clone(),
+            }
         })
         .collect();
     Ok(Json(list))

@@ -155,6 +155,9 @@ struct Inner {
     seen_file_ids: HashSet<String>,
     next_file: u64,
     failures: HashMap<String, VecDeque<Failure>>,
+    /// getMe leaves out the fields the Bot API marks optional, as older Bot API
+    /// servers do.
+    minimal_get_me: bool,
     calls: HashMap<String, usize>,
     sent: Vec<Sent>,
     callbacks: HashSet<String>,
@@ -176,8 +179,13 @@ struct StoredFile {
 }
 
 impl FakeTelegram {
-    /// Starts on 127.0.0.1:0 serving the bot whose token is `token`.
+    /// Starts on 127.0.0.1:0 serving the bot whose token is `token`. As at Telegram,
+    /// a token starts with its bot's id: here [`BOT_ID`].
     pub async fn start(token: &str) -> FakeTelegram {
+        assert!(
+            token.starts_with(&format!("{BOT_ID}:")),
+            "the fake serves bot {BOT_ID}: its tokens look like {BOT_ID}:secret"
+        );
         let shared = Arc::new(Shared {
             token: token.to_owned(),
             state: Watched::new(
@@ -261,6 +269,12 @@ impl FakeTelegram {
             .lock()
             .files
             .insert(file_id.to_owned(), file);
+    }
+
+    /// getMe answers with only the fields every Bot API server gives (id, is_bot,
+    /// first_name, username), as older and self-hosted servers do.
+    pub fn answer_get_me_minimally(&self) {
+        self.shared.state.lock().minimal_get_me = true;
     }
 
     /// The next call of `method` (case-insensitive) is answered with `failure`; queue
@@ -559,6 +573,13 @@ impl Drop for LongPoll<'_> {
 impl Inner {
     fn dispatch(&mut self, method: &str, params: &Params) -> Outcome {
         match method {
+            "getme" if self.minimal_get_me => Ok(json!({
+                "id": BOT_ID,
+                "is_bot": true,
+                "first_name": BOT_FIRST_NAME,
+                "username": BOT_USERNAME,
+            })
+            .into()),
             "getme" => Ok(json!({
                 "id": BOT_ID,
                 "is_bot": true,

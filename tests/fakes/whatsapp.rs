@@ -1465,7 +1465,11 @@ impl StoredMedia {
         StoredMedia {
             bytes: bytes.to_vec(),
             mime_type: mime_type.to_owned(),
-            sha256: hex::encode(Sha256::digest(bytes)),
+            // Meta writes the digest in base64.
+            sha256: base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                Sha256::digest(bytes),
+            ),
             filename,
             corrupt: false,
         }

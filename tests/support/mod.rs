@@ -267,6 +267,52 @@ impl TestApp {
         }
     }
 
+    /// Waits (up to 10 s) until the channel reports a problem about `concern`, and
+    /// checks that it shows wherever an operator looks: the channel list, `/readyz`
+    /// (`degraded`, still 200) and the `switchboard_channel_problem` gauge. Returns
+    /// its message.
+    pub async fn wait_for_problem_everywhere(&self, channel: &str, concern: &str) -> String {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let message = loop {
+            let (_, channels) = self.get("/api/v1/channels", ADMIN_TOKEN).await;
+            let found = channels
+                .as_array()
+                .and_then(|list| list.iter().find(|c| c["id"] == channel))
+                .and_then(|c| c["problems"].as_array())
+                .and_then(|problems| problems.iter().find(|p| p["concern"] == concern))
+                .and_then(|p| p["message"].as_str().map(str::to_owned));
+            if let Some(message) = found {
+                break message;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "channel {channel} reported no {concern} problem: {channels}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let (status, ready) = self.get("/readyz", "").await;
+        assert_eq!(status, 200, "{ready}");
+        assert_eq!(ready["status"], "degraded", "{ready}");
+        let listed = ready["channel_problems"][channel]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert!(listed.iter().any(|p| p["concern"] == concern), "{ready}");
+        let metrics = self
+            .http
+            .get(format!("{}/metrics", self.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let gauge =
+            format!("switchboard_channel_problem{{channel=\"{channel}\",concern=\"{concern}\"}} 1");
+        assert!(metrics.contains(&gauge), "{gauge} missing from /metrics");
+        message
+    }
+
     /// The problem the channel reports now, if any.
     pub async fn channel_problem(&self, channel: &str) -> Option<String> {
         let (status, channels) = self.get("/api/v1/channels", ADMIN_TOKEN).await;

@@ -16,6 +16,7 @@ use anyhow::{Context, anyhow};
 use async_imap::{Client, Session};
 use futures::TryStreamExt;
 use switchboard_core::backoff::Backoff;
+use switchboard_core::gateway::Concern;
 use switchboard_core::shutdown::Shutdown;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -50,7 +51,9 @@ pub(crate) async fn run(connector: &EmailConnector, shutdown: Shutdown) -> anyho
                 let problem = format!("IMAP {}: {error:#}", connector.config.imap.host);
                 let pause = backoff.take();
                 tracing::warn!(channel, %problem, retry_in = ?pause, "email import interrupted; reconnecting");
-                connector.context.report_problem(Some(&problem));
+                connector
+                    .context
+                    .report_problem(Concern::Connection, Some(&problem));
                 tokio::select! {
                     _ = shutdown.wait() => return Ok(()),
                     _ = tokio::time::sleep(pause) => {}
@@ -77,7 +80,7 @@ async fn session(connector: &EmailConnector, shutdown: &Shutdown) -> anyhow::Res
         .uid_validity
         .ok_or_else(|| anyhow!("the server gave no UIDVALIDITY for {}", config.mailbox))?;
     let mut last = start_cursor(connector, &mut session, validity, mailbox.uid_next).await?;
-    connector.context.report_problem(None);
+    connector.context.report_problem(Concern::Connection, None);
     tracing::info!(channel = connector.context.channel().as_str(), mailbox = %config.mailbox, validity, last, idle, "reading the mailbox");
     loop {
         last = import_new(connector, &mut session, validity, last).await?;

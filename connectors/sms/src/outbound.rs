@@ -7,6 +7,7 @@
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 use switchboard_core::connector::{Draft, Outbound, OutboundAttachment, Receipt, SendError};
+use switchboard_core::gateway::Concern;
 use switchboard_core::model::Timestamp;
 use switchboard_core::parts;
 use switchboard_core::text;
@@ -288,7 +289,9 @@ fn failed(connector: &SmsConnector, to: &str, failure: SendFailure) -> SendError
             SendError::permanent(reason)
         }
         SendFailure::Credentials(reason) => {
-            connector.context.report_problem(Some(&reason));
+            connector
+                .context
+                .report_problem(Concern::Sending, Some(&reason));
             SendError::permanent(reason)
         }
     }

@@ -11,6 +11,11 @@ pub const DEFAULT_API_URL: &str = "https://api.telegram.org";
 pub struct TelegramChannelConfig {
     /// The bot's token from @BotFather (`123456789:AA...`).
     pub token: Secret,
+    /// The bot's username (`support_bot`, with or without the `@`), for telling
+    /// whether a group message mentions it. Optional: getMe gives it too, and this
+    /// saves relying on that call (it is checked against getMe when both answer).
+    #[serde(default, deserialize_with = "username")]
+    pub bot_username: Option<String>,
     /// How updates arrive: Telegram POSTs them to the gateway (`webhook`), or the
     /// gateway asks for them (`polling`, for gateways Telegram cannot reach).
     #[serde(default)]
@@ -60,6 +65,12 @@ pub enum GroupMessages {
     All,
 }
 
+/// `@Support_Bot` and `Support_Bot` are the same bot.
+fn username<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let name: Option<String> = Option::deserialize(d)?;
+    Ok(name.map(|n| n.trim().trim_start_matches('@').to_owned()))
+}
+
 fn default_api_url() -> String {
     DEFAULT_API_URL.to_owned()
 }
@@ -77,14 +88,17 @@ fn default_timeout() -> u64 {
 }
 
 impl TelegramChannelConfig {
+    /// The bot's user id: the part of the token before the colon.
+    pub fn bot_id(&self) -> Option<u64> {
+        let (id, rest) = self.token.expose().split_once(':')?;
+        (!rest.is_empty()).then_some(())?;
+        id.parse().ok()
+    }
+
     /// Checks values that parse but make no sense; no IO.
     pub fn validate(&self) -> Vec<(&'static str, String)> {
         let mut problems = Vec::new();
-        let token = self.token.expose();
-        let well_formed = token.split_once(':').is_some_and(|(id, rest)| {
-            !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) && !rest.is_empty()
-        });
-        if !well_formed {
+        if self.bot_id().is_none() {
             problems.push((
                 "token",
                 "is not a bot token: @BotFather gives one like 123456789:AAE...".into(),
@@ -100,6 +114,18 @@ impl TelegramChannelConfig {
                 "must be 1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)".into(),
             )),
             _ => {}
+        }
+        if let Some(name) = &self.bot_username {
+            // Telegram's rule: 5-32 of a-z, 0-9 and _, ending in "bot".
+            let valid = (5..=32).contains(&name.len())
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                && name.to_ascii_lowercase().ends_with("bot");
+            if !valid {
+                problems.push((
+                    "bot_username",
+                    format!("{name:?} is not a bot username: 5-32 letters, digits and _, ending in \"bot\""),
+                ));
+            }
         }
         if self.register_webhook && self.mode == Mode::Polling {
             problems.push((
@@ -182,5 +208,23 @@ mod tests {
         assert_eq!(parse(&http).validate()[0].0, "public_url");
         let bad_token = "token = \"abc\"\nwebhook_secret = \"s\"";
         assert_eq!(parse(bad_token).validate()[0].0, "token");
+        let huge_id = "token = \"99999999999999999999999:abc\"\nwebhook_secret = \"s\"";
+        assert_eq!(parse(huge_id).validate()[0].0, "token");
+    }
+
+    #[test]
+    fn the_bot_is_known_by_its_token_and_an_optional_username() {
+        let config = parse(
+            "token = \"7000000001:AAE\"\nmode = \"polling\"\nbot_username = \"@Support_Bot\"",
+        );
+        assert_eq!(config.bot_id(), Some(7_000_000_001));
+        assert_eq!(config.bot_username.as_deref(), Some("Support_Bot"));
+        assert!(config.validate().is_empty(), "{:?}", config.validate());
+        for bad in ["ab", "support", "has space_bot", "émoji_bot"] {
+            let config = parse(&format!(
+                "token = \"1:a\"\nmode = \"polling\"\nbot_username = {bad:?}"
+            ));
+            assert_eq!(config.validate()[0].0, "bot_username", "{bad}");
+        }
     }
 }

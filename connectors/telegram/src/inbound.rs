@@ -84,7 +84,53 @@ impl Media {
 #[derive(Debug, Clone)]
 pub(crate) struct BotIdentity {
     pub id: u64,
+    /// Unknown while getMe fails and the config names none.
+    pub username: Option<String>,
+}
+
+/// What getMe says of the bot, read by hand: only `id` and `username` matter here,
+/// and typed parsers have refused answers that lacked fields the Bot API marks
+/// optional (`has_main_web_app`).
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct Me {
+    pub id: u64,
     pub username: String,
+}
+
+/// Calls getMe; the error says why it did not answer, without the token.
+pub(crate) async fn get_me(bot: &Bot) -> Result<Me, String> {
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        ok: bool,
+        result: Option<Me>,
+        description: Option<String>,
+    }
+    let url = format!(
+        "{}/bot{}/getMe",
+        bot.api_url().as_str().trim_end_matches('/'),
+        bot.token()
+    );
+    let response = bot
+        .client()
+        .post(url)
+        .send()
+        .await
+        .map_err(|e| format!("cannot reach the Bot API: {}", e.without_url()))?;
+    let status = response.status();
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| format!("the answer was cut off: {}", e.without_url()))?;
+    let answer: Answer = serde_json::from_slice(&body).map_err(|e| {
+        format!("the Bot API answered {status} with what is not getMe's answer: {e}")
+    })?;
+    match (answer.ok, answer.result) {
+        (true, Some(me)) => Ok(me),
+        _ => Err(format!(
+            "the Bot API answered {status}: {}",
+            answer.description.as_deref().unwrap_or("no description")
+        )),
+    }
 }
 
 /// Whether parsing `update` needs to know the bot (a group message, when only the
@@ -331,9 +377,16 @@ fn addresses(message: &Message, bot: &BotIdentity) -> bool {
         return true;
     }
     let text = message.text().or_else(|| message.caption()).unwrap_or("");
-    let mention = format!("@{}", bot.username.to_lowercase());
     let lower = text.to_lowercase();
-    if lower.contains(&mention) {
+    let mentioned = match &bot.username {
+        Some(name) => lower.contains(&format!("@{}", name.to_lowercase())),
+        // Every bot's username ends in "bot" (Telegram's rule): without ours, any
+        // such mention counts, so that nothing meant for this bot is lost.
+        None => lower
+            .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '@'))
+            .any(|word| word.len() > 4 && word.starts_with('@') && word.ends_with("bot")),
+    };
+    if mentioned {
         return true;
     }
     // "/help" goes to every bot of the group; "/help@other_bot" does not.
@@ -549,7 +602,7 @@ mod tests {
     fn bot() -> BotIdentity {
         BotIdentity {
             id: BOT,
-            username: "Support_Bot".into(),
+            username: Some("Support_Bot".into()),
         }
     }
 
@@ -594,6 +647,26 @@ mod tests {
             "edited_message",
             json!({"text": "who has news??", "edit_date": 1_763_800_100})
         ));
+    }
+
+    #[test]
+    fn without_the_username_any_bot_mention_counts_and_nothing_is_refused() {
+        let unknown = BotIdentity {
+            id: BOT,
+            username: None,
+        };
+        let taken = |text: &str| {
+            let (update, raw) = group_update("message", json!({"text": text}));
+            matches!(
+                parse(&update, &raw, Some(&unknown), GroupMessages::Addressed),
+                Parsed::Message(_)
+            )
+        };
+        assert!(taken("hey @Support_Bot, help"));
+        assert!(taken("@whichever_bot?"));
+        assert!(taken("/start"));
+        assert!(!taken("who has news?"));
+        assert!(!taken("mail me at ana@robot.example or @ana"));
     }
 
     #[test]

@@ -14,13 +14,15 @@ pub mod outbound;
 pub mod poller;
 pub mod webhook;
 
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use serde_json::Value;
 use switchboard_core::connector::{
     ChannelContext, Connector, Outbound, Receipt, SendError, WebhookRequest, WebhookResponse,
 };
+use switchboard_core::gateway::Concern;
 use switchboard_core::ingest::IngestError;
 use switchboard_core::ratelimit::{Rate, RateLimits};
 use switchboard_core::shutdown::Shutdown;
@@ -51,15 +53,23 @@ pub struct TelegramConnector {
     pub(crate) bot: Bot,
     /// For getUpdates, whose long poll outlasts other calls' timeout.
     pub(crate) poll_bot: Bot,
-    bot_identity: OnceCell<BotIdentity>,
+    /// The bot's user id: the token's first part, so it is known without asking.
+    bot_id: u64,
+    /// The username getMe gave, once it answered.
+    learned_username: OnceCell<String>,
+    /// When getMe last failed: it is asked again only after [`GET_ME_RETRY`].
+    get_me_failed_at: Mutex<Option<Instant>>,
 }
+
+/// How long after a failed getMe the gateway asks again.
+const GET_ME_RETRY: Duration = Duration::from_secs(30);
 
 /// Why received updates were not committed.
 #[derive(Debug)]
 pub(crate) enum ReceiveError {
     /// The updates cannot be stored as they are; the text says why.
     Invalid(String),
-    /// Not now (the store, or the Bot API for getMe): try again later.
+    /// Not now (the store): try again later.
     Unavailable(String),
 }
 
@@ -76,26 +86,95 @@ impl TelegramConnector {
         };
         let timeout = Duration::from_secs(config.timeout_seconds);
         let poll_timeout = Duration::from_secs(config.poll_timeout_seconds) + timeout;
+        let bot_id = config
+            .bot_id()
+            .ok_or_else(|| "token: is not a bot token (123456789:AAE...)".to_owned())?;
         Ok(TelegramConnector {
             bot: bot(timeout)?,
             poll_bot: bot(poll_timeout)?,
             config,
             context,
-            bot_identity: OnceCell::new(),
+            bot_id,
+            learned_username: OnceCell::new(),
+            get_me_failed_at: Mutex::new(None),
         })
     }
 
-    /// The bot's own id and username (getMe, asked once).
-    pub(crate) async fn bot_identity(&self) -> Result<&BotIdentity, teloxide::RequestError> {
-        self.bot_identity
-            .get_or_try_init(|| async {
-                let me = self.bot.get_me().await?;
-                Ok(BotIdentity {
-                    id: me.user.id.0,
-                    username: me.user.username.clone().unwrap_or_default(),
+    /// The bot itself, for telling whether a group message addresses it: the id from
+    /// the token, the username from the config or else from getMe. Never fails: when
+    /// neither knows the username the channel reports it and keeps taking messages.
+    pub(crate) async fn bot_identity(&self) -> BotIdentity {
+        let username = match &self.config.bot_username {
+            Some(name) => Some(name.clone()),
+            None => self.username_from_get_me().await,
+        };
+        BotIdentity {
+            id: self.bot_id,
+            username,
+        }
+    }
+
+    /// The username getMe gives, asked until it answers (at most every
+    /// [`GET_ME_RETRY`]).
+    async fn username_from_get_me(&self) -> Option<String> {
+        if let Some(name) = self.learned_username.get() {
+            return Some(name.clone());
+        }
+        let failed_at = *self
+            .get_me_failed_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if failed_at.is_some_and(|at| at.elapsed() < GET_ME_RETRY) {
+            return None;
+        }
+        match self.check_identity().await {
+            Ok(name) => Some(
+                self.learned_username
+                    .get_or_init(|| async { name })
+                    .await
+                    .clone(),
+            ),
+            Err(()) => None,
+        }
+    }
+
+    /// Asks getMe who the bot is: a failure (a revoked token, an unreachable Bot API)
+    /// and a configured `bot_username` that is not the bot's are reported as the
+    /// channel's `identity` problem.
+    async fn check_identity(&self) -> Result<String, ()> {
+        let channel = self.context.channel().as_str();
+        let problem = match inbound::get_me(&self.bot).await {
+            Ok(me) if me.id != self.bot_id => Some(format!(
+                "getMe answered for bot {} while the token is bot {}'s",
+                me.id, self.bot_id
+            )),
+            Ok(me) => match &self.config.bot_username {
+                Some(name) if !name.eq_ignore_ascii_case(&me.username) => Some(format!(
+                    "bot_username is {name:?} but the token is @{}'s: mentions of @{} are not recognized",
+                    me.username, me.username
+                )),
+                _ => {
+                    tracing::info!(channel, bot = %format!("@{}", me.username), id = me.id, "telegram bot connected");
+                    self.context.report_problem(Concern::Identity, None);
+                    return Ok(me.username);
+                }
+            },
+            Err(why) => {
+                *self
+                    .get_me_failed_at
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+                Some(match self.config.bot_username {
+                    Some(_) => format!("getMe failed ({why}): the bot token may be wrong"),
+                    None => format!(
+                        "getMe failed ({why}): until it works, any mention of a bot counts as addressing this one in groups; set bot_username in the channel's config to avoid that"
+                    ),
                 })
-            })
-            .await
+            }
+        };
+        self.context
+            .report_problem(Concern::Identity, problem.as_deref());
+        Err(())
     }
 
     /// Normalizes updates, fetches their files and commits them; `Ok` only once
@@ -106,15 +185,11 @@ impl TelegramConnector {
         let mut drafts = Vec::with_capacity(updates.len());
         for (update, raw) in &updates {
             let bot = if inbound::needs_bot_identity(update, groups) {
-                Some(self.bot_identity().await.map_err(|e| {
-                    ReceiveError::Unavailable(format!(
-                        "cannot tell whether a group message addresses the bot (getMe failed: {e})"
-                    ))
-                })?)
+                Some(self.bot_identity().await)
             } else {
                 None
             };
-            match inbound::parse(update, raw, bot, groups) {
+            match inbound::parse(update, raw, bot.as_ref(), groups) {
                 Parsed::Message(draft) => drafts.push(*draft),
                 Parsed::Ignored(reason) => {
                     metrics::counter!("switchboard_telegram_ignored_updates_total",
@@ -174,14 +249,8 @@ impl Connector for TelegramConnector {
     }
 
     async fn run(&self, shutdown: Shutdown) -> anyhow::Result<()> {
-        let channel = self.context.channel().as_str();
-        match self.bot_identity().await {
-            Ok(me) => {
-                tracing::info!(channel, bot = %format!("@{}", me.username), id = me.id, "telegram bot connected")
-            }
-            Err(error) => {
-                tracing::warn!(channel, %error, "telegram getMe failed; the bot's identity is checked again when needed")
-            }
+        if let Ok(name) = self.check_identity().await {
+            let _ = self.learned_username.set(name);
         }
         match self.config.mode {
             Mode::Polling => poller::run(self, shutdown).await,

@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 use switchboard_core::backoff::Backoff;
+use switchboard_core::gateway::Concern;
 use switchboard_core::shutdown::Shutdown;
 use teloxide::prelude::*;
 use teloxide::requests::{JsonRequest, Payload};
@@ -70,7 +71,7 @@ pub(crate) async fn run(connector: &TelegramConnector, shutdown: Shutdown) -> an
             Err(error) => {
                 let (problem, pause) = poll_failure(&error);
                 tracing::error!(channel, %problem, "telegram getUpdates failed");
-                context.report_problem(Some(&problem));
+                context.report_problem(Concern::Connection, Some(&problem));
                 let pause = pause.unwrap_or_else(|| backoff.take());
                 if wait(&shutdown, pause).await {
                     return Ok(());
@@ -78,7 +79,7 @@ pub(crate) async fn run(connector: &TelegramConnector, shutdown: Shutdown) -> an
                 continue;
             }
         };
-        context.report_problem(None);
+        context.report_problem(Concern::Connection, None);
         if batch.is_empty() {
             backoff.reset();
             continue;

@@ -12,6 +12,7 @@ use std::time::Duration;
 use http::{Method, StatusCode};
 use serde_json::Value;
 use switchboard_core::connector::{WebhookRequest, WebhookResponse};
+use switchboard_core::gateway::Concern;
 use switchboard_core::shutdown::Shutdown;
 use teloxide::payloads::SetWebhookSetters;
 use teloxide::prelude::*;
@@ -138,13 +139,15 @@ pub(crate) async fn register(connector: &TelegramConnector, shutdown: &Shutdown)
         match request.await {
             Ok(_) => {
                 tracing::info!(channel, url, allowed_updates = ?crate::inbound::HANDLED_UPDATES, "registered the Telegram webhook (setWebhook) with the channel's secret token");
-                connector.context.report_problem(None);
+                connector.context.report_problem(Concern::Connection, None);
                 return;
             }
             Err(error) => {
                 let problem = format!("setWebhook for {url} failed: {error}");
                 tracing::error!(channel, %problem, retry_in = ?delay, "cannot register the Telegram webhook");
-                connector.context.report_problem(Some(&problem));
+                connector
+                    .context
+                    .report_problem(Concern::Connection, Some(&problem));
             }
         }
         tokio::select! {

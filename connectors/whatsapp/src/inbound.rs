@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use base64::Engine as _;
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::Value;
@@ -44,7 +45,8 @@ pub(crate) struct MediaRef {
     /// image, video, audio, voice, document or sticker: said in placeholders.
     pub kind: &'static str,
     pub mime_type: String,
-    /// Lowercase hex, when the webhook gave one.
+    /// The file's SHA-256 as the webhook gave it: base64, as Meta sends it (hex is
+    /// read too). Checked by [`digest_matches`].
     pub sha256: Option<String>,
     pub filename: String,
 }
@@ -336,7 +338,10 @@ fn media_ref(kind: &'static str, body: &Value) -> Option<MediaRef> {
         id,
         kind,
         mime_type,
-        sha256: body["sha256"].as_str().map(str::to_lowercase),
+        sha256: body["sha256"]
+            .as_str()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty()),
         filename,
     })
 }
@@ -533,19 +538,46 @@ async fn download(connector: &WhatsAppConnector, media: &MediaRef) -> Result<Byt
             )),
             BodyError::Cut(why) => FetchError::Retry(why),
         })?;
-    let expected = media
-        .sha256
-        .clone()
-        .or(info.sha256.map(|s| s.to_lowercase()));
+    let expected = media.sha256.as_deref().or(info.sha256.as_deref());
     if let Some(expected) = expected {
-        let got = hex::encode(Sha256::digest(&bytes));
-        if got != expected {
-            return Err(FetchError::Retry(format!(
-                "the bytes do not match the sha256 WhatsApp gave ({expected})"
-            )));
+        let got = Sha256::digest(&bytes);
+        match digest_matches(expected, &got) {
+            Some(true) => {}
+            Some(false) => {
+                return Err(FetchError::Retry(format!(
+                    "the downloaded bytes have another sha256 ({}) than WhatsApp gave ({expected})",
+                    base64::engine::general_purpose::STANDARD.encode(got)
+                )));
+            }
+            // A digest we cannot read says nothing about the file: keep the file
+            // rather than lose the customer's photo over it.
+            None => tracing::warn!(
+                channel = connector.context.channel().as_str(),
+                media = media.id,
+                sha256 = expected,
+                "WhatsApp gave a sha256 that is neither base64 nor hex; the file is kept unchecked"
+            ),
         }
     }
     Ok(bytes)
+}
+
+/// Whether `given`, a SHA-256 digest as WhatsApp writes it (base64, standard or
+/// URL-safe, padded or not; or hex), is `actual`. `None` when `given` is no
+/// 32-byte digest in either encoding.
+pub(crate) fn digest_matches(given: &str, actual: &[u8]) -> Option<bool> {
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+    // 64 hex digits are also valid base64 (of 48 bytes), so hex is tried first.
+    let decoded = if given.len() == 64 && given.bytes().all(|b| b.is_ascii_hexdigit()) {
+        hex::decode(given).ok()
+    } else {
+        let unpadded = given.trim_end_matches('=');
+        STANDARD_NO_PAD
+            .decode(unpadded)
+            .or_else(|_| URL_SAFE_NO_PAD.decode(unpadded))
+            .ok()
+    }?;
+    (decoded.len() == 32).then(|| decoded == actual)
 }
 
 #[cfg(test)]

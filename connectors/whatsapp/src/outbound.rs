@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use switchboard_core::connector::{Outbound, OutboundAttachment, Receipt, SendError};
+use switchboard_core::gateway::Concern;
 use switchboard_core::model::Timestamp;
 use switchboard_core::{parts, text};
 
@@ -291,7 +292,7 @@ async fn answer(
         .await
         .map_err(|e| SendError::retryable(format!("the Graph API answer was cut off: {e}")))?;
     if status.is_success() {
-        connector.context.report_problem(None);
+        connector.context.report_problem(Concern::Sending, None);
         return serde_json::from_slice(&bytes).map_err(|_| {
             SendError::retryable(format!("the Graph API answered {status} with no JSON"))
         });
@@ -314,7 +315,9 @@ async fn answer(
         .or(error.message.as_deref());
     let reason = error_reason(error.code, title, details);
     if error.code == 190 {
-        connector.context.report_problem(Some(&reason));
+        connector
+            .context
+            .report_problem(Concern::Sending, Some(&reason));
     }
     Err(if retryable(error.code) {
         SendError::Retryable {

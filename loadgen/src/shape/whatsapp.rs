@@ -7,9 +7,9 @@
 //! `id`, the wamid.
 //!
 //! Message `n` has wamid `wamid.lg-{run id}-{n}`, so a run's messages share a prefix.
-//! Customer `k` is the US number `+1 202-200-0000` plus `k`: the gateway keeps a
-//! customer only if libphonenumber takes their `wa_id` as a valid number, and every
-//! number of area code 202 with an exchange from 200 to 999 is one.
+//! Customer `k` is the US number `+1 202-200-0000` plus `k`: real-looking numbers of
+//! area code 202 with an exchange from 200 to 999 (the gateway itself keeps any
+//! well-formed E.164 number).
 
 use std::fmt::Write as _;
 
@@ -268,7 +268,6 @@ mod tests {
     #[test]
     fn every_customer_is_a_number_the_gateway_takes() {
         let most = shape(CUSTOMER_CEILING - FIRST_CUSTOMER);
-        // Validity turns on the area code and the exchange: try every exchange.
         for n in (0..CUSTOMER_CEILING - FIRST_CUSTOMER).step_by(9_973) {
             let wa_id = most.wa_id(n);
             assert!(Identity::phone(&wa_id).is_ok(), "{wa_id}");

@@ -52,7 +52,7 @@ fn each_message_type_becomes_readable_text() {
             "image with caption",
             message(
                 "image",
-                json!({"caption": "the broken part", "mime_type": "image/jpeg", "sha256": "ABCD", "id": "1003383421387256"}),
+                json!({"caption": "the broken part", "mime_type": "image/jpeg", "sha256": "YQXWzHavQAMl6U1YjOURvlv9u3O0N9xR7KQ5F9ekPj0=", "id": "1003383421387256"}),
             ),
             "the broken part",
             Some(("image", "image-1003383421387256.jpg")),
@@ -61,7 +61,7 @@ fn each_message_type_becomes_readable_text() {
             "document with its file name",
             message(
                 "document",
-                json!({"filename": "statement-march.pdf", "mime_type": "application/pdf", "sha256": "ab", "id": "2"}),
+                json!({"filename": "statement-march.pdf", "mime_type": "application/pdf", "sha256": "E51US4IbE+vqFPGw/hhXciLkFcKWbjo1EcQZYFUjIgI=", "id": "2"}),
             ),
             "",
             Some(("document", "statement-march.pdf")),
@@ -70,7 +70,7 @@ fn each_message_type_becomes_readable_text() {
             "voice note",
             message(
                 "audio",
-                json!({"mime_type": "audio/ogg; codecs=opus", "sha256": "ab", "id": "3", "voice": true}),
+                json!({"mime_type": "audio/ogg; codecs=opus", "sha256": "xX1+kgGXCLYUyQ+jaFzWRPVDpgFT+5nsm2fDgaJF+yo=", "id": "3", "voice": true}),
             ),
             "",
             Some(("voice", "voice-3.ogg")),
@@ -79,7 +79,7 @@ fn each_message_type_becomes_readable_text() {
             "video",
             message(
                 "video",
-                json!({"mime_type": "video/mp4", "sha256": "ab", "id": "4"}),
+                json!({"mime_type": "video/mp4", "sha256": "DKsclhdAT68rJOIh4YnKWUWBPhTT92Y0WwnKE7vij/w=", "id": "4"}),
             ),
             "",
             Some(("video", "video-4.mp4")),
@@ -88,7 +88,7 @@ fn each_message_type_becomes_readable_text() {
             "sticker",
             message(
                 "sticker",
-                json!({"mime_type": "image/webp", "sha256": "ab", "id": "5", "animated": false}),
+                json!({"mime_type": "image/webp", "sha256": "V8SxOkxzNecvFmngUG6ZII3x2gUMEl2meLI+u1W/TGE=", "id": "5", "animated": false}),
             ),
             "",
             Some(("sticker", "sticker-5.webp")),
@@ -187,7 +187,7 @@ fn each_message_type_becomes_readable_text() {
 fn media_carries_what_the_download_needs() {
     let raw = message(
         "audio",
-        json!({"mime_type": "audio/ogg; codecs=opus", "sha256": "3F9A", "id": "1003383421387256", "voice": true}),
+        json!({"mime_type": "audio/ogg; codecs=opus", "sha256": "0zBpwyVbWRBYmXsZBqlXDQHh80yu3ryrFnnZlqNatwM=", "id": "1003383421387256", "voice": true}),
     );
     let parsed = parse(&notification(json!([raw])), PHONE_ID).unwrap();
     assert_eq!(
@@ -196,10 +196,71 @@ fn media_carries_what_the_download_needs() {
             id: "1003383421387256".into(),
             kind: "voice",
             mime_type: "audio/ogg".into(),
-            sha256: Some("3f9a".into()),
+            sha256: Some("0zBpwyVbWRBYmXsZBqlXDQHh80yu3ryrFnnZlqNatwM=".into()),
             filename: "voice-1003383421387256.ogg".into(),
         })
     );
+}
+
+#[test]
+fn the_sha256_is_read_as_meta_writes_it() {
+    let bytes = b"voice note bytes";
+    let digest = Sha256::digest(bytes);
+    // Meta's webhooks and media lookups give base64 (standard alphabet, padded).
+    assert_eq!(
+        digest_matches("0zBpwyVbWRBYmXsZBqlXDQHh80yu3ryrFnnZlqNatwM=", &digest),
+        Some(true)
+    );
+    assert_eq!(
+        digest_matches("0zBpwyVbWRBYmXsZBqlXDQHh80yu3ryrFnnZlqNatwM", &digest),
+        Some(true),
+        "unpadded"
+    );
+    let url_safe = "0zBpwyVbWRBYmXsZBqlXDQHh80yu3ryrFnnZlqNatwM="
+        .replace('+', "-")
+        .replace('/', "_");
+    assert_eq!(digest_matches(&url_safe, &digest), Some(true), "URL-safe");
+    assert_eq!(
+        digest_matches(&hex::encode(digest), &digest),
+        Some(true),
+        "hex"
+    );
+    assert_eq!(
+        digest_matches(&hex::encode(digest).to_uppercase(), &digest),
+        Some(true)
+    );
+    // Another file's digest is a mismatch; what is no digest cannot be checked.
+    let other = Sha256::digest(b"other bytes");
+    assert_eq!(
+        digest_matches("0zBpwyVbWRBYmXsZBqlXDQHh80yu3ryrFnnZlqNatwM=", &other),
+        Some(false)
+    );
+    for unreadable in ["", "3F9A", "not base64 at all!", "AAAA"] {
+        assert_eq!(digest_matches(unreadable, &digest), None, "{unreadable:?}");
+    }
+}
+
+#[test]
+fn wa_ids_outside_a_numbering_plan_table_are_phone_numbers() {
+    // Malaysian mobiles of the 011 and 015 ranges: real customers, with replies
+    // going to them, whatever a bundled numbering-plan table says.
+    for wa_id in ["601123456789", "60154600123"] {
+        let mut raw = message("text", json!({"body": "hi"}));
+        raw["from"] = json!(wa_id);
+        let body = json!({"object": "whatsapp_business_account", "entry": [{"changes": [{"field": "messages", "value": {
+            "metadata": {"phone_number_id": PHONE_ID},
+            "contacts": [{"profile": {"name": "Aisyah"}, "wa_id": wa_id}],
+            "messages": [raw],
+        }}]}]});
+        let parsed = parse(body.to_string().as_bytes(), PHONE_ID).unwrap();
+        let sender = &parsed.messages[0].inbound.sender;
+        assert_eq!(
+            sender.identity,
+            Identity::phone(&format!("+{wa_id}")).unwrap()
+        );
+        assert_eq!(sender.identity.address, format!("+{wa_id}"));
+        assert_eq!(parsed.messages[0].inbound.conversation, wa_id);
+    }
 }
 
 #[test]
