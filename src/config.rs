@@ -333,6 +333,12 @@ fn check(raw: RawConfig, text: &str, problems: &mut Vec<Problem>) -> Config {
                 .into(),
         );
     }
+    if raw.attachments.max_per_message == Some(0) {
+        problem(
+            "attachments.max_per_message".into(),
+            "must be at least 1 (a message with a file would always be refused)".into(),
+        );
+    }
     let gateway = GatewayConfig {
         reference_prefix: prefix.clone(),
         reopen_window: Duration::from_secs_f64(
@@ -342,6 +348,10 @@ fn check(raw: RawConfig, text: &str, problems: &mut Vec<Problem>) -> Config {
                 * 3600.0,
         ),
         max_attachment_bytes: raw.attachments.max_bytes.unwrap_or(25 * 1024 * 1024),
+        max_attachments: raw
+            .attachments
+            .max_per_message
+            .unwrap_or(switchboard_core::gateway::DEFAULT_MAX_ATTACHMENTS),
         ingest_batch: raw.ingest.batch.unwrap_or(256).clamp(1, 10_000),
         ingest_writers: raw
             .ingest

@@ -494,6 +494,118 @@ async fn replies_without_a_callback_fail_with_the_reason(backend: Backend) {
     app.stop().await;
 }
 
+/// What PostgreSQL cannot store (NUL) or a download cannot answer (a media type with
+/// a line break) gets the same clear answer on both stores: a 4xx naming the field,
+/// never a 500 that a provider would retry for ever.
+async fn hostile_characters_get_the_same_answer_on_both_stores(backend: Backend) {
+    let app = spawn(backend).await;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    // NUL in customer text is dropped; the message is kept.
+    let mut pushed = message("nul-text", "ana", "my seed\u{0} words");
+    pushed["subject"] = json!("Help\u{0}");
+    pushed["sender"]["name"] = json!("Ana\u{0} Lima");
+    let (status, answer) = app.push(&pushed).await;
+    assert_eq!(status, 200, "{answer}");
+    let reference = answer["ticket_reference"].as_str().unwrap().to_owned();
+    let ticket = app.ticket(&reference).await;
+    assert_eq!(ticket["messages"][0]["text"], "my seed words");
+    assert_eq!(ticket["ticket"]["subject"], "Help");
+    assert_eq!(ticket["contact"]["name"], "Ana Lima");
+    // NUL in an id is refused: stripping it could make two ids one.
+    for (field, body) in [
+        ("external_id", message("nul\u{0}id", "ana", "hi")),
+        ("sender", message("nul-sender", "an\u{0}a", "hi")),
+    ] {
+        let (status, answer) = app.push(&body).await;
+        assert_eq!(status, 400, "{field}: {answer}");
+        let text = answer["error"]["message"].as_str().unwrap();
+        assert!(text.contains("U+0000"), "{field}: {text}");
+    }
+    // A PATCHed category with NUL is refused, a note's text cleaned; never a 500.
+    let (status, answer) = app
+        .send_json(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/tickets/{reference}"),
+            ADMIN_TOKEN,
+            &json!({"category": "deposits\u{0}"}),
+        )
+        .await;
+    assert_eq!(status, 422, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("category"),
+        "{answer}"
+    );
+    let (status, answer) = app
+        .send_json(
+            reqwest::Method::POST,
+            &format!("/api/v1/tickets/{reference}/notes"),
+            ADMIN_TOKEN,
+            &json!({"text": "checked\u{0}"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(answer["text"], "checked");
+    let (status, _) = app.get("/api/v1/tickets/SB-%00", ADMIN_TOKEN).await;
+    assert_eq!(status, 404);
+
+    // A media type that would break the download's header is refused with the field.
+    let mut pushed = message("crlf", "ana", "the file");
+    pushed["attachments"] = json!([{"filename": "a.pdf", "content_type": "application/pdf\r\nX-Injected: 1", "data": b64.encode("%PDF")}]);
+    let (status, answer) = app.push(&pushed).await;
+    assert_eq!(status, 400, "{answer}");
+    let text = answer["error"]["message"].as_str().unwrap();
+    assert!(text.contains("attachments[0].content_type"), "{text}");
+    // Too many attachments: refused before any is read.
+    let mut pushed = message("many", "ana", "all of them");
+    pushed["attachments"] = json!(vec![json!({"data": b64.encode("x")}); 51]);
+    let (status, answer) = app.push(&pushed).await;
+    assert_eq!(status, 400, "{answer}");
+    let text = answer["error"]["message"].as_str().unwrap();
+    assert!(text.contains("at most 50"), "{text}");
+    let (status, answer) = app
+        .send_json(
+            reqwest::Method::POST,
+            &format!("/api/v1/tickets/{reference}/replies"),
+            ADMIN_TOKEN,
+            &json!({"text": "files", "attachments": vec![json!({"filename": "x.txt", "content_type": "text/plain", "data": b64.encode("x")}); 51]}),
+        )
+        .await;
+    assert_eq!(status, 422, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 50"),
+        "{answer}"
+    );
+
+    // A file name outside ASCII downloads as itself (RFC 6266 filename*).
+    let mut pushed = message("utf8-name", "ana", "statement");
+    pushed["attachments"] = json!([{"filename": "Übersicht März.pdf", "content_type": "application/pdf", "data": b64.encode("%PDF")}]);
+    let (status, answer) = app.push(&pushed).await;
+    assert_eq!(status, 200, "{answer}");
+    let (_, stored) = app.wait_for_stored("api", "utf8-name").await;
+    let response = app
+        .http
+        .get(format!(
+            "{}/api/v1/attachments/{}",
+            app.url, stored["attachments"][0]["id"]
+        ))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-disposition"],
+        "attachment; filename=\"_bersicht M_rz.pdf\"; filename*=UTF-8''%C3%9Cbersicht%20M%C3%A4rz.pdf"
+    );
+    app.stop().await;
+}
+
 both_backends!(
     pushed_messages_become_a_ticket_and_thread,
     resolved_ticket_reopens_within_the_window_then_links,
@@ -509,4 +621,5 @@ both_backends!(
     attachment_urls_are_fetched_only_when_allowed,
     a_returning_customer_keeps_their_name,
     replies_without_a_callback_fail_with_the_reason,
+    hostile_characters_get_the_same_answer_on_both_stores,
 );

@@ -558,4 +558,43 @@ async fn mms_files_are_downloaded_with_the_account_credentials() {
     app.stop().await;
 }
 
+/// The channel's `timeout_seconds` holds for MMS downloads too (a 60 s timeout was
+/// once hard-coded): a file server that never answers costs the webhook seconds,
+/// and the message is kept with a note.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mms_downloads_give_up_after_the_channels_timeout() {
+    let fake = FakeTwilio::start(ACCOUNT, AUTH_TOKEN).await;
+    let app = support::spawn_at(Backend::Sqlite, |url| {
+        channel(url, &fake, "").replace("timeout_seconds = 5", "timeout_seconds = 1")
+    })
+    .await;
+    // Accepts connections and reads the request, but never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/media/ME1", silent.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let params = twilio::inbound_sms(
+        ACCOUNT,
+        CUSTOMER,
+        OUR_NUMBER,
+        "the photo",
+        &[(url, "image/jpeg".to_owned())],
+    );
+    let started = std::time::Instant::now();
+    assert_eq!(post(&app, &app.url, &params).await.0, 200);
+    let took = started.elapsed();
+    // Three tries of one second each, and the pauses between them.
+    assert!(took < Duration::from_secs(8), "took {took:?}");
+    let (_, message) = stored(&app, "sms", &sid_of(&params)).await;
+    let text = message["text"].as_str().unwrap();
+    assert!(text.starts_with("the photo\n[mms-1.jpg could not be fetched"), "{text}");
+    let problem = app.wait_for_problem_everywhere("sms", "media").await;
+    assert!(problem.contains("MMS file"), "{problem}");
+    app.stop().await;
+}
+
 both_backends!(signatures_are_checked_over_the_public_url);

@@ -317,6 +317,12 @@ async fn media_is_downloaded_checked_and_retried() {
     let text = message["text"].as_str().unwrap();
     assert!(text.starts_with("the receipt\n[image "), "{text}");
     assert!(text.contains("another sha256"), "{text}");
+    // Shown to operators until a file comes through again.
+    let problem = app.wait_for_problem_everywhere("whatsapp", "media").await;
+    assert!(problem.contains("another sha256"), "{problem}");
+    assert_eq!(deliver(&app, &image("wamid.m3", &media_id)).await, 200);
+    stored(&app, "wamid.m3").await;
+    assert!(app.channel_problem("whatsapp").await.is_none());
     app.stop().await;
 }
 

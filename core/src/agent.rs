@@ -6,6 +6,7 @@ use thiserror::Error;
 use crate::connector::{Draft, OutboundAttachment};
 use crate::events::Event;
 use crate::gateway::Gateway;
+use crate::input;
 use crate::model::{DeliveryStatus, Direction, Message, Ticket, TicketStatus};
 use crate::store::queries::{messages, outbox, tickets};
 use crate::store::{StoreError, params};
@@ -77,10 +78,18 @@ impl Gateway {
         &self,
         ticket_key: &str,
         author: &str,
-        text: String,
+        mut text: String,
         attachments: Vec<OutboundAttachment>,
         direction: Direction,
     ) -> Result<Message, AgentError> {
+        input::strip_nul(&mut text);
+        let max_count = self.config().max_attachments;
+        if attachments.len() > max_count {
+            return Err(AgentError::Invalid(format!(
+                "a message may carry at most {max_count} attachments; this one has {}",
+                attachments.len()
+            )));
+        }
         if text.trim().is_empty() && attachments.is_empty() {
             return Err(AgentError::Invalid("text must not be empty".into()));
         }
@@ -91,7 +100,13 @@ impl Gateway {
         }
         let max = self.config().max_attachment_bytes;
         let mut files = Vec::with_capacity(attachments.len());
-        for attachment in attachments {
+        for (i, mut attachment) in attachments.into_iter().enumerate() {
+            attachment.content_type = input::media_type(
+                &format!("attachments[{i}].content_type"),
+                &attachment.content_type,
+            )
+            .map_err(AgentError::Invalid)?;
+            input::strip_nul(&mut attachment.filename);
             if attachment.bytes.len() > max {
                 return Err(AgentError::Invalid(format!(
                     "attachment {:?} is {} bytes; the limit is {max}",
@@ -196,6 +211,11 @@ impl Gateway {
         ticket_key: &str,
         patch: tickets::TicketPatch,
     ) -> Result<Ticket, AgentError> {
+        for (field, value) in [("category", &patch.category), ("assignee", &patch.assignee)] {
+            if let Some(Some(value)) = value {
+                input::check_key(field, value).map_err(AgentError::Invalid)?;
+            }
+        }
         let key = ticket_key.to_owned();
         let now = self.now().0;
         let ticket = self

@@ -30,6 +30,8 @@ pub struct GatewayConfig {
     pub reopen_window: Duration,
     /// The largest attachment accepted, in bytes.
     pub max_attachment_bytes: usize,
+    /// The most attachments one message may carry, in or out.
+    pub max_attachments: usize,
     /// The most messages committed in one transaction.
     pub ingest_batch: usize,
     /// Concurrent ingest transactions (1 suits SQLite's single writer).
@@ -37,12 +39,16 @@ pub struct GatewayConfig {
     pub dispatch: DispatchConfig,
 }
 
+/// Enough for an album, a mail with its inline images, a scanned document's pages.
+pub const DEFAULT_MAX_ATTACHMENTS: usize = 50;
+
 impl Default for GatewayConfig {
     fn default() -> Self {
         GatewayConfig {
             reference_prefix: "SB".into(),
             reopen_window: Duration::from_secs(7 * 24 * 3600),
             max_attachment_bytes: 25 * 1024 * 1024,
+            max_attachments: DEFAULT_MAX_ATTACHMENTS,
             ingest_batch: 256,
             ingest_writers: 1,
             dispatch: DispatchConfig::default(),
@@ -217,6 +223,11 @@ impl ChannelContext {
     /// The largest attachment the gateway accepts, in bytes.
     pub fn max_attachment_bytes(&self) -> usize {
         self.gateway.inner.config.max_attachment_bytes
+    }
+
+    /// The most attachments one message may carry: check it before fetching any.
+    pub fn max_attachments(&self) -> usize {
+        self.gateway.inner.config.max_attachments
     }
 
     /// Commits the messages (deduplicated, threaded into tickets) and returns, in

@@ -18,6 +18,7 @@ use crate::clock::Clock;
 use crate::connector::Inbound;
 use crate::events::{Event, Events};
 use crate::gateway::GatewayConfig;
+use crate::input;
 use crate::model::{ChannelId, Direction, Ticket, Timestamp};
 use crate::store::queries::amendments::{self, AmendmentKind};
 use crate::store::queries::{contacts, messages, tickets};
@@ -76,6 +77,7 @@ struct Job {
 pub(crate) struct Ingestor {
     jobs: mpsc::Sender<Job>,
     max_attachment_bytes: usize,
+    max_attachments: usize,
 }
 
 #[derive(Clone)]
@@ -111,6 +113,7 @@ impl Ingestor {
         Ingestor {
             jobs,
             max_attachment_bytes: config.max_attachment_bytes,
+            max_attachments: config.max_attachments,
         }
     }
 
@@ -126,7 +129,7 @@ impl Ingestor {
         let started = Instant::now();
         let mut prepared = Vec::with_capacity(items.len());
         for mut inbound in items {
-            validate(&inbound, self.max_attachment_bytes)?;
+            self.check(&mut inbound)?;
             let mut attachments = Vec::with_capacity(inbound.attachments.len());
             for attachment in std::mem::take(&mut inbound.attachments) {
                 let size = attachment.bytes.len() as i64;
@@ -169,32 +172,68 @@ impl Ingestor {
     }
 }
 
-fn validate(inbound: &Inbound, max_attachment_bytes: usize) -> Result<(), IngestError> {
-    if inbound.external_id.trim().is_empty() {
-        return Err(IngestError::Invalid("external_id must not be empty".into()));
+impl Ingestor {
+    /// Refuses what cannot be stored as it came, naming the field, and cleans what
+    /// can ([`crate::input`]); before anything is written.
+    fn check(&self, inbound: &mut Inbound) -> Result<(), IngestError> {
+        let invalid = IngestError::Invalid;
+        if inbound.external_id.trim().is_empty() {
+            return Err(invalid("external_id must not be empty".into()));
+        }
+        if inbound.conversation.trim().is_empty() {
+            return Err(invalid("conversation must not be empty".into()));
+        }
+        input::check_key("external_id", &inbound.external_id).map_err(invalid)?;
+        input::check_key("conversation", &inbound.conversation).map_err(invalid)?;
+        input::check_key("sender", &inbound.sender.identity.address).map_err(invalid)?;
+        for id in inbound
+            .thread
+            .reply_to
+            .iter()
+            .chain(&inbound.thread.references)
+        {
+            input::check_key("the id of the message replied to", id).map_err(invalid)?;
+        }
+        for text in [
+            Some(&mut inbound.text),
+            inbound.subject.as_mut(),
+            inbound.html.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+        .chain(inbound.sender.display_name.as_mut())
+        {
+            input::strip_nul(text);
+        }
+        let (count, max) = (inbound.attachments.len(), self.max_attachments);
+        if count > max {
+            return Err(invalid(format!(
+                "a message may carry at most {max} attachments; this one has {count}"
+            )));
+        }
+        let max_bytes = self.max_attachment_bytes;
+        for (i, attachment) in inbound.attachments.iter_mut().enumerate() {
+            if attachment.bytes.len() > max_bytes {
+                return Err(invalid(format!(
+                    "attachment {:?} is {} bytes; the limit is {max_bytes}",
+                    attachment.filename,
+                    attachment.bytes.len()
+                )));
+            }
+            attachment.content_type = input::media_type(
+                &format!("attachments[{i}].content_type"),
+                &attachment.content_type,
+            )
+            .map_err(invalid)?;
+            input::strip_nul(&mut attachment.filename);
+        }
+        if inbound.text.trim().is_empty() && inbound.attachments.is_empty() {
+            return Err(invalid(
+                "a message needs text or at least one attachment".into(),
+            ));
+        }
+        Ok(())
     }
-    if inbound.conversation.trim().is_empty() {
-        return Err(IngestError::Invalid(
-            "conversation must not be empty".into(),
-        ));
-    }
-    if let Some(big) = inbound
-        .attachments
-        .iter()
-        .find(|a| a.bytes.len() > max_attachment_bytes)
-    {
-        return Err(IngestError::Invalid(format!(
-            "attachment {:?} is {} bytes; the limit is {max_attachment_bytes}",
-            big.filename,
-            big.bytes.len()
-        )));
-    }
-    if inbound.text.trim().is_empty() && inbound.attachments.is_empty() {
-        return Err(IngestError::Invalid(
-            "a message needs text or at least one attachment".into(),
-        ));
-    }
-    Ok(())
 }
 
 impl Writer {

@@ -7,6 +7,7 @@
 //! - [`connector`]: the [`Connector`] trait every channel implements, and the normalized
 //!   [`Inbound`] / [`Outbound`] shapes that cross it.
 //! - [`ingest`]: dedupe, contact resolution and threading of inbound messages, group-committed.
+//! - [`input`]: checks shared by every way in: NUL characters, media types.
 //! - [`agent`]: what agents do to tickets: reply, note, change status, assign.
 //! - [`dispatcher`]: drains the outbox through the connectors, with rate limits and retries.
 //! - [`ratelimit`]: per-channel and per-recipient limits (governor).
@@ -33,6 +34,7 @@ pub mod events;
 pub mod gateway;
 pub mod identity;
 pub mod ingest;
+pub mod input;
 pub mod model;
 pub mod parts;
 pub mod ratelimit;

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::header;
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use switchboard_core::store::queries::{contacts, messages, tickets};
@@ -70,8 +70,31 @@ pub async fn attachment(
                 attachment.sha256
             ))
         })?;
-    let filename: String = attachment
-        .filename
+    // Files stored before media types were checked may carry one no header can.
+    let content_type = HeaderValue::from_str(&attachment.content_type)
+        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type),
+            (
+                header::CONTENT_DISPOSITION,
+                content_disposition(&attachment.filename),
+            ),
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// `attachment` with the file's name for every client (RFC 6266): an ASCII
+/// `filename` for old ones, and the exact name, percent-encoded UTF-8, in
+/// `filename*` for the others, so `Übersicht.pdf` downloads as itself.
+fn content_disposition(filename: &str) -> HeaderValue {
+    let fallback: String = filename
         .chars()
         .map(|c| {
             if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
@@ -81,16 +104,46 @@ pub async fn attachment(
             }
         })
         .collect();
-    Ok((
-        [
-            (header::CONTENT_TYPE, attachment.content_type),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{filename}\""),
-            ),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
-        ],
-        bytes,
-    )
-        .into_response())
+    let mut value = format!("attachment; filename=\"{fallback}\"");
+    if fallback != filename {
+        value.push_str("; filename*=UTF-8''");
+        for byte in filename.bytes() {
+            // RFC 5987's attr-char: what may stand unencoded.
+            if byte.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&byte) {
+                value.push(byte as char);
+            } else {
+                value.push_str(&format!("%{byte:02X}"));
+            }
+        }
+    }
+    HeaderValue::from_str(&value).unwrap_or(HeaderValue::from_static("attachment"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::content_disposition;
+
+    #[test]
+    fn file_names_survive_the_download() {
+        assert_eq!(
+            content_disposition("receipt 1.pdf"),
+            "attachment; filename=\"receipt 1.pdf\""
+        );
+        assert_eq!(
+            content_disposition("Übersicht März.pdf"),
+            "attachment; filename=\"_bersicht M_rz.pdf\"; filename*=UTF-8''%C3%9Cbersicht%20M%C3%A4rz.pdf"
+        );
+        assert_eq!(
+            content_disposition("收据.png"),
+            "attachment; filename=\"__.png\"; filename*=UTF-8''%E6%94%B6%E6%8D%AE.png"
+        );
+        // Quotes and line breaks cannot end the header or the parameter.
+        let evil = content_disposition("a\"b\r\nSet-Cookie: x.pdf");
+        assert!(!evil.to_str().unwrap().contains(['\r', '\n']), "{evil:?}");
+        assert!(
+            evil.to_str()
+                .unwrap()
+                .starts_with("attachment; filename=\"a_b__Set-Cookie: x.pdf\"")
+        );
+    }
 }

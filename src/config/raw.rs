@@ -123,4 +123,5 @@ pub(super) struct RawOutbox {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawAttachments {
     pub(super) max_bytes: Option<usize>,
+    pub(super) max_per_message: Option<usize>,
 }

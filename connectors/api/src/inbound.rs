@@ -7,6 +7,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use switchboard_core::connector::{Inbound, InboundAttachment, Sender, ThreadHint};
 use switchboard_core::identity::Identity;
+use switchboard_core::input;
 
 /// `POST /webhooks/{channel_id}` body.
 #[derive(Debug, Deserialize)]
@@ -74,6 +75,7 @@ impl PushedMessage {
         self,
         channel: &str,
         max_attachment_bytes: usize,
+        max_attachments: usize,
     ) -> Result<(Inbound, Vec<PendingAttachment>), Invalid> {
         let required = |value: &str, field: &str| {
             if value.trim().is_empty() {
@@ -92,15 +94,24 @@ impl PushedMessage {
                 "a message needs text or at least one attachment".into(),
             ));
         }
+        // Before anything is decoded or fetched.
+        if self.attachments.len() > max_attachments {
+            return Err(Invalid(format!(
+                "attachments: a message may carry at most {max_attachments}; this one has {}",
+                self.attachments.len()
+            )));
+        }
         let mut sources = Vec::with_capacity(self.attachments.len());
         for (i, a) in self.attachments.into_iter().enumerate() {
             let filename = a
                 .filename
                 .filter(|f| !f.trim().is_empty())
                 .unwrap_or_else(|| format!("attachment-{}", i + 1));
-            let content_type = a
-                .content_type
-                .unwrap_or_else(|| "application/octet-stream".into());
+            let content_type = match a.content_type {
+                Some(given) => input::media_type(&format!("attachments[{i}].content_type"), &given)
+                    .map_err(Invalid)?,
+                None => "application/octet-stream".into(),
+            };
             let source = match (a.data, a.url) {
                 (Some(data), None) => {
                     let bytes = base64::engine::general_purpose::STANDARD
@@ -174,7 +185,7 @@ mod tests {
     fn parse(json: &str) -> Result<(Inbound, usize), String> {
         let pushed: PushedMessage = serde_json::from_str(json).map_err(|e| e.to_string())?;
         pushed
-            .normalize("api", 1024)
+            .normalize("api", 1024, 3)
             .map(|(inbound, sources)| (inbound, sources.len()))
             .map_err(|e| e.0)
     }
@@ -194,7 +205,7 @@ mod tests {
         #[test]
         fn arbitrary_bodies_never_panic(body in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
             if let Ok(pushed) = serde_json::from_slice::<PushedMessage>(&body) {
-                let _ = pushed.normalize("api", 64);
+                let _ = pushed.normalize("api", 64, 3);
             }
         }
 
@@ -207,7 +218,7 @@ mod tests {
                 "attachments": [{"data": data}],
             });
             let pushed: PushedMessage = serde_json::from_value(body).unwrap();
-            let _ = pushed.normalize("api", 16);
+            let _ = pushed.normalize("api", 16, 3);
         }
     }
 
@@ -241,6 +252,14 @@ mod tests {
             (
                 r#"{"sender":{"id":"u"},"text":"x"}"#,
                 "missing field `external_id`",
+            ),
+            (
+                r#"{"external_id":"m","sender":{"id":"u"},"text":"x","attachments":[{"data":"","content_type":"application/pdf\r\nX-Evil: 1"}]}"#,
+                "attachments[0].content_type \"application/pdf\\r\\nX-Evil: 1\" is not a media type",
+            ),
+            (
+                r#"{"external_id":"m","sender":{"id":"u"},"text":"x","attachments":[{"data":""},{"data":""},{"data":""},{"data":""}]}"#,
+                "at most 3; this one has 4",
             ),
         ];
         for (json, expected) in cases {

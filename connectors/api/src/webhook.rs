@@ -64,7 +64,11 @@ pub(crate) async fn handle(connector: &ApiConnector, request: WebhookRequest) ->
         }
     };
     let max = connector.context.max_attachment_bytes();
-    let (mut message, sources) = match pushed.normalize(connector.context.channel().as_str(), max) {
+    let (mut message, sources) = match pushed.normalize(
+        connector.context.channel().as_str(),
+        max,
+        connector.context.max_attachments(),
+    ) {
         Ok(normalized) => normalized,
         Err(inbound::Invalid(why)) => {
             return WebhookResponse::error(StatusCode::BAD_REQUEST, "invalid_message", why);

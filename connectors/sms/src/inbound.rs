@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use switchboard_core::connector::{Inbound, InboundAttachment, Sender, ThreadHint};
 use switchboard_core::download::with_retries;
+use switchboard_core::gateway::Concern;
 use switchboard_core::identity::Identity;
 
 use switchboard_core::text::append_line;
@@ -102,14 +103,23 @@ pub(crate) async fn attach_media(
         .await;
         let filename = format!("mms-{}.{}", n + 1, extension(content_type));
         match outcome {
-            Ok(bytes) => inbound.attachments.push(InboundAttachment {
-                filename,
-                content_type: content_type.clone(),
-                bytes,
-            }),
+            Ok(bytes) => {
+                connector.context.report_problem(Concern::Media, None);
+                inbound.attachments.push(InboundAttachment {
+                    filename,
+                    content_type: content_type.clone(),
+                    bytes,
+                });
+            }
             Err(error) => {
                 let why = error.reason();
                 tracing::warn!(channel = connector.context.channel().as_str(), url, %why, "MMS file not fetched");
+                connector.context.report_problem(
+                    Concern::Media,
+                    Some(&format!(
+                        "an MMS file could not be fetched from the provider: {why}"
+                    )),
+                );
                 append_line(
                     &mut inbound.text,
                     &format!("[{filename} could not be fetched: {why}]"),

@@ -6,8 +6,6 @@
 //! without notice, so all of them count. Sends are form posts to `Messages.json`
 //! with HTTP Basic auth; errors carry a numeric `code`.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -18,6 +16,7 @@ use serde::Deserialize;
 use sha1::Sha1;
 use switchboard_core::connector::{DeliveryUpdate, WebhookRequest, WebhookResponse};
 use switchboard_core::download::{BodyError, FetchError, capped_body};
+use switchboard_core::input;
 use switchboard_core::model::DeliveryStatus;
 
 use crate::config::TwilioConfig;
@@ -190,9 +189,11 @@ impl SmsProvider for Twilio {
         let media = (0..count)
             .map(|n| {
                 let url = required(params, &format!("MediaUrl{n}"))?;
-                let content_type = param(params, &format!("MediaContentType{n}"))
-                    .unwrap_or("application/octet-stream");
-                Ok((url.to_owned(), content_type.to_owned()))
+                let content_type = param(params, &format!("MediaContentType{n}")).map_or_else(
+                    || "application/octet-stream".into(),
+                    input::media_type_or_binary,
+                );
+                Ok((url.to_owned(), content_type))
             })
             .collect::<Result<_, String>>()?;
         Ok(ReceivedSms {
@@ -310,7 +311,6 @@ impl SmsProvider for Twilio {
                 &self.config.account_sid,
                 Some(self.config.auth_token.expose()),
             )
-            .timeout(Duration::from_secs(60))
             .send()
             .await
             .map_err(|e| FetchError::Retry(format!("cannot download it: {e}")))?;

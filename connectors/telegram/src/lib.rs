@@ -211,6 +211,15 @@ impl TelegramConnector {
         for draft in &mut drafts {
             if let Some(media) = draft.media.take() {
                 let fetched = inbound::fetch(&self.bot, &media, limit).await;
+                // A file over the bots' limit is the customer's; a failed download is ours.
+                match &fetched {
+                    Err(inbound::FetchError::Failed(why)) => self.context.report_problem(
+                        Concern::Media,
+                        Some(&format!("a customer's {} could not be downloaded from Telegram: {why}", media.kind)),
+                    ),
+                    Err(inbound::FetchError::TooBig(_)) => {}
+                    Ok(_) => self.context.report_problem(Concern::Media, None),
+                }
                 inbound::attach(&mut draft.inbound, media, fetched);
             }
         }

@@ -14,6 +14,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use switchboard_core::connector::{DeliveryUpdate, Inbound, InboundAttachment, Sender, ThreadHint};
+use switchboard_core::gateway::Concern;
+use switchboard_core::input;
 use switchboard_core::download::{BodyError, FetchError, capped_body, with_retries};
 use switchboard_core::identity::{Identity, IdentityKind};
 use switchboard_core::model::DeliveryStatus;
@@ -323,7 +325,7 @@ fn media_ref(kind: &'static str, body: &Value) -> Option<MediaRef> {
         .and_then(|m| m.split(';').next())
         .map(|m| m.trim().to_owned())
         .filter(|m| !m.is_empty())
-        .unwrap_or_else(|| "application/octet-stream".into());
+        .map_or_else(|| "application/octet-stream".into(), |m| input::media_type_or_binary(&m));
     let kind = if kind == "audio" && body["voice"].as_bool() == Some(true) {
         "voice"
     } else {
@@ -464,13 +466,20 @@ pub(crate) async fn attach_media(connector: &WhatsAppConnector, message: &mut Cu
     .await;
     let inbound = &mut message.inbound;
     match outcome {
-        Ok(bytes) => inbound.attachments.push(InboundAttachment {
-            filename: media.filename,
-            content_type: media.mime_type,
-            bytes,
-        }),
+        Ok(bytes) => {
+            connector.context.report_problem(Concern::Media, None);
+            inbound.attachments.push(InboundAttachment {
+                filename: media.filename,
+                content_type: media.mime_type,
+                bytes,
+            });
+        }
         Err(error) => {
             let why = error.reason();
+            connector.context.report_problem(
+                Concern::Media,
+                Some(&format!("a customer's {} could not be fetched from WhatsApp: {why}", media.kind)),
+            );
             tracing::warn!(channel = connector.context.channel().as_str(), media = media.id, %why, "WhatsApp media not fetched");
             metrics::counter!("switchboard_whatsapp_media_failures_total", "channel" => connector.context.channel().as_str().to_owned()).increment(1);
             let note = format!(

@@ -92,6 +92,10 @@ pub fn find_by_reference(
     conn: &mut dyn Connection,
     reference: &str,
 ) -> Result<Option<Ticket>, StoreError> {
+    // No reference holds one, and PostgreSQL refuses NUL in text outright.
+    if reference.chars().any(char::is_control) {
+        return Ok(None);
+    }
     one(
         conn,
         "t.reference = $1",
