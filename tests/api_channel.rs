@@ -456,14 +456,15 @@ async fn a_returning_customer_keeps_their_name(backend: Backend) {
     app.stop().await;
 }
 
-async fn replies_without_a_callback_fail_with_the_reason(backend: Backend) {
-    let app = spawn_with(
-        backend,
-        "\n[channels.receive-only]\nkind = \"api\"\nsecret = \"other\"\n",
-    )
-    .await;
-    let body = json!({"external_id": "n1", "sender": {"id": "ana"}, "text": "Hi"}).to_string();
-    let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::KeyInit>::new_from_slice(b"other").unwrap();
+/// Pushes `body` to `channel`, signed with that channel's `secret`; the answer.
+async fn push_to(
+    app: &support::TestApp,
+    channel: &str,
+    secret: &str,
+    body: &str,
+) -> serde_json::Value {
+    let mut mac =
+        <hmac::Hmac<sha2::Sha256> as hmac::KeyInit>::new_from_slice(secret.as_bytes()).unwrap();
     hmac::Mac::update(&mut mac, body.as_bytes());
     let signature = format!(
         "sha256={}",
@@ -471,14 +472,24 @@ async fn replies_without_a_callback_fail_with_the_reason(backend: Backend) {
     );
     let response = app
         .http
-        .post(format!("{}/webhooks/receive-only", app.url))
+        .post(format!("{}/webhooks/{channel}", app.url))
         .header("x-switchboard-signature", signature)
-        .body(body)
+        .body(body.to_owned())
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let answer: serde_json::Value = response.json().await.unwrap();
+    response.json().await.unwrap()
+}
+
+async fn replies_without_a_callback_fail_with_the_reason(backend: Backend) {
+    let app = spawn_with(
+        backend,
+        "\n[channels.receive-only]\nkind = \"api\"\nsecret = \"other\"\n",
+    )
+    .await;
+    let body = json!({"external_id": "n1", "sender": {"id": "ana"}, "text": "Hi"}).to_string();
+    let answer = push_to(&app, "receive-only", "other", &body).await;
     let reference = answer["ticket_reference"].as_str().unwrap();
     let id = app.reply(reference, "Hello").await["message_id"]
         .as_i64()
@@ -491,6 +502,49 @@ async fn replies_without_a_callback_fail_with_the_reason(backend: Backend) {
             .contains("has no callback_url"),
         "{failed}"
     );
+    app.stop().await;
+}
+
+/// A callback URL's query often carries an API key: failure reasons (on the
+/// message, in the outbox and in logs) name the URL without it.
+async fn failure_reasons_never_show_the_callback_urls_query(backend: Backend) {
+    // Nothing listens on the port: every attempt fails to connect.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let app = spawn_with(
+        backend,
+        &format!(
+            "\n[channels.keyed]\nkind = \"api\"\nsecret = \"other\"\ncallback_url = \"http://user:pw@127.0.0.1:{port}/hook?api_key=top-secret-key\"\n"
+        ),
+    )
+    .await;
+    let body = json!({"external_id": "k1", "sender": {"id": "ana"}, "text": "Hi"}).to_string();
+    let answer = push_to(&app, "keyed", "other", &body).await;
+    let reference = answer["ticket_reference"].as_str().unwrap();
+    let id = app.reply(reference, "Hello").await["message_id"]
+        .as_i64()
+        .unwrap();
+    let failed = app.wait_for_delivery(reference, id, "failed").await;
+    let reason = failed["failure_reason"].as_str().unwrap();
+    assert!(
+        reason.contains(&format!("http://127.0.0.1:{port}/hook?…")),
+        "{reason}"
+    );
+    assert!(
+        !reason.contains("top-secret-key") && !reason.contains("pw@"),
+        "{reason}"
+    );
+    let outbox = app
+        .gateway
+        .store()
+        .read(|c| c.query("SELECT last_error FROM outbox", &[]))
+        .await
+        .unwrap()[0]
+        .string(0)
+        .unwrap();
+    assert!(outbox.contains("/hook?…"), "{outbox}");
+    assert!(!outbox.contains("top-secret-key"), "{outbox}");
     app.stop().await;
 }
 
@@ -622,4 +676,5 @@ both_backends!(
     a_returning_customer_keeps_their_name,
     replies_without_a_callback_fail_with_the_reason,
     hostile_characters_get_the_same_answer_on_both_stores,
+    failure_reasons_never_show_the_callback_urls_query,
 );

@@ -22,6 +22,7 @@ use crate::events::Event;
 use crate::gateway::Gateway;
 use crate::model::ChannelId;
 use crate::ratelimit::{Limiter, RateLimits};
+use crate::secret::redact_urls;
 use crate::shutdown::Shutdown;
 use crate::store::StoreError;
 use crate::store::queries::{messages, outbox};
@@ -296,6 +297,8 @@ impl Dispatcher {
                 reason,
                 retry_after,
             }) if entry.attempts + 1 < config.max_attempts => {
+                // Reasons are shown to agents and logged: no URL keeps its query.
+                let reason = redact_urls(&reason);
                 let wait = retry_after.unwrap_or_else(|| backoff(config, entry.attempts + 1));
                 let due = now.plus(wait).0;
                 tracing::info!(entry = entry.id, channel = %entry.channel, %reason, wait_ms = wait.as_millis() as u64, "send failed, will retry");
@@ -314,6 +317,7 @@ impl Dispatcher {
                     }
                     SendError::Permanent { reason } => reason,
                 };
+                let reason = redact_urls(&reason);
                 tracing::warn!(entry = entry.id, channel = %entry.channel, %reason, "send failed permanently");
                 let marked = self
                     .gateway

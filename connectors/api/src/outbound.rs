@@ -9,6 +9,7 @@ use base64::Engine;
 use http::StatusCode;
 use serde_json::json;
 use switchboard_core::connector::{Outbound, Receipt, SendError, retry_after};
+use switchboard_core::secret::redact_urls;
 use switchboard_core::signature;
 
 use crate::ApiConnector;
@@ -38,7 +39,13 @@ pub(crate) async fn send(
         .body(body)
         .send()
         .await
-        .map_err(|e| SendError::retryable(format!("callback request failed: {e}")))?;
+        .map_err(|e| {
+            SendError::retryable(format!(
+                "the callback request to {} failed: {}",
+                redact_urls(url),
+                e.without_url()
+            ))
+        })?;
     let status = response.status();
     let wait = retry_after(response.headers());
     let text = response.text().await.unwrap_or_default();
