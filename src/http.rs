@@ -56,9 +56,33 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .merge(api::router())
+        .fallback(crate::api::error::no_route)
+        .method_not_allowed_fallback(crate::api::error::wrong_method)
+        .layer(axum::middleware::from_fn(limit_uri))
         .layer(DefaultBodyLimit::max(limit))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// The longest request target answered normally: no route or webhook needs more, and
+/// a longer one gets 414 in the API's error format. (Targets too long for the HTTP
+/// parser's buffer, far beyond this, get its bare 414.)
+const MAX_URI_BYTES: usize = 8 * 1024;
+
+async fn limit_uri(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let length = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |target| target.as_str().len());
+    if length > MAX_URI_BYTES {
+        return ApiError::Status(
+            StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            format!("the request target is {length} bytes; the limit is {MAX_URI_BYTES}"),
+        )
+        .into_response();
+    }
+    next.run(request).await
 }
 
 /// Hands a webhook to its channel's connector, as received.

@@ -63,7 +63,7 @@ async fn tokens_and_roles_are_enforced(backend: Backend) {
     assert_eq!(status, 200);
     assert_eq!(
         body,
-        json!([{"id": "api", "kind": "api", "enabled": true, "outbox_depth": 0}])
+        json!([{"id": "api", "kind": "api", "enabled": true, "outbox_depth": 0, "problems": []}])
     );
     let (_, me) = app.get("/api/v1/me", AGENT_TOKEN).await;
     assert_eq!(me, json!({"name": "Gus Agent", "role": "agent"}));

@@ -591,7 +591,10 @@ async fn mms_downloads_give_up_after_the_channels_timeout() {
     assert!(took < Duration::from_secs(8), "took {took:?}");
     let (_, message) = stored(&app, "sms", &sid_of(&params)).await;
     let text = message["text"].as_str().unwrap();
-    assert!(text.starts_with("the photo\n[mms-1.jpg could not be fetched"), "{text}");
+    assert!(
+        text.starts_with("the photo\n[mms-1.jpg could not be fetched"),
+        "{text}"
+    );
     let problem = app.wait_for_problem_everywhere("sms", "media").await;
     assert!(problem.contains("MMS file"), "{problem}");
     app.stop().await;

@@ -2,7 +2,7 @@
 //! message.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::Serialize;
 use switchboard_core::Message;
 use switchboard_core::gateway::ChannelProblem;
@@ -10,7 +10,7 @@ use switchboard_core::store::queries::outbox;
 use utoipa::ToSchema;
 
 use crate::api::auth::Agent;
-use crate::api::error::ApiError;
+use crate::api::error::{ApiError, ApiPath};
 use crate::config::Role;
 use crate::http::{AppState, ChannelInfo};
 
@@ -62,7 +62,7 @@ pub async fn channels(
 pub async fn retry(
     agent: Agent,
     State(state): State<AppState>,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<(axum::http::StatusCode, Json<Message>), ApiError> {
     agent.require_admin("retrying a message")?;
     let message = state.gateway.retry_message(id).await?;

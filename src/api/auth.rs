@@ -36,11 +36,7 @@ impl FromRequestParts<AppState> for Agent {
             .headers
             .get(AUTHORIZATION)
             .ok_or(ApiError::Unauthorized)?;
-        let token = header
-            .as_bytes()
-            .strip_prefix(b"Bearer ")
-            .ok_or(ApiError::Unauthorized)?
-            .trim_ascii();
+        let token = bearer_token(header.as_bytes()).ok_or(ApiError::Unauthorized)?;
         // Compare against every agent, each in constant time, so the time taken says
         // nothing about which token came close.
         let mut found = None;
@@ -53,5 +49,32 @@ impl FromRequestParts<AppState> for Agent {
             }
         }
         found.ok_or(ApiError::Unauthorized)
+    }
+}
+
+/// The token of `Bearer <token>`; the scheme is case-insensitive (RFC 9110 11.1), and
+/// spaces around the token do not count.
+fn bearer_token(header: &[u8]) -> Option<&[u8]> {
+    let (scheme, token) = header.split_at_checked(6)?;
+    let token = token.strip_prefix(b" ")?.trim_ascii();
+    (scheme.eq_ignore_ascii_case(b"bearer") && !token.is_empty()).then_some(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_token;
+
+    #[test]
+    fn the_scheme_is_case_insensitive() {
+        for header in ["Bearer t0k", "bearer t0k", "BEARER t0k", "bEaReR   t0k  "] {
+            assert_eq!(
+                bearer_token(header.as_bytes()),
+                Some(&b"t0k"[..]),
+                "{header:?}"
+            );
+        }
+        for header in ["Basic dTpw", "Bearert0k", "Bearer", "Bearer    ", "t0k", ""] {
+            assert_eq!(bearer_token(header.as_bytes()), None, "{header:?}");
+        }
     }
 }

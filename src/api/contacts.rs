@@ -1,7 +1,7 @@
 //! Contacts with their identities and tickets; attachments by id.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -10,7 +10,7 @@ use switchboard_core::{Contact, Ticket};
 use utoipa::ToSchema;
 
 use crate::api::auth::Agent;
-use crate::api::error::ApiError;
+use crate::api::error::{ApiError, ApiPath};
 use crate::http::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -26,7 +26,7 @@ pub struct ContactDetail {
 pub async fn show(
     _agent: Agent,
     State(state): State<AppState>,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<ContactDetail>, ApiError> {
     let detail = state
         .gateway
@@ -52,7 +52,7 @@ pub async fn show(
 pub async fn attachment(
     _agent: Agent,
     State(state): State<AppState>,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Response, ApiError> {
     let attachment = state
         .gateway

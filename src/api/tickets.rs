@@ -1,7 +1,7 @@
 //! Tickets: list, show, reply, note, update.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use base64::Engine;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -11,7 +11,7 @@ use switchboard_core::{Contact, Message, Priority, Ticket, TicketStatus};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::auth::Agent;
-use crate::api::error::{ApiError, ApiJson};
+use crate::api::error::{ApiError, ApiJson, ApiPath};
 use crate::http::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -89,7 +89,7 @@ pub struct TicketDetail {
 pub async fn show(
     _agent: Agent,
     State(state): State<AppState>,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
 ) -> Result<Json<TicketDetail>, ApiError> {
     let detail = state
         .gateway
@@ -146,7 +146,7 @@ pub struct Queued {
 pub async fn reply(
     agent: Agent,
     State(state): State<AppState>,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
     ApiJson(request): ApiJson<ReplyRequest>,
 ) -> Result<(StatusCode, Json<Queued>), ApiError> {
     let mut attachments = Vec::with_capacity(request.attachments.len());
@@ -189,7 +189,7 @@ pub struct NoteRequest {
 pub async fn note(
     agent: Agent,
     State(state): State<AppState>,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
     ApiJson(request): ApiJson<NoteRequest>,
 ) -> Result<(StatusCode, Json<Message>), ApiError> {
     let message = state.gateway.note(&key, &agent.name, request.text).await?;
@@ -224,7 +224,7 @@ fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<S
 pub async fn update(
     _agent: Agent,
     State(state): State<AppState>,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
     ApiJson(request): ApiJson<TicketUpdate>,
 ) -> Result<Json<Ticket>, ApiError> {
     let clean = |value: Option<Option<String>>| value.map(|v| v.filter(|s| !s.trim().is_empty()));

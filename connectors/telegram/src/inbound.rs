@@ -12,8 +12,8 @@ use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use serde_json::Value;
 use switchboard_core::connector::{Inbound, InboundAttachment, Sender, ThreadHint};
-use switchboard_core::input;
 use switchboard_core::download::{Transient, with_retries};
+use switchboard_core::input;
 use switchboard_core::text::append_line;
 use switchboard_core::{Identity, IdentityKind};
 use teloxide::net::Download;
@@ -76,7 +76,10 @@ impl Media {
                 || format!("{stem}_{}{extension}", file.unique_id.0),
                 str::to_owned,
             ),
-            content_type: mime.map_or_else(|| default_type.to_owned(), |m| input::media_type_or_binary(&m)),
+            content_type: mime.map_or_else(
+                || default_type.to_owned(),
+                |m| input::media_type_or_binary(&m),
+            ),
         }
     }
 }

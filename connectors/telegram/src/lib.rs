@@ -215,7 +215,10 @@ impl TelegramConnector {
                 match &fetched {
                     Err(inbound::FetchError::Failed(why)) => self.context.report_problem(
                         Concern::Media,
-                        Some(&format!("a customer's {} could not be downloaded from Telegram: {why}", media.kind)),
+                        Some(&format!(
+                            "a customer's {} could not be downloaded from Telegram: {why}",
+                            media.kind
+                        )),
                     ),
                     Err(inbound::FetchError::TooBig(_)) => {}
                     Ok(_) => self.context.report_problem(Concern::Media, None),

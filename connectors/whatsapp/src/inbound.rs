@@ -14,10 +14,10 @@ use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use switchboard_core::connector::{DeliveryUpdate, Inbound, InboundAttachment, Sender, ThreadHint};
-use switchboard_core::gateway::Concern;
-use switchboard_core::input;
 use switchboard_core::download::{BodyError, FetchError, capped_body, with_retries};
+use switchboard_core::gateway::Concern;
 use switchboard_core::identity::{Identity, IdentityKind};
+use switchboard_core::input;
 use switchboard_core::model::DeliveryStatus;
 use switchboard_core::text::append_line;
 
@@ -325,7 +325,10 @@ fn media_ref(kind: &'static str, body: &Value) -> Option<MediaRef> {
         .and_then(|m| m.split(';').next())
         .map(|m| m.trim().to_owned())
         .filter(|m| !m.is_empty())
-        .map_or_else(|| "application/octet-stream".into(), |m| input::media_type_or_binary(&m));
+        .map_or_else(
+            || "application/octet-stream".into(),
+            |m| input::media_type_or_binary(&m),
+        );
     let kind = if kind == "audio" && body["voice"].as_bool() == Some(true) {
         "voice"
     } else {
@@ -478,7 +481,10 @@ pub(crate) async fn attach_media(connector: &WhatsAppConnector, message: &mut Cu
             let why = error.reason();
             connector.context.report_problem(
                 Concern::Media,
-                Some(&format!("a customer's {} could not be fetched from WhatsApp: {why}", media.kind)),
+                Some(&format!(
+                    "a customer's {} could not be fetched from WhatsApp: {why}",
+                    media.kind
+                )),
             );
             tracing::warn!(channel = connector.context.channel().as_str(), media = media.id, %why, "WhatsApp media not fetched");
             metrics::counter!("switchboard_whatsapp_media_failures_total", "channel" => connector.context.channel().as_str().to_owned()).increment(1);
