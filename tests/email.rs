@@ -434,6 +434,121 @@ async fn a_bounce_fails_the_reply_and_smtp_refusals_are_mapped() {
     app.stop().await;
 }
 
+/// A delivery status notification about `original` (a Message-ID) for `recipient`.
+fn dsn(message_id: &str, recipient: &str, original: &str) -> String {
+    format!(
+        "From: Mail Delivery System <MAILER-DAEMON@mx.customer.example>\nTo: support@{DOMAIN}\nSubject: Undelivered Mail Returned to Sender\nDate: Sun, 22 Nov 2026 10:10:00 +0000\nMessage-ID: <{message_id}>\nAuto-Submitted: auto-replied\nMIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\n\n--b\nContent-Type: text/plain\n\nYour message could not be delivered.\n\n--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.customer.example\n\nFinal-Recipient: rfc822; {recipient}\nAction: failed\nStatus: 5.1.1\nDiagnostic-Code: smtp; 550 5.1.1 User unknown\n\n--b\nContent-Type: text/rfc822-headers\n\nFrom: someone@customer.example\nTo: {recipient}\nSubject: Hello\nMessage-ID: <{original}>\n\n--b--\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(mail_tests),
+    ignore = "needs the mail servers: scripts/with-mail starts them"
+)]
+async fn bounces_of_mail_never_sent_land_on_their_ticket_or_stay_out_of_the_queue() {
+    let boxes = Mailboxes::new();
+    let app = support::spawn_with(Backend::Sqlite, &boxes.config("new")).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let customer = format!("{}@customer.example", boxes.server.fresh_user("ana"));
+    boxes.deliver(&mail(
+        &customer,
+        "q1@customer.example",
+        "Deposit",
+        "",
+        "Where is it?",
+    ));
+    let (ticket, _) = app.wait_for_stored("email", "q1@customer.example").await;
+
+    // Returns the customer's own mail (sent to the support address and to someone
+    // who is gone): it concerns that ticket, and lands there without reopening it.
+    boxes.deliver(&dsn(
+        "dsn.a@mx.customer.example",
+        "gone@customer.example",
+        "q1@customer.example",
+    ));
+    let (landed, message) = app
+        .wait_for_stored("email", "dsn.a@mx.customer.example")
+        .await;
+    assert_eq!(landed["id"], ticket["id"]);
+    assert!(
+        message["text"]
+            .as_str()
+            .unwrap()
+            .contains("could not be delivered")
+    );
+
+    // Backscatter: a bounce of mail with a forged support From, matching nothing.
+    boxes.deliver(&dsn(
+        "dsn.b@mx.customer.example",
+        "victim@customer.example",
+        "forged.1@spam.example",
+    ));
+    let (filtered, _) = app
+        .wait_for_stored("email", "dsn.b@mx.customer.example")
+        .await;
+    assert_eq!(filtered["status"], "filtered");
+    let (_, queue) = app.get("/api/v1/tickets", support::ADMIN_TOKEN).await;
+    let ids: Vec<&serde_json::Value> = queue["tickets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| &t["id"])
+        .collect();
+    assert_eq!(
+        ids,
+        vec![&ticket["id"]],
+        "the queue holds only the customer's ticket"
+    );
+    let (_, aside) = app
+        .get("/api/v1/tickets?status=filtered", support::ADMIN_TOKEN)
+        .await;
+    assert_eq!(aside["tickets"][0]["id"], filtered["id"]);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(mail_tests),
+    ignore = "needs the mail servers: scripts/with-mail starts them"
+)]
+async fn encoded_names_never_choose_the_sender_and_no_mail_is_dropped() {
+    let boxes = Mailboxes::new();
+    let app = support::spawn_with(Backend::Sqlite, &boxes.config("new")).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let raw = |from: &str, extra: &str, id: &str| {
+        format!(
+            "From: {from}\n{extra}To: support@{DOMAIN}\nSubject: Hello\nDate: Sun, 22 Nov 2026 10:00:00 +0000\nMessage-ID: <{id}>\nContent-Type: text/plain; charset=utf-8\n\nHello.\n"
+        )
+    };
+    // (From, other fields, the identity filed, the contact's name, ticket status)
+    #[rustfmt::skip]
+    let cases = [
+        ("=?UTF-8?B?QW5hIDxjZW9AZXhhbXBsZS5jb20+LA==?= <attacker@evil.example>", "", "attacker@evil.example", "Ana <ceo@example.com>,", "new"),
+        ("=?UTF-8?B?PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==?= eve@example.org", "", "eve@example.org", "<script>alert(1)</script>", "new"),
+        // No address in From: the envelope sender the server recorded.
+        ("=?UTF-8?B?PHZpY3RpbUBleGFtcGxlLmNvbT4=?=", "Return-Path: <real.sender@customer.example>\n", "real.sender@customer.example", "", "new"),
+        // No address anywhere: kept, unreachable, out of the queue.
+        ("=?UTF-8?B?PHZpY3RpbUBleGFtcGxlLmNvbT4=?=", "", "no-address@sender.invalid", "", "filtered"),
+    ];
+    for (n, (from, extra, identity, name, status)) in cases.into_iter().enumerate() {
+        let id = format!("spoof.{n}@customer.example");
+        boxes.deliver(&raw(from, extra, &id));
+        let (ticket, _) = app.wait_for_stored("email", &id).await;
+        let detail = app.ticket(ticket["reference"].as_str().unwrap()).await;
+        let contact = &detail["contact"];
+        assert_eq!(
+            contact["identities"].as_array().unwrap().len(),
+            1,
+            "{from}: {contact}"
+        );
+        assert_eq!(contact["identities"][0]["address"], identity, "{from}");
+        assert_eq!(contact["name"].as_str().unwrap_or(""), name, "{from}");
+        assert_eq!(ticket["status"], status, "{from}");
+    }
+    app.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[cfg_attr(
     not(mail_tests),

@@ -175,9 +175,10 @@ impl Gateway {
                 for f in &files {
                     messages::insert_attachment(conn, message_id, &f.filename, &f.content_type, f.size, &f.sha256)?;
                 }
-                // Answering a new ticket means someone is on it.
-                let new_status = (direction == Direction::Outbound && ticket.status == TicketStatus::New)
-                    .then_some(TicketStatus::Open);
+                // Answering a new (or filtered) ticket means someone is on it.
+                let new_status = (direction == Direction::Outbound
+                    && matches!(ticket.status, TicketStatus::New | TicketStatus::Filtered))
+                .then_some(TicketStatus::Open);
                 if direction == Direction::Outbound {
                     outbox::enqueue(conn, message_id, &channel, &conversation, now)?;
                     tickets::touch(conn, ticket.id, new_status, now)?;

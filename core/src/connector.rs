@@ -64,8 +64,9 @@ pub struct ThreadHint {
     /// The provider's id of the message this one replies to, within the same channel
     /// (Telegram reply_to_message, WhatsApp context.id, an API in_reply_to).
     pub reply_to: Option<String>,
-    /// Globally unique ids of earlier messages of the thread (email In-Reply-To and
-    /// References). Matched only when the sender belongs to the ticket found.
+    /// Globally unique ids of earlier messages of the thread (email References and
+    /// In-Reply-To), the conversation's root first: the root's ticket wins. Matched
+    /// only when the sender belongs to the ticket found, or the message is automatic.
     pub references: Vec<String>,
 }
 

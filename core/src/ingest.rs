@@ -19,7 +19,7 @@ use crate::connector::Inbound;
 use crate::events::{Event, Events};
 use crate::gateway::GatewayConfig;
 use crate::input;
-use crate::model::{ChannelId, Direction, Ticket, Timestamp};
+use crate::model::{ChannelId, Direction, Ticket, TicketStatus, Timestamp};
 use crate::store::queries::amendments::{self, AmendmentKind};
 use crate::store::queries::{contacts, messages, tickets};
 use crate::store::{Connection, Store, StoreError};
@@ -420,7 +420,7 @@ fn ingest_one(
     let (ticket, status, created_ticket) =
         match threading::place(conn, channel, inbound, contact_id, rules, now)? {
             Placement::Existing { ticket, status } => (*ticket, status, false),
-            Placement::New { previous } => {
+            Placement::New { previous, status } => {
                 let subject = inbound
                     .subject
                     .clone()
@@ -434,6 +434,7 @@ fn ingest_one(
                         conversation: &inbound.conversation,
                         contact_id,
                         previous_ticket_id: previous,
+                        status,
                         now: now.0,
                     },
                 )?;
@@ -523,7 +524,7 @@ fn ingest_one(
         ticket_reference: ticket.reference,
         duplicate: false,
         created_ticket,
-        reopened: status.is_some() && !ticket.status.is_active(),
+        reopened: status.is_some() && ticket.status == TicketStatus::Resolved,
     })
 }
 

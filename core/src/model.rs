@@ -128,13 +128,17 @@ pub(crate) use string_enum;
 
 string_enum!(
     /// Where a ticket stands. `resolved` tickets reopen when the customer writes within
-    /// the reopen window; `closed` tickets never reopen.
+    /// the reopen window; `closed` tickets never reopen. `filtered` tickets hold
+    /// automatic mail that concerns no ticket (a bounce of mail the gateway never
+    /// sent, an auto-reply out of the blue): kept, but out of the agents' queue until
+    /// a person writes on them or an agent moves them.
     TicketStatus {
         New => "new",
         Open => "open",
         Pending => "pending",
         Resolved => "resolved",
         Closed => "closed",
+        Filtered => "filtered",
     }
 );
 

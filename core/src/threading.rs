@@ -1,16 +1,25 @@
 //! Which ticket an inbound message belongs to, decided in one place for every channel:
 //!
 //! 1. a ticket reference in the subject or text (`[#SB-7K3M9Q]`);
-//! 2. email In-Reply-To / References matched against stored message ids, accepted only
-//!    when the sender is the ticket's contact or already a participant (a newsletter
-//!    that everybody answers must not merge customers);
+//! 2. email References / In-Reply-To matched against stored message ids. The
+//!    conversation's root (the first of References, the message that started the
+//!    thread) wins over the message answered: a client that answers a message of a
+//!    later ticket while its References start on the first ticket still belongs to
+//!    that first conversation. A match counts only when the sender is the ticket's
+//!    contact or already a participant (a newsletter that everybody answers must not
+//!    merge customers); automatic mail (a bounce, an auto-reply) comes from a machine
+//!    and lands on the ticket it refers to whoever sent it;
 //! 3. the provider's reply-to id, within the same conversation;
-//! 4. the newest ticket of the same conversation;
+//! 4. the newest ticket of the same conversation.
 //!
-//! then, for the ticket found: active tickets take the message; a resolved ticket
-//! reopens within the reopen window; after it, or when closed, a new ticket starts and
-//! links to the old one. Automatic messages (auto-replies) land on the ticket found but
-//! never reopen it.
+//! A ticket found by 1 to 3 is followed to the newest ticket that continues it, so a
+//! conversation that went on after its ticket was closed keeps to that newer ticket
+//! instead of splitting again. Then, for the ticket found: active tickets take the
+//! message; a resolved ticket reopens within the reopen window; after it, or when
+//! closed, a new ticket starts and links to the old one. Automatic messages land on
+//! the ticket found but never reopen it, and when they concern no ticket they start
+//! a `filtered` one, out of the agents' queue; a person writing on a filtered ticket
+//! brings it into the queue as new.
 
 use crate::connector::Inbound;
 use crate::model::{Ticket, TicketStatus, Timestamp};
@@ -25,8 +34,12 @@ pub(crate) enum Placement {
         ticket: Box<Ticket>,
         status: Option<TicketStatus>,
     },
-    /// Onto a new ticket, linked to `previous` when the conversation had one.
-    New { previous: Option<i64> },
+    /// Onto a new ticket with this status (`new`, or `filtered` for automatic
+    /// mail), linked to `previous` when the conversation had one.
+    New {
+        previous: Option<i64>,
+        status: TicketStatus,
+    },
 }
 
 pub(crate) struct ThreadingRules<'a> {
@@ -44,7 +57,14 @@ pub(crate) fn place(
 ) -> Result<Placement, StoreError> {
     let found = find_candidate(conn, channel, item, contact_id, rules.reference_prefix)?;
     Ok(match found {
-        None => Placement::New { previous: None },
+        None => Placement::New {
+            previous: None,
+            status: if item.automatic {
+                TicketStatus::Filtered
+            } else {
+                TicketStatus::New
+            },
+        },
         Some(ticket) => decide(ticket, item.automatic, rules.reopen_window_ms, now),
     })
 }
@@ -60,20 +80,24 @@ fn find_candidate(
     for text in [subject, item.text.as_str()] {
         for reference in reference::find_all(prefix, text) {
             if let Some(ticket) = tickets::find_by_reference(conn, &reference)? {
-                return Ok(Some(ticket));
+                return tickets::latest_continuation(conn, ticket).map(Some);
             }
         }
     }
-    if let Some(ticket) = tickets::find_by_message_ids(conn, &item.thread.references)?
-        && tickets::belongs(conn, &ticket, contact_id)?
-    {
-        return Ok(Some(ticket));
+    let references = &item.thread.references;
+    // The root alone first, then the newest message of the thread the store knows.
+    for ids in [&references[..references.len().min(1)], &references[..]] {
+        if let Some(ticket) = tickets::find_by_message_ids(conn, ids)?
+            && (item.automatic || tickets::belongs(conn, &ticket, contact_id)?)
+        {
+            return tickets::latest_continuation(conn, ticket).map(Some);
+        }
     }
     if let Some(reply_to) = &item.thread.reply_to
         && let Some(ticket) =
             tickets::find_by_conversation_message(conn, channel, &item.conversation, reply_to)?
     {
-        return Ok(Some(ticket));
+        return tickets::latest_continuation(conn, ticket).map(Some);
     }
     tickets::latest_for_conversation(conn, channel, &item.conversation)
 }
@@ -88,6 +112,8 @@ fn decide(ticket: Ticket, automatic: bool, reopen_window_ms: i64, now: Timestamp
     }
     match ticket.status {
         TicketStatus::New | TicketStatus::Open => existing(ticket, None),
+        // A person wrote: what was kept aside is work now.
+        TicketStatus::Filtered => existing(ticket, Some(TicketStatus::New)),
         // The customer answered what the agent was waiting for.
         TicketStatus::Pending => existing(ticket, Some(TicketStatus::Open)),
         TicketStatus::Resolved
@@ -99,6 +125,7 @@ fn decide(ticket: Ticket, automatic: bool, reopen_window_ms: i64, now: Timestamp
         }
         TicketStatus::Resolved | TicketStatus::Closed => Placement::New {
             previous: Some(ticket.id),
+            status: TicketStatus::New,
         },
     }
 }

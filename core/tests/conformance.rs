@@ -337,6 +337,131 @@ async fn header_matches_need_a_sender_who_belongs(f: Fixture) {
     assert!(outcome.created_ticket);
 }
 
+/// A message with these References/In-Reply-To ids, the conversation's root first.
+fn threaded(external_id: &str, sender: &str, references: &[&str], text: &str) -> Inbound {
+    let mut item = message(
+        external_id,
+        sender,
+        &format!("{sender}@x#{external_id}"),
+        text,
+    );
+    item.thread.references = references.iter().map(|id| id.to_string()).collect();
+    item
+}
+
+async fn status_of(f: &Fixture, id: i64) -> TicketStatus {
+    f.store()
+        .read(move |c| tickets::get(c, id))
+        .await
+        .unwrap()
+        .status
+}
+
+async fn the_conversations_root_wins_and_continuations_are_followed(f: Fixture) {
+    let api = f.channel("api");
+    let first = ingest_one(&api, threaded("<r@m>", "ana", &[], "My deposit")).await;
+    f.gateway
+        .update_ticket(
+            &first.ticket_reference,
+            tickets::TicketPatch {
+                status: Some(TicketStatus::Resolved),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    f.clock.advance(Duration::from_secs(3601));
+    // After the reopen window the conversation goes on in a new, linked ticket.
+    let second = ingest_one(&api, threaded("<s@m>", "ana", &["<r@m>"], "Again")).await;
+    assert!(second.created_ticket);
+    // Answering the first ticket's message again (another device, an old window)
+    // keeps to the ticket that continues it instead of splitting a third time.
+    let old = ingest_one(&api, threaded("<t@m>", "ana", &["<r@m>"], "And")).await;
+    assert_eq!(old.ticket_id, second.ticket_id);
+    assert!(!old.created_ticket);
+    // In-Reply-To into the continuation, References from the root: the same.
+    let both = ingest_one(&api, threaded("<u@m>", "ana", &["<r@m>", "<s@m>"], "So")).await;
+    assert_eq!(both.ticket_id, second.ticket_id);
+
+    // The root wins over the message answered when the sender belongs to both.
+    let other = ingest_one(&api, threaded("<o@m>", "ana", &[], "Other question")).await;
+    assert_ne!(other.ticket_id, second.ticket_id);
+    let mixed = ingest_one(&api, threaded("<v@m>", "ana", &["<s@m>", "<o@m>"], "Hm")).await;
+    assert_eq!(mixed.ticket_id, second.ticket_id);
+
+    // A stranger reusing the chain still starts a ticket of their own.
+    let stranger = ingest_one(&api, threaded("<w@m>", "eve", &["<r@m>", "<s@m>"], "Me")).await;
+    assert!(stranger.created_ticket);
+}
+
+async fn automatic_mail_lands_on_its_ticket_or_stays_out_of_the_queue(f: Fixture) {
+    let api = f.channel("api");
+    let first = ingest_one(&api, threaded("<q@m>", "ana", &[], "Withdrawal")).await;
+    // A bounce from the mail system about a message of the ticket: on that ticket.
+    let mut bounce = threaded("<dsn1@mx>", "mailer-daemon", &["<q@m>"], "Undeliverable");
+    bounce.automatic = true;
+    let landed = ingest_one(&api, bounce).await;
+    assert_eq!(landed.ticket_id, first.ticket_id);
+    assert!(!landed.created_ticket);
+
+    // Automatic mail that concerns no ticket is kept, filtered out of the queue.
+    let mut stray = threaded(
+        "<dsn2@mx>",
+        "mailer-daemon",
+        &["<never@sent>"],
+        "Undeliverable",
+    );
+    stray.automatic = true;
+    let filtered = ingest_one(&api, stray).await;
+    assert!(filtered.created_ticket);
+    assert_eq!(
+        status_of(&f, filtered.ticket_id).await,
+        TicketStatus::Filtered
+    );
+    let list = |status| {
+        let filter = tickets::TicketFilter {
+            status,
+            limit: 50,
+            ..Default::default()
+        };
+        f.store().read(move |c| tickets::list(c, &filter))
+    };
+    let queue: Vec<i64> = list(None).await.unwrap().0.iter().map(|t| t.id).collect();
+    assert_eq!(queue, vec![first.ticket_id]);
+    let aside = list(Some(TicketStatus::Filtered)).await.unwrap().0;
+    assert_eq!(aside.len(), 1);
+    assert_eq!(aside[0].id, filtered.ticket_id);
+
+    // More automatic mail in that conversation stays aside; a person writing brings
+    // the ticket into the queue.
+    let conversation = "mailer-daemon@x#<dsn2@mx>";
+    let mut again = message(
+        "<dsn3@mx>",
+        "mailer-daemon",
+        conversation,
+        "Still undeliverable",
+    );
+    again.automatic = true;
+    assert_eq!(ingest_one(&api, again).await.ticket_id, filtered.ticket_id);
+    assert_eq!(
+        status_of(&f, filtered.ticket_id).await,
+        TicketStatus::Filtered
+    );
+    let person = ingest_one(
+        &api,
+        message(
+            "<p@mx>",
+            "mailer-daemon",
+            conversation,
+            "Hi, postmaster here",
+        ),
+    )
+    .await;
+    assert_eq!(person.ticket_id, filtered.ticket_id);
+    assert!(!person.reopened);
+    assert_eq!(status_of(&f, filtered.ticket_id).await, TicketStatus::New);
+}
+
 async fn copied_people_become_participants_whose_answers_thread(f: Fixture) {
     let api = f.channel("api");
     let mut first = message("<p1@mail>", "ana", "ana@x", "Question for you and Bruno");
@@ -975,6 +1100,8 @@ conformance!(
     automatic_messages_never_reopen,
     reference_in_text_threads_across_conversations,
     header_matches_need_a_sender_who_belongs,
+    the_conversations_root_wins_and_continuations_are_followed,
+    automatic_mail_lands_on_its_ticket_or_stays_out_of_the_queue,
     copied_people_become_participants_whose_answers_thread,
     reply_to_threads_within_its_conversation,
     reply_queues_one_outbox_entry_claimed_once,

@@ -17,7 +17,7 @@ use crate::http::AppState;
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
-    /// Only tickets in this status.
+    /// Only tickets in this status; without it, every ticket but the `filtered` ones.
     status: Option<TicketStatus>,
     /// Only tickets that started on this channel.
     channel: Option<String>,

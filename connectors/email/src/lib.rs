@@ -130,46 +130,63 @@ impl EmailConnector {
                 );
                 continue;
             }
-            match self.normalize(raw, mail) {
-                Some(inbound) => items.push(inbound),
-                None => {
-                    tracing::warn!(
-                        channel,
-                        uid,
-                        "skipping a message without a usable From address"
-                    );
-                    count(&channel, "no_sender");
-                }
+            if mail.from.is_none() {
+                tracing::warn!(
+                    channel,
+                    uid,
+                    "a message without a usable From address: filed under its Sender or Return-Path, else kept aside as filtered"
+                );
             }
+            items.push(self.normalize(raw, mail));
         }
         self.context.ingest(items).await?;
         Ok(())
     }
 
-    /// The parsed mail as a normalized message; `None` without a sender address.
-    fn normalize(&self, raw: &[u8], mail: ParsedMail) -> Option<Inbound> {
+    /// The parsed mail as a normalized message. Every mail becomes one: a mail whose
+    /// fields name no usable address is filed under [`NO_ADDRESS`], unreachable and
+    /// automatic, so that it is kept out of the queue rather than lost.
+    fn normalize(&self, raw: &[u8], mail: ParsedMail) -> Inbound {
         let own = self.config.address.to_lowercase();
         let own_list = match &mail.kind {
             MailKind::List { id: Some(id) } if self.config.is_own_list(id) => Some(id.as_str()),
             _ => None,
         };
-        let automatic = match &mail.kind {
-            MailKind::Regular => false,
-            MailKind::List { .. } => own_list.is_none(),
-            MailKind::Automatic { .. } | MailKind::Bounce(_) => true,
-        };
         // A group rewrites the From of senders whose domain publishes a strict DMARC
         // policy to the group's own address ("'Ana' via Support"), with the sender
         // in Reply-To. Google names the list after that address.
-        let from = match (&mail.from, &mail.reply_to, own_list) {
-            (Some(from), Some(reply_to), Some(list))
-                if from.email == own || from.email.replace('@', ".") == list =>
-            {
-                reply_to
-            }
-            (from, _, _) => from.as_ref()?,
+        let rewritten_by_group = own_list.is_some_and(|list| {
+            mail.from
+                .as_ref()
+                .is_some_and(|from| from.email == own || from.email.replace('@', ".") == list)
+        });
+        let candidates = if rewritten_by_group {
+            [&mail.reply_to, &mail.from, &mail.sender]
+        } else {
+            [&mail.from, &mail.reply_to, &mail.sender]
         };
-        let identity = Identity::email(&from.email).ok()?;
+        let found = candidates
+            .into_iter()
+            .flatten()
+            .find_map(|a| Some((Identity::email(&a.email).ok()?, a.clone())));
+        let reachable = found.is_some();
+        let automatic = !reachable
+            || match &mail.kind {
+                MailKind::Regular => false,
+                MailKind::List { .. } => own_list.is_none(),
+                MailKind::Automatic { .. } | MailKind::Bounce(_) => true,
+            };
+        let (identity, from) = found.unwrap_or_else(|| {
+            let name = mail.from.as_ref().and_then(|a| a.name.clone());
+            let identity = Identity::email(NO_ADDRESS).expect("a valid address");
+            (
+                identity,
+                inbound::Address {
+                    email: NO_ADDRESS.into(),
+                    name,
+                },
+            )
+        });
         let root = thread_root(&mail);
         // Everyone else on the mail (not the support address itself) takes part.
         let participants = mail
@@ -185,9 +202,7 @@ impl EmailConnector {
                 })
             })
             .collect();
-        let mut references: Vec<String> = mail.in_reply_to.clone();
-        references.extend(mail.references.iter().cloned());
-        references.dedup();
+        let references = thread_ids(&mail);
         let limit = self.context.max_attachment_bytes();
         let mut text = mail.text.clone();
         let mut attachments = Vec::with_capacity(mail.attachments.len() + 1);
@@ -208,7 +223,7 @@ impl EmailConnector {
         }
         // The visible text drops the quoted history: the whole message stays
         // available to agents as the original.
-        if mail.text.trim() != mail.full_text.trim() && raw.len() <= limit {
+        if (mail.text.trim() != mail.full_text.trim() || !reachable) && raw.len() <= limit {
             attachments.push(InboundAttachment {
                 filename: "original.eml".into(),
                 content_type: "message/rfc822".into(),
@@ -218,12 +233,12 @@ impl EmailConnector {
         if text.trim().is_empty() && attachments.is_empty() {
             text = "[an email without text]".into();
         }
-        Some(Inbound {
+        Inbound {
             external_id: mail.message_id.clone().unwrap_or_else(|| content_id(raw)),
             sender: Sender {
                 identity,
                 display_name: from.name.clone(),
-                reachable: true,
+                reachable,
             },
             conversation: format!("{}#{root}", from.email),
             thread: ThreadHint {
@@ -238,8 +253,33 @@ impl EmailConnector {
             edit_of: None,
             group: None,
             participants,
-        })
+        }
     }
+}
+
+/// Who a mail is filed under when none of From, Reply-To, Sender and Return-Path
+/// gives an address (`.invalid` is reserved: nothing is ever sent there).
+pub const NO_ADDRESS: &str = "no-address@sender.invalid";
+
+/// The message ids that thread a mail, the conversation's root first: References
+/// (oldest first), then In-Reply-To. A bounce of mail the gateway did not send starts
+/// with the returned message's id, so it lands on the ticket that message is on.
+fn thread_ids(mail: &ParsedMail) -> Vec<String> {
+    let bounced = match &mail.kind {
+        MailKind::Bounce(bounce) => bounce.original_message_id.as_slice(),
+        _ => &[],
+    };
+    let mut ids: Vec<String> = Vec::new();
+    for id in bounced
+        .iter()
+        .chain(&mail.references)
+        .chain(&mail.in_reply_to)
+    {
+        if !ids.contains(id) {
+            ids.push(id.clone());
+        }
+    }
+    ids
 }
 
 /// What identifies the mail thread for one sender: Outlook's conversation (the first

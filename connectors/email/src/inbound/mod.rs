@@ -120,8 +120,13 @@ pub struct ParsedMail {
     /// Outlook's Thread-Index, raw (base64): Outlook sometimes sends no
     /// References or In-Reply-To.
     pub thread_index: Option<String>,
-    /// The first From address.
+    /// The first From address. Always the parsed address: a display name is never
+    /// read for one, however it decodes (`=?UTF-8?B?...?=` naming `<ceo@example.com>`
+    /// stays a name).
     pub from: Option<Address>,
+    /// The Sender field, else the Return-Path (the envelope sender the delivering
+    /// server recorded): who wrote when From has no usable address.
+    pub sender: Option<Address>,
     /// The first Reply-To address: where answers go (web forms send from a no-reply
     /// address with the customer here).
     pub reply_to: Option<Address>,
@@ -221,6 +226,10 @@ fn parse_message(raw: &[u8]) -> Result<ParsedMail, ParseError> {
             .map(|v| v.split_whitespace().collect::<String>())
             .filter(|v| !v.is_empty()),
         from: addresses(&message, "From").into_iter().next(),
+        sender: addresses(&message, "Sender")
+            .into_iter()
+            .next()
+            .or_else(|| return_path(&message)),
         reply_to: addresses(&message, "Reply-To").into_iter().next(),
         to: addresses(&message, "To"),
         cc: addresses(&message, "Cc"),
@@ -336,6 +345,17 @@ fn address(addr: &Addr<'_>) -> Option<Address> {
         .map(|n| squash_spaces(n.trim().trim_matches(['"', '\''])))
         .filter(|n| !n.is_empty() && !n.eq_ignore_ascii_case(&email));
     Some(Address { email, name })
+}
+
+/// The Return-Path's address; `None` for the null path `<>` of bounces.
+fn return_path(message: &Message<'_>) -> Option<Address> {
+    let raw = raw_field(message, "Return-Path")?;
+    let inner = raw.split('<').nth(1).map_or(raw.as_ref(), |rest| {
+        rest.split('>').next().unwrap_or_default()
+    });
+    let email = inner.trim().to_lowercase();
+    (email.contains('@') && !email.contains(char::is_whitespace))
+        .then_some(Address { email, name: None })
 }
 
 /// `Example users <users.lists.example.org>` -> `users.lists.example.org`.

@@ -1091,3 +1091,48 @@ fn truncated_and_mutated_corpus_mail_never_panics() {
         }
     }
 }
+
+/// Display names that decode (RFC 2047) to address syntax stay names: the address is
+/// the one the From field's syntax gives, never text found in a decoded name.
+#[test]
+fn encoded_display_names_never_become_the_address() {
+    #[rustfmt::skip]
+    let cases: &[(&str, Option<(&str, &str)>)] = &[
+        // "Ana <ceo@example.com>," before the real address.
+        ("=?UTF-8?B?QW5hIDxjZW9AZXhhbXBsZS5jb20+LA==?= <attacker@evil.org>", Some(("attacker@evil.org", "Ana <ceo@example.com>,"))),
+        ("=?utf-8?q?Ana_=3Cceo=40example=2Ecom=3E=2C?= <attacker@evil.org>", Some(("attacker@evil.org", "Ana <ceo@example.com>,"))),
+        ("\"=?UTF-8?B?QW5hIDxjZW9AZXhhbXBsZS5jb20+LA==?=\" <attacker@evil.org>", Some(("attacker@evil.org", "Ana <ceo@example.com>,"))),
+        ("=?UTF-8?B?QW5hIDxjZW9AZXhhbXBsZS5jb20+LA==?=<attacker@evil.org>", Some(("attacker@evil.org", "Ana <ceo@example.com>,"))),
+        ("attacker@evil.org (=?UTF-8?B?QW5hIDxjZW9AZXhhbXBsZS5jb20+LA==?=)", Some(("attacker@evil.org", "Ana <ceo@example.com>,"))),
+        // "<victim@example.com>" as the whole name.
+        ("=?UTF-8?B?PHZpY3RpbUBleGFtcGxlLmNvbT4=?= <attacker@evil.org>", Some(("attacker@evil.org", "<victim@example.com>"))),
+        ("=?UTF-8?B?PHZpY3RpbUBleGFtcGxlLmNvbT4=?= attacker@evil.org", Some(("attacker@evil.org", "<victim@example.com>"))),
+        // Markup as the name.
+        ("=?UTF-8?B?PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==?= eve@example.org", Some(("eve@example.org", "<script>alert(1)</script>"))),
+        ("=?UTF-8?B?PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==?= <eve@example.org>", Some(("eve@example.org", "<script>alert(1)</script>"))),
+        // A name and no address at all: no From address (the connector then files
+        // the mail under Sender or Return-Path).
+        ("=?UTF-8?B?PHZpY3RpbUBleGFtcGxlLmNvbT4=?=", None),
+    ];
+    for (from, expected) in cases {
+        let raw = format!(
+            "From: {from}\r\nTo: support@example.com\r\nSubject: Hi\r\nMessage-ID: <x@y>\r\n\r\nHello\r\n"
+        );
+        let got = parse(raw.as_bytes()).unwrap().from;
+        let got = got
+            .as_ref()
+            .map(|a| (a.email.as_str(), a.name.as_deref().unwrap_or("")));
+        assert_eq!(got, *expected, "From: {from}");
+    }
+}
+
+#[test]
+fn the_sender_is_the_sender_field_else_the_return_path() {
+    let mail =
+        with_headers("Sender: Desk <desk@example.com>\r\nReturn-Path: <bounces@example.com>");
+    assert_eq!(mail.sender.unwrap().email, "desk@example.com");
+    let mail = with_headers("Return-Path: <Bounces+Ana@Example.com>");
+    assert_eq!(mail.sender.unwrap().email, "bounces+ana@example.com");
+    assert_eq!(with_headers("Return-Path: <>").sender, None);
+    assert_eq!(with_headers("").sender, None);
+}

@@ -49,6 +49,8 @@ pub struct NewTicket<'a> {
     pub conversation: &'a str,
     pub contact_id: i64,
     pub previous_ticket_id: Option<i64>,
+    /// `new`, or `filtered` for automatic mail that concerns no ticket.
+    pub status: TicketStatus,
     pub now: i64,
 }
 
@@ -65,7 +67,7 @@ pub fn insert(conn: &mut dyn Connection, new: &NewTicket<'_>) -> Result<Ticket, 
              RETURNING id",
             params![
                 reference.as_str(),
-                TicketStatus::New.as_str(),
+                new.status.as_str(),
                 Priority::Normal.as_str(),
                 new.subject,
                 new.channel,
@@ -141,6 +143,29 @@ pub fn find_by_message_ids(
     );
     let values: Vec<Value> = ids.iter().map(Value::from).collect();
     one(conn, &filter, &values)
+}
+
+/// The newest ticket that continues `ticket`: the end of the chain of tickets that
+/// were started, each linking to the one before, when the conversation went on after
+/// the previous one was closed. `ticket` itself when nothing continues it.
+pub fn latest_continuation(
+    conn: &mut dyn Connection,
+    ticket: Ticket,
+) -> Result<Ticket, StoreError> {
+    let mut latest = ticket;
+    // A chain is as long as a conversation's closed tickets; the bound only guards
+    // against a cycle that an operator's manual edit could make.
+    for _ in 0..64 {
+        match one(
+            conn,
+            "t.id = (SELECT MAX(id) FROM tickets WHERE previous_ticket_id = $1)",
+            params![latest.id],
+        )? {
+            Some(next) => latest = next,
+            None => break,
+        }
+    }
+    Ok(latest)
 }
 
 /// The ticket of the message `external_id` in the same channel and conversation.
@@ -256,6 +281,7 @@ pub fn update(
 /// Filters for the ticket list; all optional, combined with AND.
 #[derive(Debug, Default, Clone)]
 pub struct TicketFilter {
+    /// Without a status, every ticket but the `filtered` ones.
     pub status: Option<TicketStatus>,
     pub channel: Option<String>,
     pub assignee: Option<String>,
@@ -309,8 +335,13 @@ pub fn list(
         values.push(value);
         clause.replace('?', &format!("${}", values.len()))
     };
-    if let Some(status) = filter.status {
-        clauses.push(bind("t.status = ?", status.as_str().into(), &mut values));
+    match filter.status {
+        Some(status) => clauses.push(bind("t.status = ?", status.as_str().into(), &mut values)),
+        None => clauses.push(bind(
+            "t.status <> ?",
+            TicketStatus::Filtered.as_str().into(),
+            &mut values,
+        )),
     }
     if let Some(channel) = &filter.channel {
         clauses.push(bind("t.channel = ?", channel.into(), &mut values));
