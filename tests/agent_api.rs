@@ -355,6 +355,92 @@ async fn live_feed_streams_events(backend: Backend) {
     app.stop().await;
 }
 
+/// Reads the feed until `until` appears in it (or fails after 5 s).
+async fn read_feed_until(feed: &mut reqwest::Response, until: &str) -> String {
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !text.contains(until) {
+        let chunk = tokio::time::timeout_at(deadline, feed.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("{until:?} in time; got {text}"))
+            .unwrap()
+            .unwrap();
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    text
+}
+
+/// The `id:` lines of an event stream, in order.
+fn event_ids(text: &str) -> Vec<i64> {
+    text.lines()
+        .filter_map(|line| line.strip_prefix("id:"))
+        .map(|id| id.trim().parse().unwrap())
+        .collect()
+}
+
+async fn live_feed_resumes_after_the_last_event_id(backend: Backend) {
+    let app = spawn(backend).await;
+    let open = |last: Option<String>| {
+        let mut request = app
+            .http
+            .get(format!("{}/api/v1/events", app.url))
+            .bearer_auth(AGENT_TOKEN);
+        if let Some(last) = last {
+            request = request.header("last-event-id", last);
+        }
+        request.send()
+    };
+    let mut feed = open(None).await.unwrap();
+    app.push(&message("f1", "ana", "First")).await;
+    let seen = read_feed_until(&mut feed, "event: message.created").await;
+    let last = *event_ids(&seen).last().unwrap();
+    drop(feed);
+    // While no one listens: a new ticket, a message, a reply queued and sent.
+    let (_, second) = app.push(&message("f2", "bob", "Second")).await;
+    let reference = second["ticket_reference"].as_str().unwrap().to_owned();
+    app.push(&message("f3", "ana", "Third")).await;
+    let reply = app.reply(&reference, "On it").await;
+    app.wait_for_delivery(&reference, reply["message_id"].as_i64().unwrap(), "sent")
+        .await;
+    let mut resumed = open(Some(last.to_string())).await.unwrap();
+    let missed = read_feed_until(&mut resumed, "\"delivery_status\":\"sent\"").await;
+    let ids = event_ids(&missed);
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "in order, each once: {ids:?}"
+    );
+    assert!(ids[0] > last, "{ids:?} after {last}");
+    for expected in [
+        "\"reference\":\"{reference}\"",
+        "event: ticket.created",
+        "event: ticket.updated",
+    ] {
+        let expected = expected.replace("{reference}", &reference);
+        assert!(
+            missed.contains(&expected),
+            "{expected} missing from {missed}"
+        );
+    }
+    assert_eq!(
+        missed.matches("event: message.created").count(),
+        3,
+        "{missed}"
+    );
+    // Then live again.
+    app.push(&message("f4", "carla", "Fourth")).await;
+    let more = read_feed_until(&mut resumed, "\"message_id\"").await;
+    drop(resumed);
+    assert!(!more.is_empty());
+
+    // An id this gateway never gave: reload.
+    let mut stale = open(Some("999999999".into())).await.unwrap();
+    let text = read_feed_until(&mut stale, "event: reload").await;
+    assert!(text.contains("not one this gateway sent"), "{text}");
+    let bad = open(Some("soon".into())).await.unwrap();
+    assert_eq!(bad.status(), 400);
+    app.stop().await;
+}
+
 async fn operations_endpoints_answer(backend: Backend) {
     let app = spawn(backend).await;
     let get = |path: &'static str| app.http.get(format!("{}{path}", app.url)).send();
@@ -406,5 +492,6 @@ both_backends!(
     contacts_show_identities_and_tickets,
     admins_retry_failed_messages,
     live_feed_streams_events,
+    live_feed_resumes_after_the_last_event_id,
     operations_endpoints_answer,
 );

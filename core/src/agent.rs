@@ -7,8 +7,8 @@ use crate::connector::{Draft, OutboundAttachment};
 use crate::events::Event;
 use crate::gateway::Gateway;
 use crate::input;
-use crate::model::{DeliveryStatus, Direction, Message, Ticket, TicketStatus};
-use crate::store::queries::{messages, outbox, tickets};
+use crate::model::{DeliveryStatus, Direction, Message, Ticket, TicketStatus, Timestamp};
+use crate::store::queries::{events as event_log, messages, outbox, tickets};
 use crate::store::{StoreError, params};
 
 #[derive(Debug, Error)]
@@ -125,7 +125,7 @@ impl Gateway {
         let (key, author) = (ticket_key.to_owned(), author.to_owned());
         let now = self.now().0;
         let gateway = self.clone();
-        let (message, ticket, new_status) = self
+        let (message, recorded) = self
             .store()
             .write(move |conn| {
                 let ticket = tickets::find_by_id_or_reference(conn, &key)?;
@@ -183,23 +183,26 @@ impl Gateway {
                     outbox::enqueue(conn, message_id, &channel, &conversation, now)?;
                     tickets::touch(conn, ticket.id, new_status, now)?;
                 }
-                Ok(Ok((messages::get(conn, message_id)?, ticket, new_status)))
+                let mut events = Vec::new();
+                if let Some(status) = new_status {
+                    events.push(Event::TicketUpdated {
+                        ticket_id: ticket.id,
+                        reference: ticket.reference.clone(),
+                        status,
+                    });
+                }
+                events.push(Event::MessageCreated {
+                    ticket_id: ticket.id,
+                    message_id,
+                    direction,
+                    channel: channel.clone(),
+                });
+                let recorded = event_log::append(conn, events, Timestamp(now))?;
+                Ok(Ok((messages::get(conn, message_id)?, recorded)))
             })
             .await?
             .map_err(AgentError::Refused)?;
-        if let Some(status) = new_status {
-            self.events().publish(Event::TicketUpdated {
-                ticket_id: ticket.id,
-                reference: ticket.reference.clone(),
-                status,
-            });
-        }
-        self.events().publish(Event::MessageCreated {
-            ticket_id: ticket.id,
-            message_id: message.id,
-            direction,
-            channel: message.channel.clone(),
-        });
+        self.events().publish(recorded);
         if direction == Direction::Outbound {
             self.inner.outbox_ready.notify_one();
         }
@@ -223,14 +226,20 @@ impl Gateway {
             .store()
             .write(move |conn| {
                 let ticket = tickets::find_by_id_or_reference(conn, &key)?;
-                tickets::update(conn, ticket.id, &patch, now)
+                let ticket = tickets::update(conn, ticket.id, &patch, now)?;
+                let event = Event::TicketUpdated {
+                    ticket_id: ticket.id,
+                    reference: ticket.reference.clone(),
+                    status: ticket.status,
+                };
+                Ok((
+                    ticket,
+                    event_log::append(conn, vec![event], Timestamp(now))?,
+                ))
             })
             .await?;
-        self.events().publish(Event::TicketUpdated {
-            ticket_id: ticket.id,
-            reference: ticket.reference.clone(),
-            status: ticket.status,
-        });
+        let (ticket, recorded) = ticket;
+        self.events().publish(recorded);
         Ok(ticket)
     }
 
@@ -249,14 +258,20 @@ impl Gateway {
                             .map_or(message.direction.as_str(), DeliveryStatus::as_str)
                     )));
                 }
-                messages::get(conn, message_id)
+                let message = messages::get(conn, message_id)?;
+                let event = Event::MessageUpdated {
+                    ticket_id: message.ticket_id,
+                    message_id,
+                    delivery_status: Some(DeliveryStatus::Queued),
+                };
+                Ok((
+                    message,
+                    event_log::append(conn, vec![event], Timestamp(now))?,
+                ))
             })
             .await?;
-        self.events().publish(Event::MessageUpdated {
-            ticket_id: message.ticket_id,
-            message_id,
-            delivery_status: Some(DeliveryStatus::Queued),
-        });
+        let (message, recorded) = message;
+        self.events().publish(recorded);
         self.inner.outbox_ready.notify_one();
         Ok(message)
     }

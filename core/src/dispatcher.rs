@@ -18,14 +18,14 @@ use tokio::sync::Semaphore;
 use crate::connector::{
     Connector, Draft, Outbound, OutboundAttachment, Receipt, SendError, refusal,
 };
-use crate::events::Event;
+use crate::events::Recorded;
 use crate::gateway::Gateway;
-use crate::model::ChannelId;
+use crate::model::{ChannelId, Timestamp};
 use crate::ratelimit::{Limiter, RateLimits};
 use crate::secret::redact_urls;
 use crate::shutdown::Shutdown;
-use crate::store::StoreError;
-use crate::store::queries::{messages, outbox};
+use crate::store::queries::{events as event_log, messages, outbox};
+use crate::store::{Connection, StoreError};
 
 /// Retry and concurrency settings, from the config's `[outbox]` section.
 #[derive(Debug, Clone)]
@@ -279,7 +279,10 @@ impl Dispatcher {
                 let marked = self
                     .gateway
                     .store()
-                    .write(move |conn| outbox::mark_sent(conn, &entry_owned, &receipt, now.0))
+                    .write(move |conn| {
+                        let marked = outbox::mark_sent(conn, &entry_owned, &receipt, now.0);
+                        with_event(conn, marked, now)
+                    })
                     .await?;
                 ("sent", Some(marked))
             }
@@ -322,7 +325,10 @@ impl Dispatcher {
                 let marked = self
                     .gateway
                     .store()
-                    .write(move |conn| outbox::mark_failed(conn, &entry_owned, &reason, now.0))
+                    .write(move |conn| {
+                        let marked = outbox::mark_failed(conn, &entry_owned, &reason, now.0);
+                        with_event(conn, marked, now)
+                    })
                     .await?;
                 ("failed", Some(marked))
             }
@@ -330,22 +336,33 @@ impl Dispatcher {
         metrics::counter!("switchboard_outbound_total", "channel" => entry.channel.clone(), "status" => label)
             .increment(1);
         match marked {
-            Some(outbox::Marked::ClaimLost) => tracing::warn!(
+            Some((outbox::Marked::ClaimLost, _)) => tracing::warn!(
                 entry = entry.id,
                 outcome = label,
                 "the claim had passed to another dispatcher; outcome not recorded"
             ),
-            Some(outbox::Marked::Done {
-                change: Some(change),
-            }) => self.gateway.events().publish(Event::MessageUpdated {
-                ticket_id: change.ticket_id,
-                message_id: change.message_id,
-                delivery_status: Some(change.status),
-            }),
-            _ => {}
+            Some((_, recorded)) => self.gateway.events().publish(recorded),
+            None => {}
         }
         Ok(())
     }
+}
+
+/// A mark and, when it changed the message's delivery status, that change's event,
+/// recorded in the same transaction.
+fn with_event(
+    conn: &mut dyn Connection,
+    marked: Result<outbox::Marked, StoreError>,
+    now: Timestamp,
+) -> Result<(outbox::Marked, Vec<Recorded>), StoreError> {
+    let marked = marked?;
+    let recorded = match &marked {
+        outbox::Marked::Done {
+            change: Some(change),
+        } => event_log::append(conn, vec![change.event()], now)?,
+        _ => Vec::new(),
+    };
+    Ok((marked, recorded))
 }
 
 enum Attempt {

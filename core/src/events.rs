@@ -1,12 +1,16 @@
 //! The live feed: what happened to tickets and messages, for agents' screens.
-//! Events are published after the change is committed, never before.
+//!
+//! Every event is recorded in the event log (`store::queries::events`) in the
+//! transaction of the change it reports, and broadcast on this node once that
+//! committed. The log's ids order the feed: a client that was away resumes after the
+//! last id it saw and gets exactly what it missed, from the log.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 use crate::model::{DeliveryStatus, Direction, TicketStatus};
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "type")]
 pub enum Event {
     #[serde(rename = "ticket.created")]
@@ -34,7 +38,7 @@ pub enum Event {
     MessageUpdated {
         ticket_id: i64,
         message_id: i64,
-        #[serde(skip_serializing_if = "Option::is_none")]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         delivery_status: Option<DeliveryStatus>,
     },
 }
@@ -48,12 +52,29 @@ impl Event {
             Event::MessageUpdated { .. } => "message.updated",
         }
     }
+
+    pub fn ticket_id(&self) -> i64 {
+        match self {
+            Event::TicketCreated { ticket_id, .. }
+            | Event::TicketUpdated { ticket_id, .. }
+            | Event::MessageCreated { ticket_id, .. }
+            | Event::MessageUpdated { ticket_id, .. } => *ticket_id,
+        }
+    }
 }
 
-/// The broadcast of events on this node. A slow listener that falls more than the
-/// buffer behind is told it lagged and should reload.
+/// An event as the log holds it: `id` is its place in the feed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recorded {
+    pub id: i64,
+    pub event: Event,
+}
+
+/// The broadcast of recorded events on this node, a wake-up for live feeds: a feed
+/// that falls behind or sees a gap reads the log, so nothing depends on the
+/// broadcast's buffer or order.
 #[derive(Debug, Clone)]
-pub struct Events(broadcast::Sender<Event>);
+pub struct Events(broadcast::Sender<Recorded>);
 
 impl Default for Events {
     fn default() -> Self {
@@ -62,12 +83,15 @@ impl Default for Events {
 }
 
 impl Events {
-    pub fn publish(&self, event: Event) {
-        // No listener is fine: the feed is a convenience, the store is the record.
-        let _ = self.0.send(event);
+    /// Broadcasts events already committed to the log.
+    pub fn publish(&self, recorded: Vec<Recorded>) {
+        for event in recorded {
+            // No listener is fine: the log is the record.
+            let _ = self.0.send(event);
+        }
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Recorded> {
         self.0.subscribe()
     }
 }

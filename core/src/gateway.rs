@@ -12,11 +12,11 @@ use crate::blobs::BlobStore;
 use crate::clock::Clock;
 use crate::connector::{self, Connector, DeliveryUpdate, Draft, Inbound, ThreadContext};
 use crate::dispatcher::DispatchConfig;
-use crate::events::{Event, Events};
+use crate::events::Events;
 use crate::identity::Identity;
 use crate::ingest::{IngestError, IngestOutcome, Ingestor};
 use crate::model::{ChannelId, Timestamp};
-use crate::store::queries::{channel_state, contacts, messages, outbox};
+use crate::store::queries::{channel_state, contacts, events as event_log, messages, outbox};
 use crate::store::{Store, StoreError};
 
 /// Settings of the core, from the config's `[tickets]`, `[ingest]`, `[outbox]` and
@@ -251,24 +251,24 @@ impl ChannelContext {
             .inner
             .store
             .write(move |conn| {
-                messages::apply_external_delivery(
+                let change = messages::apply_external_delivery(
                     conn,
                     &channel,
                     &update.external_id,
                     update.status,
                     update.reason.as_deref(),
                     now,
-                )
+                )?;
+                let recorded = match &change {
+                    Some(change) => event_log::append(conn, vec![change.event()], Timestamp(now))?,
+                    None => Vec::new(),
+                };
+                Ok((change.is_some(), recorded))
             })
             .await?;
-        if let Some(change) = change {
-            self.gateway.inner.events.publish(Event::MessageUpdated {
-                ticket_id: change.ticket_id,
-                message_id: change.message_id,
-                delivery_status: Some(change.status),
-            });
-        }
-        Ok(change.is_some())
+        let (changed, recorded) = change;
+        self.gateway.inner.events.publish(recorded);
+        Ok(changed)
     }
 
     /// A value the connector stored earlier (a poller's offset or cursor).

@@ -16,12 +16,12 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 use crate::blobs::BlobStore;
 use crate::clock::Clock;
 use crate::connector::Inbound;
-use crate::events::{Event, Events};
+use crate::events::{Event, Events, Recorded};
 use crate::gateway::GatewayConfig;
 use crate::input;
 use crate::model::{ChannelId, Direction, Ticket, TicketStatus, Timestamp};
 use crate::store::queries::amendments::{self, AmendmentKind};
-use crate::store::queries::{contacts, messages, tickets};
+use crate::store::queries::{contacts, events as event_log, messages, tickets};
 use crate::store::{Connection, Store, StoreError};
 use crate::threading::{self, Placement, ThreadingRules};
 
@@ -266,7 +266,7 @@ impl Writer {
         let batch: Vec<JobItems> = jobs.iter().map(|j| j.items.clone()).collect();
         match self.write(batch).await {
             Ok((outcomes, events)) => {
-                self.publish(events);
+                self.events.publish(events);
                 for (job, outcome) in jobs.into_iter().zip(outcomes) {
                     let _ = job.reply.send(Ok(outcome));
                 }
@@ -280,7 +280,7 @@ impl Writer {
                     let result = self.write(vec![job.items.clone()]).await;
                     let _ = job.reply.send(match result {
                         Ok((mut outcomes, events)) => {
-                            self.publish(events);
+                            self.events.publish(events);
                             Ok(outcomes.pop().unwrap_or_default())
                         }
                         Err(error) => Err(error.into()),
@@ -290,16 +290,10 @@ impl Writer {
         }
     }
 
-    fn publish(&self, events: Vec<Event>) {
-        for event in events {
-            self.events.publish(event);
-        }
-    }
-
     async fn write(
         &self,
         batch: Vec<JobItems>,
-    ) -> Result<(Vec<Vec<IngestOutcome>>, Vec<Event>), StoreError> {
+    ) -> Result<(Vec<Vec<IngestOutcome>>, Vec<Recorded>), StoreError> {
         let this = self.clone();
         self.store
             .write(move |conn| {
@@ -326,7 +320,8 @@ impl Writer {
                     }
                     outcomes.push(job_outcomes);
                 }
-                Ok((outcomes, events))
+                let recorded = event_log::append(conn, events, now)?;
+                Ok((outcomes, recorded))
             })
             .await
     }

@@ -1,43 +1,155 @@
-//! The live feed: Server-Sent Events of ticket and message changes on this node.
+//! The live feed: Server-Sent Events of ticket and message changes, resumable.
+//!
+//! Every event carries the id it has in the store's event log. A client that
+//! reconnects with `Last-Event-ID` (browsers' EventSource does so by itself) first
+//! gets every event after that id from the log, in order, then the live ones; when
+//! the log no longer reaches back that far (events are kept a day) or the id is not
+//! one this store gave, it gets `event: reload` and should reload what it shows.
 
 use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures::Stream;
-use tokio_stream::StreamExt;
-use tokio_stream::wrappers::BroadcastStream;
-use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+use serde_json::json;
+use switchboard_core::events::Recorded;
+use switchboard_core::store::Store;
+use switchboard_core::store::queries::events as event_log;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::{broadcast, mpsc};
+use tokio_stream::wrappers::ReceiverStream;
 
 use crate::api::auth::Agent;
+use crate::api::error::ApiError;
 use crate::http::AppState;
 
-/// `event: ticket.created|ticket.updated|message.created|message.updated`, `data:` the
-/// event as JSON. A client that falls behind gets `event: lagged` and should reload.
+/// How many logged events one read of the log takes while catching up.
+const CATCH_UP_BATCH: usize = 500;
+
+/// `id:` the event's id, `event: ticket.created|ticket.updated|message.created|
+/// message.updated`, `data:` the event as JSON; `event: reload` when the events
+/// missed since `Last-Event-ID` are no longer kept.
 #[utoipa::path(get, path = "/api/v1/events", tag = "events",
-    responses((status = 200, description = "An event stream", content_type = "text/event-stream")),
+    params(("Last-Event-ID" = Option<i64>, Header, description = "Resume after this event id")),
+    responses((status = 200, description = "An event stream", content_type = "text/event-stream"), (status = 400)),
     security(("bearer" = [])))]
 pub async fn feed(
     _agent: Agent,
     State(state): State<AppState>,
-) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    headers: HeaderMap,
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    let resume = match headers.get("last-event-id") {
+        None => None,
+        Some(value) => Some(
+            value
+                .to_str()
+                .ok()
+                .and_then(|v| v.trim().parse::<i64>().ok())
+                .filter(|id| *id >= 0)
+                .ok_or_else(|| {
+                    ApiError::BadRequest(
+                        "Last-Event-ID must be the id of an event (a whole number)".into(),
+                    )
+                })?,
+        ),
+    };
+    // Subscribed before the log is read, so nothing falls between the two.
+    let live = state.gateway.events().subscribe();
+    let store = state.gateway.store().clone();
+    let (oldest, newest) = store.read(event_log::bounds).await?;
+    let (tx, rx) = mpsc::channel(256);
     let shutdown = state.shutdown.clone();
-    let stopped = async move { shutdown.wait().await };
-    let events = futures::StreamExt::take_until(
-        BroadcastStream::new(state.gateway.events().subscribe()),
-        stopped,
-    );
-    let stream = events.map(|item| {
-        Ok(match item {
-            Ok(event) => SseEvent::default()
-                .event(event.name())
-                .json_data(&event)
-                .unwrap_or_else(|_| SseEvent::default().event("error")),
-            Err(BroadcastStreamRecvError::Lagged(missed)) => {
-                SseEvent::default().event("lagged").data(missed.to_string())
-            }
-        })
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = shutdown.wait() => {}
+            _ = follow(store, live, tx, resume, (oldest, newest)) => {}
+        }
     });
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    Ok(Sse::new(ReceiverStream::new(rx))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+type Out = mpsc::Sender<Result<SseEvent, Infallible>>;
+
+/// Sends the log after the resume point, then live events, until the client goes.
+/// The broadcast only wakes the feed: an event that does not follow the last one sent
+/// (events committed by other tasks arrive out of order, or some were missed) sends
+/// the log's events up to it, so the client sees every id once, in order.
+async fn follow(
+    store: Store,
+    mut live: broadcast::Receiver<Recorded>,
+    out: Out,
+    resume: Option<i64>,
+    (oldest, newest): (i64, i64),
+) {
+    let mut last = match resume {
+        // The log holds everything after `id`.
+        Some(id) if id <= newest && id + 1 >= oldest => id,
+        Some(id) => {
+            let reason = if id > newest {
+                format!("event {id} is not one this gateway sent")
+            } else {
+                format!("the events after {id} are no longer kept")
+            };
+            let reload = SseEvent::default()
+                .id(newest.to_string())
+                .event("reload")
+                .data(json!({ "reason": reason }).to_string());
+            if out.send(Ok(reload)).await.is_err() {
+                return;
+            }
+            newest
+        }
+        None => newest,
+    };
+    let mut catch_up = resume.is_some();
+    loop {
+        if catch_up {
+            loop {
+                let Ok(batch) = store
+                    .read(move |c| event_log::after(c, last, CATCH_UP_BATCH))
+                    .await
+                else {
+                    // The client reconnects and resumes from what it got.
+                    return;
+                };
+                let done = batch.len() < CATCH_UP_BATCH;
+                for recorded in batch {
+                    last = recorded.id;
+                    if send(&out, &recorded).await.is_err() {
+                        return;
+                    }
+                }
+                if done {
+                    break;
+                }
+            }
+        }
+        catch_up = tokio::select! {
+            _ = out.closed() => return,
+            received = live.recv() => match received {
+                Ok(recorded) if recorded.id <= last => false,
+                Ok(recorded) if recorded.id == last + 1 => {
+                    last = recorded.id;
+                    if send(&out, &recorded).await.is_err() {
+                        return;
+                    }
+                    false
+                }
+                Ok(_) | Err(RecvError::Lagged(_)) => true,
+                Err(RecvError::Closed) => return,
+            },
+        };
+    }
+}
+
+async fn send(out: &Out, recorded: &Recorded) -> Result<(), ()> {
+    let event = SseEvent::default()
+        .id(recorded.id.to_string())
+        .event(recorded.event.name())
+        .json_data(&recorded.event)
+        .unwrap_or_else(|_| SseEvent::default().event("error"));
+    out.send(Ok(event)).await.map_err(|_| ())
 }

@@ -13,6 +13,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("schema/0005_message_segments.sql")),
     (6, include_str!("schema/0006_conversation_index.sql")),
     (7, include_str!("schema/0007_ticket_continuations.sql")),
+    (8, include_str!("schema/0008_event_log.sql")),
 ];
 
 /// An arbitrary constant: the advisory lock that keeps two PostgreSQL nodes starting

@@ -293,6 +293,17 @@ pub struct DeliveryChange {
     pub status: DeliveryStatus,
 }
 
+impl DeliveryChange {
+    /// The feed's event for this change.
+    pub fn event(&self) -> crate::events::Event {
+        crate::events::Event::MessageUpdated {
+            ticket_id: self.ticket_id,
+            message_id: self.message_id,
+            delivery_status: Some(self.status),
+        }
+    }
+}
+
 /// Moves an outbound message's delivery status forward; a status that would move it
 /// backwards (a late `delivered` after `read`) is ignored. Returns what changed.
 pub fn apply_delivery(
