@@ -75,7 +75,7 @@ pub async fn list_tickets(
             t.status,
             t.channel,
             when.get(..19).unwrap_or(&when),
-            t.subject.unwrap_or_default()
+            terminal_safe(&t.subject.unwrap_or_default(), false)
         );
     }
     Ok(out)
@@ -97,19 +97,23 @@ pub async fn show_ticket(config: &Config, key: String) -> anyhow::Result<String>
         ticket.id,
         ticket.status,
         ticket.channel,
-        ticket.conversation,
-        ticket.subject.unwrap_or_default()
+        terminal_safe(&ticket.conversation, false),
+        terminal_safe(&ticket.subject.unwrap_or_default(), false)
     );
     for m in list {
         let status = match (m.delivery_status, &m.failure_reason) {
-            (Some(s), Some(reason)) => format!(" [{s}: {reason}]"),
+            (Some(s), Some(reason)) => format!(" [{s}: {}]", terminal_safe(reason, false)),
             (Some(s), None) => format!(" [{s}]"),
             _ => String::new(),
         };
         let _ = writeln!(
             out,
             "\n{} {} {} via {}{status}\n{}",
-            m.created_at, m.direction, m.author, m.channel, m.text
+            m.created_at,
+            m.direction,
+            terminal_safe(&m.author, false),
+            m.channel,
+            terminal_safe(&m.text, true)
         );
     }
     Ok(out)
@@ -146,8 +150,60 @@ pub async fn outbox_status(config: &Config) -> anyhow::Result<String> {
             "  message {} on {}: {}",
             row.i64(0)?,
             row.string(1)?,
-            row.opt_string(2)?.unwrap_or_default()
+            terminal_safe(&row.opt_string(2)?.unwrap_or_default(), false)
         );
     }
     Ok(out)
+}
+
+/// Customer-supplied text made safe to print: control characters (ESC and the rest
+/// of C0 and C1, DEL) and the bidirectional overrides that reorder what a terminal
+/// shows become visible `\u{..}` escapes, so a message cannot clear the screen,
+/// retitle the window or disguise what follows. With `multiline`, line breaks and
+/// tabs stay as they are; other text (Malay, Chinese, emoji) is untouched.
+fn terminal_safe(text: &str, multiline: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let kept_whitespace = multiline && matches!(c, '\n' | '\t');
+        let bidi = matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        if (c.is_control() && !kept_whitespace) || bidi {
+            out.push_str(&c.escape_unicode().to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::terminal_safe;
+
+    #[test]
+    fn escape_sequences_and_bidi_overrides_are_shown_not_obeyed() {
+        assert_eq!(terminal_safe("\u{1b}[2Jgone", false), "\\u{1b}[2Jgone");
+        assert_eq!(
+            terminal_safe("\u{1b}]0;owned\u{7}title", false),
+            "\\u{1b}]0;owned\\u{7}title"
+        );
+        assert_eq!(
+            terminal_safe("invoice\u{202e}fdp.exe", false),
+            "invoice\\u{202e}fdp.exe"
+        );
+        assert_eq!(
+            terminal_safe("a\u{9b}31mb\u{7f}", false),
+            "a\\u{9b}31mb\\u{7f}"
+        );
+        assert_eq!(
+            terminal_safe("line one\nline two", false),
+            "line one\\u{a}line two"
+        );
+        assert_eq!(
+            terminal_safe("line one\n\tline two\r", true),
+            "line one\n\tline two\\u{d}"
+        );
+        for kept in ["Terima kasih, Encik Ahmad", "我的提款还没到账", "café 🚀"] {
+            assert_eq!(terminal_safe(kept, true), kept);
+        }
+    }
 }
