@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use serde::Deserialize;
 use switchboard_connector_api as api;
 use switchboard_connector_email as email;
 use switchboard_connector_sms as sms;
@@ -33,29 +32,25 @@ pub enum ChannelSettings {
 
 pub enum ParseError {
     UnknownKind,
-    Invalid(String),
+    /// `key` is the setting at fault, relative to the channel's table.
+    Invalid {
+        key: String,
+        message: String,
+    },
 }
 
 /// Reads the kind-specific keys of a `[channels.<id>]` table.
 pub fn parse(kind: &str, table: toml::Table) -> Result<ChannelSettings, ParseError> {
-    let value = toml::Value::Table(table);
-    let invalid = |e: toml::de::Error| ParseError::Invalid(e.message().to_owned());
+    fn read<T: serde::de::DeserializeOwned>(table: toml::Table) -> Result<T, ParseError> {
+        crate::config::deserialize_located(toml::Value::Table(table))
+            .map_err(|(key, message)| ParseError::Invalid { key, message })
+    }
     match kind {
-        api::KIND => api::ApiChannelConfig::deserialize(value)
-            .map(ChannelSettings::Api)
-            .map_err(invalid),
-        email::KIND => email::EmailChannelConfig::deserialize(value)
-            .map(|config| ChannelSettings::Email(Box::new(config)))
-            .map_err(invalid),
-        sms::KIND => sms::SmsChannelConfig::deserialize(value)
-            .map(ChannelSettings::Sms)
-            .map_err(invalid),
-        telegram::KIND => telegram::TelegramChannelConfig::deserialize(value)
-            .map(ChannelSettings::Telegram)
-            .map_err(invalid),
-        whatsapp::KIND => whatsapp::WhatsAppChannelConfig::deserialize(value)
-            .map(ChannelSettings::WhatsApp)
-            .map_err(invalid),
+        api::KIND => read(table).map(ChannelSettings::Api),
+        email::KIND => read(table).map(|config| ChannelSettings::Email(Box::new(config))),
+        sms::KIND => read(table).map(ChannelSettings::Sms),
+        telegram::KIND => read(table).map(ChannelSettings::Telegram),
+        whatsapp::KIND => read(table).map(ChannelSettings::WhatsApp),
         _ => Err(ParseError::UnknownKind),
     }
 }

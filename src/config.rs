@@ -194,12 +194,16 @@ impl Config {
             problems,
         };
         let text = substitute_env(text, &env).map_err(fail)?;
-        let raw: RawConfig = toml::from_str(&text).map_err(|e| {
+        let document = toml::Deserializer::parse(&text).map_err(|e| {
             fail(vec![Problem {
                 key: "(syntax)".into(),
                 line: e.span().map(|span| line_of(&text, span.start)),
                 message: e.message().to_owned(),
             }])
+        })?;
+        let raw: RawConfig = deserialize_located(document).map_err(|(key, message)| {
+            let line = find_key_line(&text, &key);
+            fail(vec![Problem { key, line, message }])
         })?;
         let mut problems = Vec::new();
         let config = check(raw, &text, &mut problems);
@@ -209,6 +213,29 @@ impl Config {
             Err(fail(problems))
         }
     }
+}
+
+/// Deserializes `T`, or names the key at fault (dotted, `agents[0].token`) and what
+/// is wrong with it. serde's own messages name only the innermost field, and only
+/// when it is missing or unknown.
+pub(crate) fn deserialize_located<'de, T, D>(input: D) -> Result<T, (String, String)>
+where
+    T: Deserialize<'de>,
+    D: serde::Deserializer<'de, Error = toml::de::Error>,
+{
+    serde_path_to_error::deserialize(input).map_err(|e| {
+        let message = e.inner().message().to_owned();
+        let path = e.path().to_string();
+        // A missing field is reported on its parent: add its name.
+        let field = field_in_message(&message).filter(|_| message.starts_with("missing field"));
+        let key = match (path.as_str(), field) {
+            (".", Some(field)) => field.to_owned(),
+            (".", None) => String::new(),
+            (path, Some(field)) => format!("{path}.{field}"),
+            (path, None) => path.to_owned(),
+        };
+        (key, message)
+    })
 }
 
 fn check(raw: RawConfig, text: &str, problems: &mut Vec<Problem>) -> Config {
@@ -371,6 +398,12 @@ fn check(raw: RawConfig, text: &str, problems: &mut Vec<Problem>) -> Config {
         if agent.name.trim().is_empty() {
             problem(format!("agents[{i}].name"), "must not be empty".into());
         }
+        if agent.token.expose().trim() != agent.token.expose() {
+            problem(
+                format!("agents[{i}].token"),
+                "has spaces or line breaks at its start or end, which an Authorization header cannot carry: this agent could never sign in".into(),
+            );
+        }
         if raw.agents[..i]
             .iter()
             .any(|other| other.token == agent.token)
@@ -461,9 +494,16 @@ fn check(raw: RawConfig, text: &str, problems: &mut Vec<Problem>) -> Config {
                     format!("{kind:?} is not one of {}", channels::KINDS.join(", ")),
                 );
             }
-            Err(channels::ParseError::Invalid(message)) => {
-                let field = field_in_message(&message).unwrap_or("kind");
-                problem(key(field), message);
+            Err(channels::ParseError::Invalid {
+                key: field,
+                message,
+            }) => {
+                let at = if field.is_empty() {
+                    format!("channels.{id}")
+                } else {
+                    key(&field)
+                };
+                problem(at, message);
             }
         }
     }

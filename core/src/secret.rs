@@ -82,8 +82,10 @@ impl fmt::Display for Secret {
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let value = String::deserialize(deserializer)?;
-        if value.is_empty() {
-            return Err(serde::de::Error::custom("a secret must not be empty"));
+        if value.trim().is_empty() {
+            return Err(serde::de::Error::custom(
+                "a secret must not be empty or only spaces",
+            ));
         }
         Ok(Secret(value))
     }

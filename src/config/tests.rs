@@ -120,6 +120,75 @@ kind = "api"
     assert!(text.contains("carrier-pigeon"), "{text}");
 }
 
+/// The key a problem names is the one to fix: serde's messages alone named the
+/// value (`channels.api.12345`) or nothing (`channels.api.kind`).
+#[test]
+fn a_wrong_value_is_reported_on_its_own_key() {
+    let problems = |text: &str| -> Vec<(String, Option<usize>, String)> {
+        parse(text)
+            .unwrap_err()
+            .problems
+            .into_iter()
+            .map(|p| (p.key, p.line, p.message))
+            .collect()
+    };
+    let api = |secret: &str| {
+        format!(
+            "[[agents]]\nname = \"A\"\ntoken = \"t\"\n\n[channels.api]\nkind = \"api\"\nsecret = {secret}\n"
+        )
+    };
+    let [(key, line, message)] = &problems(&api("\"\""))[..] else {
+        panic!("one problem")
+    };
+    assert_eq!((key.as_str(), *line), ("channels.api.secret", Some(7)));
+    assert!(message.contains("must not be empty"), "{message}");
+    let [(key, _, message)] = &problems(&api("12345"))[..] else {
+        panic!("one problem")
+    };
+    assert_eq!(key, "channels.api.secret");
+    assert!(message.contains("expected a string"), "{message}");
+    let [(key, _, _)] = &problems(&api("\"  \""))[..] else {
+        panic!("one problem")
+    };
+    assert_eq!(key, "channels.api.secret", "a blank secret is an empty one");
+
+    let [(key, line, message)] = &problems(
+        "[[agents]]\nname = \"A\"\ntoken = \"t\"\n\n[channels.mail]\nkind = \"email\"\naddress = \"help@example.com\"\n[channels.mail.imap]\nhost = \"imap.example.com\"\nport = \"993\"\n",
+    )[..] else {
+        panic!("one problem")
+    };
+    assert_eq!(
+        (key.as_str(), *line),
+        ("channels.mail.imap.port", Some(10)),
+        "a nested key is named in full"
+    );
+    assert!(message.contains("expected u16"), "{message}");
+}
+
+#[test]
+fn a_blank_agent_token_is_refused_by_name() {
+    for token in ["\"\"", "\" \"", "\"\\t\""] {
+        let text = format!(
+            "[[agents]]\nname = \"A\"\ntoken = \"a-good-token\"\n\n[[agents]]\nname = \"B\"\ntoken = {token}\n"
+        );
+        let error = parse(&text).unwrap_err();
+        let [problem] = &error.problems[..] else {
+            panic!("one problem for {token}: {error}")
+        };
+        assert_eq!(
+            (problem.key.as_str(), problem.line),
+            ("agents[1].token", Some(7)),
+            "{token}: {error}"
+        );
+    }
+    let text = "[[agents]]\nname = \"A\"\ntoken = \" padded \"\n";
+    let error = parse(text).unwrap_err().to_string();
+    assert!(
+        error.contains("agents[0].token") && error.contains("could never sign in"),
+        "{error}"
+    );
+}
+
 #[test]
 fn callback_url_and_rate_limits_are_checked() {
     let text = MINIMAL.to_owned()

@@ -98,17 +98,27 @@ pub(super) fn line_of(text: &str, offset: usize) -> usize {
 }
 
 /// The line where a dotted key is set: the last segment as `key =` inside the
-/// section named by the others (`[channels.api]` then `secret = ...`).
+/// section named by the others (`[channels.api]` then `secret = ...`; `agents[1]` is
+/// the second `[[agents]]`).
 pub(super) fn find_key_line(text: &str, dotted: &str) -> Option<usize> {
     let (section, key) = dotted.rsplit_once('.').unwrap_or(("", dotted));
     let key = key.split('[').next().unwrap_or(key);
+    let (section, index) = match section.strip_suffix(']').and_then(|s| s.rsplit_once('[')) {
+        Some((name, index)) => (name, index.parse::<usize>().ok()),
+        None => (section, None),
+    };
     let mut in_section = section.is_empty();
+    let mut seen = 0;
     let mut section_line = None;
     for (i, line) in text.lines().enumerate() {
         let trimmed = line.trim();
         if trimmed.starts_with('[') {
             let name = trimmed.trim_matches(|c| c == '[' || c == ']').trim();
-            in_section = name == section || section.is_empty();
+            in_section = section.is_empty()
+                || (name == section && {
+                    seen += 1;
+                    index.is_none_or(|index| index + 1 == seen)
+                });
             if in_section && section_line.is_none() {
                 section_line = Some(i + 1);
             }
