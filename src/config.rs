@@ -30,7 +30,14 @@ pub struct Config {
     pub gateway: GatewayConfig,
     pub agents: Vec<AgentConfig>,
     pub channels: Vec<ChannelConfig>,
+    /// Keys (`agents[0].token`) still set to a development value shipped in the
+    /// sample configs.
+    pub development_secrets: Vec<String>,
 }
+
+/// The secret values the shipped configs fall back to when their variable is unset:
+/// public, so fit only for a gateway no other machine can reach.
+pub const DEVELOPMENT_SECRETS: &[&str] = &["dev-admin-token", "dev-secret"];
 
 /// `[server]`
 #[derive(Debug, Clone, Deserialize)]
@@ -206,12 +213,80 @@ impl Config {
             fail(vec![Problem { key, line, message }])
         })?;
         let mut problems = Vec::new();
-        let config = check(raw, &text, &mut problems);
+        let mut config = check(raw, &text, &mut problems);
+        if let Ok(document) = text.parse::<toml::Table>() {
+            keys_holding(
+                &document,
+                DEVELOPMENT_SECRETS,
+                "",
+                &mut config.development_secrets,
+            );
+        }
         if problems.is_empty() {
             Ok(config)
         } else {
             Err(fail(problems))
         }
+    }
+}
+
+impl Config {
+    /// A warning when development secrets are in use on an address other machines
+    /// can reach: anyone who has read the sample config could sign in or forge
+    /// webhooks. It names the keys, never their values.
+    pub fn development_secrets_warning(&self) -> Option<String> {
+        if self.development_secrets.is_empty() || self.server.listen.ip().is_loopback() {
+            return None;
+        }
+        Some(format!(
+            "{} still hold{} the development value{} shipped in the sample config, and the gateway listens on {}, which other machines can reach: anyone who has read the sample can use {}. Set {} from the environment before exposing the gateway.",
+            self.development_secrets.join(", "),
+            if self.development_secrets.len() == 1 {
+                "s"
+            } else {
+                ""
+            },
+            if self.development_secrets.len() == 1 {
+                ""
+            } else {
+                "s"
+            },
+            self.server.listen,
+            if self.development_secrets.len() == 1 {
+                "it"
+            } else {
+                "them"
+            },
+            if self.development_secrets.len() == 1 {
+                "it"
+            } else {
+                "each"
+            },
+        ))
+    }
+}
+
+/// Collects the dotted keys under `table` whose string value is one of `values`.
+fn keys_holding(table: &toml::Table, values: &[&str], prefix: &str, found: &mut Vec<String>) {
+    fn visit(value: &toml::Value, values: &[&str], key: String, found: &mut Vec<String>) {
+        match value {
+            toml::Value::String(text) if values.contains(&text.as_str()) => found.push(key),
+            toml::Value::Table(table) => keys_holding(table, values, &key, found),
+            toml::Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    visit(item, values, format!("{key}[{i}]"), found);
+                }
+            }
+            _ => {}
+        }
+    }
+    for (name, value) in table {
+        let key = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}.{name}")
+        };
+        visit(value, values, key, found);
     }
 }
 
@@ -513,6 +588,7 @@ fn check(raw: RawConfig, text: &str, problems: &mut Vec<Problem>) -> Config {
         gateway,
         agents: raw.agents,
         channels,
+        development_secrets: Vec::new(),
     }
 }
 

@@ -80,6 +80,9 @@ fn main() -> ExitCode {
         }
     };
     if let Command::CheckConfig = args.command {
+        if let Some(warning) = config.development_secrets_warning() {
+            eprintln!("warning: {warning}");
+        }
         print!(
             "{} is valid\n{}",
             args.config.display(),
@@ -123,6 +126,9 @@ fn main() -> ExitCode {
 
 async fn serve(config: Config, log_format: LogFormat) -> anyhow::Result<()> {
     telemetry::init_logging(log_format);
+    if let Some(warning) = config.development_secrets_warning() {
+        tracing::warn!("{warning}");
+    }
     let listener = tokio::net::TcpListener::bind(config.server.listen).await?;
     let app = App::build(config, Arc::new(SystemClock)).await?;
     let (trigger, shutdown) = switchboard_core::shutdown::channel();

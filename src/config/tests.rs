@@ -272,3 +272,78 @@ fn absurd_durations_are_refused_not_panicked_on() {
         assert!(error.contains(key), "{key} not reported: {error}");
     }
 }
+
+/// The list of development values is the one the shipped configs use: a secret
+/// default added to a sample without being listed here fails this test.
+#[test]
+fn development_secrets_match_the_shipped_configs() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let mut files = vec![root.join("switchboard.toml")];
+    for entry in std::fs::read_dir(root.join("examples")).unwrap() {
+        files.push(entry.unwrap().path());
+    }
+    let mut defaults = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        for (_, rest) in text.match_indices("${").map(|(i, _)| text.split_at(i)) {
+            let expression = &rest[2..rest.find('}').unwrap()];
+            if let Some((name, default)) = expression.split_once(":-")
+                && ["TOKEN", "SECRET", "PASSWORD"]
+                    .iter()
+                    .any(|s| name.contains(s))
+            {
+                defaults.push(default.to_owned());
+            }
+        }
+    }
+    assert!(!defaults.is_empty());
+    for default in &defaults {
+        assert!(
+            DEVELOPMENT_SECRETS.contains(&default.as_str()),
+            "{default} is not listed"
+        );
+    }
+    for listed in DEVELOPMENT_SECRETS {
+        assert!(
+            defaults.iter().any(|d| d == listed),
+            "{listed} is no longer shipped"
+        );
+    }
+}
+
+#[test]
+fn development_secrets_warn_only_off_loopback() {
+    let sample = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("config/switchboard.toml"),
+    )
+    .unwrap();
+    let load = |text: &str| Config::parse(text, "switchboard.toml", |_| None).unwrap();
+    let config = load(&sample);
+    assert_eq!(
+        config.development_secrets,
+        ["agents[0].token", "channels.api.secret"]
+    );
+    assert_eq!(config.development_secrets_warning(), None, "loopback only");
+
+    let exposed = load(&sample.replace("127.0.0.1:8080", "0.0.0.0:8080"));
+    let warning = exposed.development_secrets_warning().unwrap();
+    assert!(
+        warning.starts_with("agents[0].token, channels.api.secret still hold")
+            && warning.contains("0.0.0.0:8080"),
+        "{warning}"
+    );
+    for value in DEVELOPMENT_SECRETS {
+        assert!(
+            !warning.contains(value),
+            "the warning shows a secret: {warning}"
+        );
+    }
+
+    let from_env = Config::parse(
+        &sample.replace("127.0.0.1:8080", "[::]:8080"),
+        "switchboard.toml",
+        |name| (!name.ends_with("_URL")).then(|| format!("{name}-set-by-the-operator")),
+    )
+    .unwrap();
+    assert_eq!(from_env.development_secrets_warning(), None);
+}
