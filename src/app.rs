@@ -13,6 +13,7 @@ use switchboard_core::store::{Store, StoreLocation};
 use switchboard_core::{Clock, Gateway};
 use tokio::net::TcpListener;
 
+use crate::api::session::SessionPolicy;
 use crate::config::{Backend, Config};
 use crate::http::{self, AppState, ChannelInfo};
 
@@ -91,6 +92,10 @@ impl App {
             channels: Arc::new(channels),
             ready: Arc::new(AtomicBool::new(false)),
             max_body_bytes: config.server.max_body_bytes,
+            sessions: SessionPolicy {
+                idle_ms: i64::from(config.server.session_idle_minutes) * 60_000,
+                lifetime_ms: i64::from(config.server.session_hours) * 3_600_000,
+            },
             shutdown: stopped,
         };
         Ok(App {

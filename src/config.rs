@@ -49,6 +49,12 @@ pub struct ServerConfig {
     /// The largest webhook or API request body, in bytes.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// An inbox session ends after this long without use.
+    #[serde(default = "default_session_idle_minutes")]
+    pub session_idle_minutes: u32,
+    /// And at the latest this long after sign-in.
+    #[serde(default = "default_session_hours")]
+    pub session_hours: u32,
 }
 
 impl Default for ServerConfig {
@@ -56,6 +62,8 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: default_listen(),
             max_body_bytes: default_max_body(),
+            session_idle_minutes: default_session_idle_minutes(),
+            session_hours: default_session_hours(),
         }
     }
 }
@@ -66,6 +74,16 @@ fn default_listen() -> SocketAddr {
 
 fn default_max_body() -> usize {
     40 * 1024 * 1024
+}
+
+/// A shift's pause for lunch does not sign anyone out.
+fn default_session_idle_minutes() -> u32 {
+    8 * 60
+}
+
+/// One working day and the night after: agents sign in again each morning.
+fn default_session_hours() -> u32 {
+    24
 }
 
 /// `[storage]`
@@ -318,6 +336,16 @@ fn check(raw: RawConfig, text: &str, problems: &mut Vec<Problem>) -> Config {
         let line = find_key_line(text, &key);
         problems.push(Problem { key, line, message });
     };
+
+    if raw.server.session_idle_minutes == 0 {
+        problem(
+            "server.session_idle_minutes".into(),
+            "must be at least 1".into(),
+        );
+    }
+    if raw.server.session_hours == 0 {
+        problem("server.session_hours".into(), "must be at least 1".into());
+    }
 
     let storage = StorageConfig {
         data_dir: raw.storage.data_dir.clone(),

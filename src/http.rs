@@ -35,6 +35,8 @@ pub struct AppState {
     /// Set once connectors and the dispatcher started; cleared at shutdown.
     pub ready: Arc<AtomicBool>,
     pub max_body_bytes: usize,
+    /// How long inbox sessions last.
+    pub sessions: crate::api::session::SessionPolicy,
     /// Ends long-lived responses (the live feed) so a graceful stop does not wait on
     /// them forever.
     pub shutdown: Shutdown,

@@ -484,8 +484,212 @@ async fn operations_endpoints_answer(backend: Backend) {
     app.stop().await;
 }
 
+/// The session cookie of a sign-in answer, and the whole Set-Cookie line.
+fn session_cookie(response: &reqwest::Response) -> (String, String) {
+    let line = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let pair = line.split(';').next().unwrap().to_owned();
+    (pair, line)
+}
+
+async fn sign_in(app: &support::TestApp, token: &str) -> (String, String) {
+    let response = app
+        .http
+        .post(format!("{}/api/v1/session", app.url))
+        .header("origin", &app.url)
+        .json(&json!({"token": token}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let (cookie, _) = session_cookie(&response);
+    let body: Value = response.json().await.unwrap();
+    (cookie, body["csrf_token"].as_str().unwrap().to_owned())
+}
+
+async fn browser_sessions_sign_in_need_csrf_and_expire(backend: Backend) {
+    let app = spawn(backend).await;
+    let (_, pushed) = app.push(&message("s1", "ana", "Hi")).await;
+    let ticket = pushed["ticket_reference"].as_str().unwrap().to_owned();
+    let session_url = format!("{}/api/v1/session", app.url);
+
+    // Wrong token, and a sign-in posted by another site's page.
+    let wrong = app
+        .http
+        .post(&session_url)
+        .json(&json!({"token": "nope"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    assert!(wrong.headers().get("set-cookie").is_none());
+    let forged = app
+        .http
+        .post(&session_url)
+        .header("origin", "https://evil.example")
+        .json(&json!({"token": AGENT_TOKEN}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    assert!(forged.headers().get("set-cookie").is_none());
+
+    let signed = app
+        .http
+        .post(&session_url)
+        .header("origin", &app.url)
+        .json(&json!({"token": AGENT_TOKEN}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status(), 201);
+    let (cookie, line) = session_cookie(&signed);
+    assert!(
+        line.contains("HttpOnly") && line.contains("SameSite=Strict") && line.contains("Path=/"),
+        "{line}"
+    );
+    assert!(!line.contains("Secure"), "plain HTTP on loopback: {line}");
+    assert!(!line.contains(AGENT_TOKEN), "the cookie is not the token");
+    let body: Value = signed.json().await.unwrap();
+    assert_eq!(body["name"], "Gus Agent");
+    let csrf = body["csrf_token"].as_str().unwrap().to_owned();
+    assert!(csrf.len() >= 40, "{csrf}");
+
+    let with_cookie = |method: Method, path: &str| {
+        app.http
+            .request(method, format!("{}{path}", app.url))
+            .header("cookie", &cookie)
+    };
+    let list = with_cookie(Method::GET, "/api/v1/tickets")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(list.status(), 200);
+    let again: Value = with_cookie(Method::GET, "/api/v1/session")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        again["csrf_token"],
+        csrf.as_str(),
+        "a reloaded page gets the token back"
+    );
+    // Admin-only stays admin-only through a session.
+    let channels = with_cookie(Method::GET, "/api/v1/channels")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(channels.status(), 403);
+
+    // Changes need the CSRF token.
+    let path = format!("/api/v1/tickets/{ticket}");
+    for header in [None, Some("wrong"), Some("")] {
+        let mut request = with_cookie(Method::PATCH, &path).json(&json!({"priority": "high"}));
+        if let Some(value) = header {
+            request = request.header("x-csrf-token", value);
+        }
+        let refused = request.send().await.unwrap();
+        assert_eq!(refused.status(), 403, "{header:?}");
+        let error: Value = refused.json().await.unwrap();
+        assert_eq!(error["error"]["code"], "csrf");
+        assert!(
+            error["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("x-csrf-token")
+        );
+    }
+    assert_eq!(
+        app.ticket(&ticket).await["ticket"]["priority"],
+        "normal",
+        "nothing changed"
+    );
+    let patched = with_cookie(Method::PATCH, &path)
+        .header("x-csrf-token", &csrf)
+        .json(&json!({"priority": "high"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), 200);
+    // A bearer header, when there is one, decides alone.
+    let bearer_wins = with_cookie(Method::GET, "/api/v1/tickets")
+        .bearer_auth("wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bearer_wins.status(), 401);
+
+    // Behind a TLS proxy the cookie is Secure.
+    let tls = app
+        .http
+        .post(&session_url)
+        .header("x-forwarded-proto", "https")
+        .json(&json!({"token": ADMIN_TOKEN}))
+        .send()
+        .await
+        .unwrap();
+    assert!(session_cookie(&tls).1.contains("; Secure"));
+
+    // Idle: eight hours without use end it; use keeps it alive up to 24 hours.
+    let (idle_cookie, _) = sign_in(&app, AGENT_TOKEN).await;
+    let status_with = |cookie: String| {
+        let request = app
+            .http
+            .get(format!("{}/api/v1/tickets", app.url))
+            .header("cookie", cookie);
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    for _ in 0..23 {
+        app.clock.advance(Duration::from_secs(3600));
+        assert_eq!(status_with(cookie.clone()).await, 200, "kept alive by use");
+    }
+    assert_eq!(
+        status_with(idle_cookie.clone()).await,
+        401,
+        "idle for 23 hours"
+    );
+    app.clock.advance(Duration::from_secs(3600));
+    assert_eq!(
+        status_with(cookie.clone()).await,
+        401,
+        "24 hours after sign-in"
+    );
+
+    // Sign-out needs the token, ends the session on the server and clears the cookie.
+    let (cookie, csrf) = sign_in(&app, AGENT_TOKEN).await;
+    let delete = |csrf: &str| {
+        app.http
+            .delete(&session_url)
+            .header("cookie", &cookie)
+            .header("x-csrf-token", csrf)
+            .send()
+    };
+    assert_eq!(delete("wrong").await.unwrap().status(), 403);
+    assert_eq!(status_with(cookie.clone()).await, 200);
+    let out = delete(&csrf).await.unwrap();
+    assert_eq!(out.status(), 204);
+    assert!(session_cookie(&out).1.contains("Max-Age=0"));
+    assert_eq!(
+        status_with(cookie.clone()).await,
+        401,
+        "the copied cookie no longer works"
+    );
+    assert_eq!(
+        delete(&csrf).await.unwrap().status(),
+        204,
+        "signing out twice is fine"
+    );
+    app.stop().await;
+}
+
 both_backends!(
     tokens_and_roles_are_enforced,
+    browser_sessions_sign_in_need_csrf_and_expire,
     bad_requests_name_the_problem,
     tickets_list_filters_and_pages,
     notes_stay_internal,

@@ -1,11 +1,13 @@
-//! Bearer-token authentication as an extractor: a handler that takes an [`Agent`]
-//! only runs for a known agent; [`Agent::require_admin`] guards admin actions.
+//! Authentication as an extractor: a handler that takes an [`Agent`] only runs for a
+//! known agent, signed in by bearer token or by the inbox's session cookie;
+//! [`Agent::require_admin`] guards admin actions.
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
 use crate::api::error::ApiError;
+use crate::api::session;
 use crate::config::Role;
 use crate::http::AppState;
 
@@ -28,28 +30,36 @@ impl Agent {
 impl FromRequestParts<AppState> for Agent {
     type Rejection = ApiError;
 
+    /// A bearer token when the request has an Authorization header, otherwise the
+    /// inbox's session cookie.
     async fn from_request_parts(
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .ok_or(ApiError::Unauthorized)?;
-        let token = bearer_token(header.as_bytes()).ok_or(ApiError::Unauthorized)?;
-        // Compare against every agent, each in constant time, so the time taken says
-        // nothing about which token came close.
-        let mut found = None;
-        for agent in state.agents.iter() {
-            if agent.token.matches(token) && found.is_none() {
-                found = Some(Agent {
-                    name: agent.name.clone(),
-                    role: agent.role,
-                });
-            }
+        match parts.headers.get(AUTHORIZATION) {
+            Some(header) => bearer_token(header.as_bytes())
+                .and_then(|token| agent_by_token(state, token))
+                .ok_or(ApiError::Unauthorized),
+            None => session::agent_from_cookie(parts, state)
+                .await?
+                .ok_or(ApiError::Unauthorized),
         }
-        found.ok_or(ApiError::Unauthorized)
     }
+}
+
+/// The agent whose token this is. Every agent is compared, each in constant time, so
+/// the time taken says nothing about which token came close.
+pub fn agent_by_token(state: &AppState, token: &[u8]) -> Option<Agent> {
+    let mut found = None;
+    for agent in state.agents.iter() {
+        if agent.token.matches(token) && found.is_none() {
+            found = Some(Agent {
+                name: agent.name.clone(),
+                role: agent.role,
+            });
+        }
+    }
+    found
 }
 
 /// The token of `Bearer <token>`; the scheme is case-insensitive (RFC 9110 11.1), and

@@ -14,7 +14,7 @@ use switchboard_core::agent::AgentError;
 pub enum ApiError {
     /// 400: the request is malformed; the text says how.
     BadRequest(String),
-    /// 401: no valid bearer token.
+    /// 401: no valid bearer token or session.
     Unauthorized,
     /// 403: the agent's role does not allow this.
     Forbidden(&'static str),
@@ -38,7 +38,7 @@ impl IntoResponse for ApiError {
             ApiError::Unauthorized => (
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
-                "a valid 'Authorization: Bearer <token>' header is required".into(),
+                "sign in: a valid 'Authorization: Bearer <token>' header or session cookie is required".into(),
             ),
             ApiError::Forbidden(what) => (
                 StatusCode::FORBIDDEN,

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod contacts;
 pub mod error;
 pub mod events;
+pub mod session;
 pub mod tickets;
 
 use axum::Router;
@@ -24,9 +25,10 @@ use crate::http::AppState;
         tickets::list, tickets::show, tickets::reply, tickets::note, tickets::update,
         contacts::show, contacts::attachment, events::feed,
         admin::channels, admin::retry, admin::me,
+        session::sign_in, session::current, session::sign_out,
     ),
     modifiers(&BearerAuth),
-    tags((name = "tickets"), (name = "contacts"), (name = "events"), (name = "admin", description = "Admin role only, except /me"))
+    tags((name = "tickets"), (name = "contacts"), (name = "events"), (name = "session", description = "Browser sign-in for the inbox: a cookie session, with a CSRF token for changes"), (name = "admin", description = "Admin role only, except /me"))
 )]
 pub struct ApiDoc;
 
@@ -57,5 +59,11 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/channels", get(admin::channels))
         .route("/api/v1/messages/{id}/retry", post(admin::retry))
         .route("/api/v1/me", get(admin::me))
+        .route(
+            "/api/v1/session",
+            post(session::sign_in)
+                .get(session::current)
+                .delete(session::sign_out),
+        )
         .merge(SwaggerUi::new("/docs").url("/api/v1/openapi.json", ApiDoc::openapi()))
 }

@@ -14,6 +14,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("schema/0006_conversation_index.sql")),
     (7, include_str!("schema/0007_ticket_continuations.sql")),
     (8, include_str!("schema/0008_event_log.sql")),
+    (9, include_str!("schema/0009_agent_sessions.sql")),
 ];
 
 /// An arbitrary constant: the advisory lock that keeps two PostgreSQL nodes starting

@@ -7,4 +7,5 @@ pub mod contacts;
 pub mod events;
 pub mod messages;
 pub mod outbox;
+pub mod sessions;
 pub mod tickets;
