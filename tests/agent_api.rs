@@ -438,6 +438,37 @@ async fn live_feed_resumes_after_the_last_event_id(backend: Backend) {
     assert!(text.contains("not one this gateway sent"), "{text}");
     let bad = open(Some("soon".into())).await.unwrap();
     assert_eq!(bad.status(), 400);
+
+    // A client cut off before its first event still knows where it was: a fresh
+    // stream starts with `ready` and the newest id, and `?after=` resumes from it
+    // (for a new EventSource, which cannot set the header).
+    let mut fresh = open(None).await.unwrap();
+    let ready = read_feed_until(&mut fresh, "event: ready").await;
+    assert!(ready.contains("retry:"), "{ready}");
+    let newest = *event_ids(&ready).last().unwrap();
+    drop(fresh);
+    app.push(&message("f5", "dora", "While away")).await;
+    let mut by_query = app
+        .http
+        .get(format!("{}/api/v1/events?after={newest}", app.url))
+        .bearer_auth(AGENT_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let missed = read_feed_until(&mut by_query, "event: message.created").await;
+    assert!(
+        !missed.contains("event: ready"),
+        "a resumed stream: {missed}"
+    );
+    assert_eq!(event_ids(&missed)[0], newest + 1, "{missed}");
+    let bad = app
+        .http
+        .get(format!("{}/api/v1/events?after=later", app.url))
+        .bearer_auth(AGENT_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
     app.stop().await;
 }
 

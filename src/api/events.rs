@@ -28,32 +28,56 @@ use crate::http::AppState;
 /// How many logged events one read of the log takes while catching up.
 const CATCH_UP_BATCH: usize = 500;
 
+/// How soon a browser reconnects after the stream breaks.
+const RECONNECT_AFTER: Duration = Duration::from_secs(1);
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedQuery {
+    /// Resume after this event id, for clients that cannot set `Last-Event-ID` (a
+    /// browser opening a new EventSource after the old one gave up).
+    after: Option<String>,
+}
+
 /// `id:` the event's id, `event: ticket.created|ticket.updated|message.created|
 /// message.updated`, `data:` the event as JSON; `event: reload` when the events
-/// missed since `Last-Event-ID` are no longer kept.
+/// missed since `Last-Event-ID` are no longer kept. A stream that does not resume
+/// starts with `event: ready` carrying the newest id, so that a client cut off before
+/// the first real event still resumes from the right place.
 #[utoipa::path(get, path = "/api/v1/events", tag = "events",
-    params(("Last-Event-ID" = Option<i64>, Header, description = "Resume after this event id")),
+    params(("Last-Event-ID" = Option<i64>, Header, description = "Resume after this event id"),
+        ("after" = Option<i64>, Query, description = "The same, for clients that cannot set headers; the header wins")),
     responses((status = 200, description = "An event stream", content_type = "text/event-stream"), (status = 400)),
     security(("bearer" = [])))]
 pub async fn feed(
     _agent: Agent,
     State(state): State<AppState>,
     headers: HeaderMap,
+    query: Result<axum::extract::Query<FeedQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
-    let resume = match headers.get("last-event-id") {
+    let axum::extract::Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let event_id = |value: Option<&str>, what: &str| -> Result<Option<i64>, ApiError> {
+        value
+            .map(|v| {
+                v.trim()
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|id| *id >= 0)
+                    .ok_or_else(|| {
+                        ApiError::BadRequest(format!(
+                            "{what} must be the id of an event (a whole number)"
+                        ))
+                    })
+            })
+            .transpose()
+    };
+    let header = match headers.get("last-event-id") {
         None => None,
-        Some(value) => Some(
-            value
-                .to_str()
-                .ok()
-                .and_then(|v| v.trim().parse::<i64>().ok())
-                .filter(|id| *id >= 0)
-                .ok_or_else(|| {
-                    ApiError::BadRequest(
-                        "Last-Event-ID must be the id of an event (a whole number)".into(),
-                    )
-                })?,
-        ),
+        Some(value) => Some(value.to_str().unwrap_or("not text")),
+    };
+    let resume = match event_id(header, "Last-Event-ID")? {
+        Some(id) => Some(id),
+        None => event_id(query.after.as_deref(), "after")?,
     };
     // Subscribed before the log is read, so nothing falls between the two.
     let live = state.gateway.events().subscribe();
@@ -102,7 +126,17 @@ async fn follow(
             }
             newest
         }
-        None => newest,
+        None => {
+            let ready = SseEvent::default()
+                .id(newest.to_string())
+                .event("ready")
+                .retry(RECONNECT_AFTER)
+                .data("{}");
+            if out.send(Ok(ready)).await.is_err() {
+                return;
+            }
+            newest
+        }
     };
     let mut catch_up = resume.is_some();
     loop {
