@@ -58,6 +58,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .merge(api::router())
+        .merge(crate::inbox::router())
         .fallback(crate::api::error::no_route)
         .method_not_allowed_fallback(crate::api::error::wrong_method)
         .layer(axum::middleware::from_fn(limit_uri))

@@ -8,6 +8,7 @@
 //!   config, and runs them until shutdown.
 //! - [`http`]: the HTTP server: webhooks, health, metrics, and the [`api`].
 //! - [`api`]: the agent API under `/api/v1`, with its OpenAPI description.
+//! - [`inbox`]: the agents' inbox page at `/`, embedded.
 //! - [`cli`]: the operator's commands besides `serve`.
 
 pub mod api;
@@ -16,6 +17,7 @@ pub mod channels;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod inbox;
 pub mod telemetry;
 
 pub use app::App;

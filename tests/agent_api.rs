@@ -718,7 +718,77 @@ async fn browser_sessions_sign_in_need_csrf_and_expire(backend: Backend) {
     app.stop().await;
 }
 
+async fn inbox_page_is_served_with_a_strict_policy(backend: Backend) {
+    let app = spawn(backend).await;
+    let page = app.http.get(format!("{}/", app.url)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let headers = page.headers().clone();
+    assert_eq!(headers["content-type"], "text/html; charset=utf-8");
+    let policy = headers["content-security-policy"].to_str().unwrap();
+    for directive in [
+        "default-src 'none'",
+        "script-src 'self'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(policy.contains(directive), "{policy}");
+    }
+    assert!(!policy.contains("unsafe-inline"), "{policy}");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["x-frame-options"], "DENY");
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains(r#"<script type="module" src="/inbox/app.js">"#),
+        "{html}"
+    );
+
+    let script = app
+        .http
+        .get(format!("{}/inbox/app.js", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(script.status(), 200);
+    assert_eq!(
+        script.headers()["content-type"],
+        "text/javascript; charset=utf-8"
+    );
+    let etag = script.headers()["etag"].clone();
+    let again = app
+        .http
+        .get(format!("{}/inbox/app.js", app.url))
+        .header("if-none-match", etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304, "an unchanged file is not sent twice");
+
+    let missing = app
+        .http
+        .get(format!("{}/inbox/../Cargo.toml", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    let missing = app
+        .http
+        .get(format!("{}/inbox/secrets.js", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    let body: Value = missing.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("secrets.js"),
+        "{body}"
+    );
+    app.stop().await;
+}
+
 both_backends!(
+    inbox_page_is_served_with_a_strict_policy,
     tokens_and_roles_are_enforced,
     browser_sessions_sign_in_need_csrf_and_expire,
     bad_requests_name_the_problem,

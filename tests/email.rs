@@ -686,6 +686,40 @@ async fn the_whole_corpus_imports_through_imap() {
         "{group_mail}"
     );
     assert_eq!(group_mail["contact"]["name"], "Mei Tanaka");
+
+    // Formatted mail is served for the inbox's sandboxed frame: sanitized, and under
+    // a policy that runs nothing and loads nothing from outside.
+    let (_, hostile) = app
+        .wait_for_stored("email", "form-5521-1772630055@shop.example.com")
+        .await;
+    let body = app
+        .http
+        .get(format!(
+            "{}/api/v1/messages/{}/html",
+            app.url, hostile["id"]
+        ))
+        .bearer_auth(support::AGENT_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(body.status(), 200);
+    let policy = body.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        policy.contains("default-src 'none'") && policy.ends_with("sandbox"),
+        "{policy}"
+    );
+    let html = body.text().await.unwrap();
+    assert!(html.contains("view order"), "{html}");
+    for hostile in ["<script", "javascript:", "onmouseover", "evil.example"] {
+        assert!(!html.contains(hostile), "{hostile} in {html}");
+    }
+    let (status, plain) = app
+        .get(
+            &format!("/api/v1/messages/{}/html", message["id"]),
+            support::AGENT_TOKEN,
+        )
+        .await;
+    assert_eq!(status, 404, "plain mail has no formatted body: {plain}");
     for row in &rows {
         let body = row.string(2).unwrap();
         assert!(

@@ -343,6 +343,10 @@ async fn stop_refuses_replies_until_start_and_leaves_whatsapp_alone() {
         .refused_reply(&reference, &json!({"text": "Are you there?"}))
         .await;
     assert!(reason.contains("opted out of SMS"), "{reason}");
+    assert_eq!(
+        app.ticket(&reference).await["reply"]["refused"],
+        reason.as_str()
+    );
     assert!(twilio_fake.sent().is_empty(), "nothing sent");
     let contact = &app.ticket(&reference).await["contact"];
     assert_eq!(contact["identities"][0]["unreachable"][0]["channel"], "sms");

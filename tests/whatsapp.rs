@@ -338,6 +338,10 @@ async fn outside_the_window_a_reply_is_refused_with_the_reason() {
     let reference = customer_writes(&app, &fake, "wamid.w1", "Is my card shipped?").await;
     app.clock.advance(DAY + Duration::from_secs(60));
     fake.close_window(CUSTOMER);
+    // The ticket says so before anyone writes the reply, in the same words.
+    let preview = &app.ticket(&reference).await["reply"];
+    assert_eq!(preview["channel"], "whatsapp");
+    assert_eq!(preview["recipient"]["address"], format!("+{CUSTOMER}"));
     let reason = app
         .refused_reply(&reference, &json!({"text": "Yes, yesterday."}))
         .await;
@@ -345,10 +349,16 @@ async fn outside_the_window_a_reply_is_refused_with_the_reason() {
         reason.starts_with("outside WhatsApp's 24-hour window"),
         "{reason}"
     );
+    assert_eq!(preview["refused"], reason.as_str());
     assert!(fake.sent().is_empty(), "nothing sent");
 
     // The customer writes again: the window is open, the reply goes out.
     customer_writes(&app, &fake, "wamid.w2", "Hello?").await;
+    assert!(
+        app.ticket(&reference).await["reply"]
+            .get("refused")
+            .is_none()
+    );
     let reply = app.reply(&reference, "Yes, yesterday.").await;
     app.wait_for_delivery(&reference, reply["message_id"].as_i64().unwrap(), "sent")
         .await;

@@ -6,6 +6,7 @@ use thiserror::Error;
 use crate::connector::{Draft, OutboundAttachment};
 use crate::events::Event;
 use crate::gateway::Gateway;
+use crate::identity::Identity;
 use crate::input;
 use crate::model::{DeliveryStatus, Direction, Message, Ticket, TicketStatus, Timestamp};
 use crate::store::queries::{events as event_log, messages, outbox, tickets};
@@ -209,6 +210,35 @@ impl Gateway {
         Ok(message)
     }
 
+    /// Where a reply to the ticket would go now, and why it would be refused (window
+    /// closed, opted out, unreachable, channel off), so that an agent knows before
+    /// writing it.
+    pub async fn reply_preview(&self, ticket_key: &str) -> Result<ReplyPreview, AgentError> {
+        let key = ticket_key.to_owned();
+        let gateway = self.clone();
+        let preview = self
+            .store()
+            .read(move |conn| {
+                let ticket = tickets::find_by_id_or_reference(conn, &key)?;
+                let (channel, conversation) = reply_target(conn, &ticket)?;
+                let thread = outbox::thread_for(conn, ticket, &channel, &conversation, i64::MAX)?;
+                let refused = if gateway.inner.channels.contains(&channel) {
+                    gateway.refusal(&thread, Draft { text: "", attachments: 0 })
+                } else {
+                    Some(format!(
+                        "channel {channel} is not enabled on this gateway, so the reply cannot be sent"
+                    ))
+                };
+                Ok(ReplyPreview {
+                    channel,
+                    recipient: thread.recipient,
+                    refused,
+                })
+            })
+            .await?;
+        Ok(preview)
+    }
+
     /// Changes a ticket's status, priority, assignee or category.
     pub async fn update_ticket(
         &self,
@@ -275,6 +305,18 @@ impl Gateway {
         self.inner.outbox_ready.notify_one();
         Ok(message)
     }
+}
+
+/// Where a reply would go: see [`Gateway::reply_preview`].
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct ReplyPreview {
+    /// The channel the customer last wrote from.
+    pub channel: String,
+    /// The customer's address there.
+    pub recipient: Option<Identity>,
+    /// Why a reply would be refused now; absent when it can be sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
 }
 
 /// The channel and conversation the customer last wrote from on this ticket: replies

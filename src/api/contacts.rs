@@ -1,4 +1,4 @@
-//! Contacts with their identities and tickets; attachments by id.
+//! Contacts with their identities and tickets; attachments and mail bodies by id.
 
 use axum::Json;
 use axum::extract::State;
@@ -84,6 +84,12 @@ pub async fn attachment(
                 header::X_CONTENT_TYPE_OPTIONS,
                 HeaderValue::from_static("nosniff"),
             ),
+            // A customer's SVG or HTML opened in a tab of the gateway's origin must
+            // not run: the file is shown, if at all, in a sandbox that loads nothing.
+            (
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static("default-src 'none'; sandbox"),
+            ),
         ],
         bytes,
     )
@@ -146,4 +152,50 @@ mod tests {
                 .starts_with("attachment; filename=\"a_b__Set-Cookie: x.pdf\"")
         );
     }
+}
+
+/// The policy of a formatted mail body: inline styles and this gateway's images, and
+/// nothing else: no script, no form, no request to anywhere (no tracking pixel).
+pub const MAIL_BODY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'self'; sandbox";
+
+/// A message's formatted mail body, sanitized when it arrived, as a page of its own
+/// for the inbox's sandboxed frame.
+#[utoipa::path(get, path = "/api/v1/messages/{id}/html", tag = "contacts", params(("id" = i64, Path)),
+    responses((status = 200, description = "The sanitized html", content_type = "text/html"), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn mail_body(
+    _agent: Agent,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Response, ApiError> {
+    let message = state
+        .gateway
+        .store()
+        .read(move |c| messages::get(c, id))
+        .await?;
+    let html = message
+        .html
+        .ok_or_else(|| ApiError::NotFound(format!("message {id} has no formatted body")))?;
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            ),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(MAIL_BODY_POLICY),
+            ),
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
+            (
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            ),
+        ],
+        format!("<!doctype html><meta charset=\"utf-8\">{html}"),
+    )
+        .into_response())
 }

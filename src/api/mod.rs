@@ -23,7 +23,7 @@ use crate::http::AppState;
     info(title = "Switchboard agent API", description = "Tickets from every channel in one inbox; replies go back out through the channel the customer used."),
     paths(
         tickets::list, tickets::show, tickets::reply, tickets::note, tickets::update,
-        contacts::show, contacts::attachment, events::feed,
+        contacts::show, contacts::attachment, contacts::mail_body, events::feed,
         admin::channels, admin::retry, admin::me,
         session::sign_in, session::current, session::sign_out,
     ),
@@ -57,6 +57,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/attachments/{id}", get(contacts::attachment))
         .route("/api/v1/events", get(events::feed))
         .route("/api/v1/channels", get(admin::channels))
+        .route("/api/v1/messages/{id}/html", get(contacts::mail_body))
         .route("/api/v1/messages/{id}/retry", post(admin::retry))
         .route("/api/v1/me", get(admin::me))
         .route(

@@ -25,7 +25,7 @@ use utoipa::ToSchema;
 use crate::api::auth::{Agent, agent_by_token};
 use crate::api::error::{ApiError, ApiJson};
 use crate::config::Role;
-use crate::http::AppState;
+use crate::http::{AppState, ChannelInfo};
 
 /// The cookie's name.
 pub const COOKIE_NAME: &str = "switchboard_session";
@@ -64,6 +64,8 @@ pub struct SessionInfo {
     csrf_token: String,
     /// Milliseconds since the epoch; moves forward with use, up to the lifetime.
     expires_at: i64,
+    /// The enabled channels, for the inbox's filters.
+    channels: Vec<ChannelInfo>,
 }
 
 /// Signs in with an agent token; answers with a session cookie.
@@ -115,7 +117,7 @@ pub async fn sign_in(
         if behind_tls(&headers) { "; Secure" } else { "" }
     );
     Ok(with_cookie(
-        (StatusCode::CREATED, Json(info(&agent, &session))).into_response(),
+        (StatusCode::CREATED, Json(info(&state, &agent, &session))).into_response(),
         &cookie,
     ))
 }
@@ -130,7 +132,7 @@ pub async fn current(
     let (agent, session) = from_cookie(&headers, &state)
         .await?
         .ok_or(ApiError::Unauthorized)?;
-    Ok(Json(info(&agent, &session)))
+    Ok(Json(info(&state, &agent, &session)))
 }
 
 /// Signs out: the session ends on the server and the cookie is cleared. An expired
@@ -233,8 +235,14 @@ async fn from_cookie(
     Ok(Some((agent, session)))
 }
 
-fn info(agent: &Agent, session: &Session) -> SessionInfo {
+fn info(state: &AppState, agent: &Agent, session: &Session) -> SessionInfo {
     SessionInfo {
+        channels: state
+            .channels
+            .iter()
+            .filter(|c| c.enabled)
+            .cloned()
+            .collect(),
         name: agent.name.clone(),
         role: agent.role,
         csrf_token: session.csrf.clone(),

