@@ -96,6 +96,7 @@ impl App {
                 idle_ms: i64::from(config.server.session_idle_minutes) * 60_000,
                 lifetime_ms: i64::from(config.server.session_hours) * 3_600_000,
             },
+            presence: Default::default(),
             shutdown: stopped,
         };
         Ok(App {

@@ -37,6 +37,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// How long inbox sessions last.
     pub sessions: crate::api::session::SessionPolicy,
+    /// Who is viewing or typing on which ticket (this node's view).
+    pub presence: crate::api::presence::Presence,
     /// Ends long-lived responses (the live feed) so a graceful stop does not wait on
     /// them forever.
     pub shutdown: Shutdown,

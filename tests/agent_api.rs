@@ -345,13 +345,62 @@ async fn live_feed_streams_events(backend: Backend) {
         text.push_str(&String::from_utf8_lossy(&chunk));
     }
     assert!(text.contains("event: ticket.created"), "{text}");
+    let reference = pushed["ticket_reference"].as_str().unwrap();
     assert!(
-        text.contains(&format!(
-            "\"reference\":\"{}\"",
-            pushed["ticket_reference"].as_str().unwrap()
-        )),
+        text.contains(&format!("\"reference\":\"{reference}\"")),
         "{text}"
     );
+
+    // Presence: who views and types, of the moment, without an event id.
+    let presence = format!("/api/v1/tickets/{reference}/presence");
+    let (status, _) = app
+        .send_json(
+            Method::POST,
+            &presence,
+            ADMIN_TOKEN,
+            &json!({"state": "typing"}),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let text = read_feed_until(&mut feed, "event: presence").await;
+    let line = text
+        .lines()
+        .skip_while(|l| *l != "event: presence")
+        .nth(1)
+        .unwrap();
+    let update: Value = serde_json::from_str(line.strip_prefix("data: ").unwrap()).unwrap();
+    assert_eq!(update["reference"], reference);
+    assert_eq!(update["agents"][0]["name"], "Ada Admin");
+    let now = switchboard_core::Clock::now(&app.clock).0;
+    assert!(update["agents"][0]["typing_until"].as_i64().unwrap() > now);
+    let block = text
+        .split("\n\n")
+        .find(|b| b.contains("event: presence"))
+        .unwrap();
+    assert!(!block.contains("id:"), "presence is not replayed: {block}");
+    let (_, current) = app.get(&presence, AGENT_TOKEN).await;
+    assert_eq!(current["agents"][0]["name"], "Ada Admin");
+    app.clock.advance(Duration::from_secs(31));
+    let (_, current) = app.get(&presence, AGENT_TOKEN).await;
+    assert_eq!(current["agents"], json!([]), "reports lapse");
+    let (status, body) = app
+        .send_json(
+            Method::POST,
+            &presence,
+            ADMIN_TOKEN,
+            &json!({"state": "dancing"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, _) = app
+        .send_json(
+            Method::POST,
+            "/api/v1/tickets/SB-NOSUCH/presence",
+            ADMIN_TOKEN,
+            &json!({"state": "viewing"}),
+        )
+        .await;
+    assert_eq!(status, 404);
     app.stop().await;
 }
 
@@ -787,8 +836,115 @@ async fn inbox_page_is_served_with_a_strict_policy(backend: Backend) {
     app.stop().await;
 }
 
+/// The collision guard: a reply that names the newest message its agent had read goes
+/// out only if nobody wrote since; otherwise 409 with what is new, and nothing queued.
+async fn a_reply_after_the_conversation_moved_on_is_held(backend: Backend) {
+    let app = spawn(backend).await;
+    let (_, pushed) = app
+        .push(&message("c1", "ana", "Where is my deposit?"))
+        .await;
+    let reference = pushed["ticket_reference"].as_str().unwrap().to_owned();
+    let newest = |detail: &Value| {
+        detail["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_i64().unwrap())
+            .max()
+            .unwrap()
+    };
+    let replies = format!("/api/v1/tickets/{reference}/replies");
+    let seen = newest(&app.ticket(&reference).await);
+
+    // A note of a colleague is no reason to hold a reply.
+    let (status, _) = app
+        .send_json(
+            Method::POST,
+            &format!("/api/v1/tickets/{reference}/notes"),
+            ADMIN_TOKEN,
+            &json!({"text": "I am looking into it"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    // While Gus reads, the customer writes again and Ada answers.
+    app.push(&message("c2", "ana", "Hello??")).await;
+    let (status, _) = app
+        .send_json(
+            Method::POST,
+            &replies,
+            ADMIN_TOKEN,
+            &json!({"text": "It was credited at 10:02."}),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let (status, body) = app
+        .send_json(
+            Method::POST,
+            &replies,
+            AGENT_TOKEN,
+            &json!({"text": "Let me check.", "seen_message_id": seen}),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "changed");
+    let why = body["error"]["message"].as_str().unwrap();
+    assert!(
+        why.contains("the customer wrote once and Ada Admin replied once"),
+        "{why}"
+    );
+    let changes: Vec<(&str, &str)> = body["error"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["direction"].as_str().unwrap(),
+                m["text"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            ("inbound", "Hello??"),
+            ("outbound", "It was credited at 10:02.")
+        ]
+    );
+    let detail = app.ticket(&reference).await;
+    assert!(
+        !detail["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["text"] == "Let me check."),
+        "nothing was queued"
+    );
+
+    // Having read them, the agent sends.
+    let (status, body) = app
+        .send_json(
+            Method::POST,
+            &replies,
+            AGENT_TOKEN,
+            &json!({"text": "Glad it arrived.", "seen_message_id": newest(&detail)}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let (status, body) = app
+        .send_json(
+            Method::POST,
+            &replies,
+            AGENT_TOKEN,
+            &json!({"text": "x", "seen_message_id": "latest"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    app.stop().await;
+}
+
 both_backends!(
     inbox_page_is_served_with_a_strict_policy,
+    a_reply_after_the_conversation_moved_on_is_held,
     tokens_and_roles_are_enforced,
     browser_sessions_sign_in_need_csrf_and_expire,
     bad_requests_name_the_problem,

@@ -23,6 +23,14 @@ pub enum AgentError {
     /// WhatsApp's 24-hour window is closed); nothing was queued.
     #[error("{0}")]
     Refused(String),
+    /// The conversation moved on since the message the agent last saw (the customer
+    /// wrote again, a colleague replied); nothing was queued. The new messages come
+    /// with it, oldest first.
+    #[error("{message}")]
+    Changed {
+        message: String,
+        changes: Vec<Message>,
+    },
     #[error(transparent)]
     Store(StoreError),
     #[error("cannot store attachment: {0}")]
@@ -60,8 +68,31 @@ impl Gateway {
         text: String,
         attachments: Vec<OutboundAttachment>,
     ) -> Result<Message, AgentError> {
-        self.add_message(ticket_key, author, text, attachments, Direction::Outbound)
+        self.reply_after(ticket_key, author, text, attachments, None)
             .await
+    }
+
+    /// Like [`Gateway::reply`], but only if nobody wrote on the ticket (customer or
+    /// agent; notes aside) after message `seen`, the newest one the agent had read:
+    /// otherwise [`AgentError::Changed`] with what is new, and nothing is queued. The
+    /// check and the queueing are one transaction, so no reply slips in between.
+    pub async fn reply_after(
+        &self,
+        ticket_key: &str,
+        author: &str,
+        text: String,
+        attachments: Vec<OutboundAttachment>,
+        seen: Option<i64>,
+    ) -> Result<Message, AgentError> {
+        self.add_message(
+            ticket_key,
+            author,
+            text,
+            attachments,
+            Direction::Outbound,
+            seen,
+        )
+        .await
     }
 
     /// Adds an internal note, seen by agents only.
@@ -71,7 +102,7 @@ impl Gateway {
         author: &str,
         text: String,
     ) -> Result<Message, AgentError> {
-        self.add_message(ticket_key, author, text, Vec::new(), Direction::Note)
+        self.add_message(ticket_key, author, text, Vec::new(), Direction::Note, None)
             .await
     }
 
@@ -82,6 +113,7 @@ impl Gateway {
         mut text: String,
         attachments: Vec<OutboundAttachment>,
         direction: Direction,
+        seen: Option<i64>,
     ) -> Result<Message, AgentError> {
         input::strip_nul(&mut text);
         let max_count = self.config().max_attachments;
@@ -130,6 +162,15 @@ impl Gateway {
             .store()
             .write(move |conn| {
                 let ticket = tickets::find_by_id_or_reference(conn, &key)?;
+                if let Some(seen) = seen {
+                    let changes: Vec<Message> = messages::for_ticket(conn, ticket.id)?
+                        .into_iter()
+                        .filter(|m| m.id > seen && m.direction != Direction::Note)
+                        .collect();
+                    if !changes.is_empty() {
+                        return Ok(Err(Stop::Changed(changes)));
+                    }
+                }
                 let (channel, conversation) = if direction == Direction::Outbound {
                     let target = reply_target(conn, &ticket)?;
                     if !gateway.inner.channels.contains(&target.0) {
@@ -146,7 +187,7 @@ impl Gateway {
                             attachments: files.len(),
                         },
                     ) {
-                        return Ok(Err(reason));
+                        return Ok(Err(Stop::Refused(reason)));
                     }
                     target
                 } else {
@@ -202,7 +243,13 @@ impl Gateway {
                 Ok(Ok((messages::get(conn, message_id)?, recorded)))
             })
             .await?
-            .map_err(AgentError::Refused)?;
+            .map_err(|stop| match stop {
+                Stop::Refused(reason) => AgentError::Refused(reason),
+                Stop::Changed(changes) => AgentError::Changed {
+                    message: changed(&changes),
+                    changes,
+                },
+            })?;
         self.events().publish(recorded);
         if direction == Direction::Outbound {
             self.inner.outbox_ready.notify_one();
@@ -305,6 +352,46 @@ impl Gateway {
         self.inner.outbox_ready.notify_one();
         Ok(message)
     }
+}
+
+/// Why a reply was not queued, decided inside its transaction.
+enum Stop {
+    Refused(String),
+    Changed(Vec<Message>),
+}
+
+/// What moved on, in words: "the customer wrote 2 messages and Ada replied once".
+fn changed(changes: &[Message]) -> String {
+    let times = |n: usize| match n {
+        1 => "once".to_owned(),
+        2 => "twice".to_owned(),
+        n => format!("{n} times"),
+    };
+    let inbound = changes
+        .iter()
+        .filter(|m| m.direction == Direction::Inbound)
+        .count();
+    let mut parts = Vec::new();
+    if inbound > 0 {
+        parts.push(format!("the customer wrote {}", times(inbound)));
+    }
+    let mut authors: Vec<(&str, usize)> = Vec::new();
+    for m in changes
+        .iter()
+        .filter(|m| m.direction == Direction::Outbound)
+    {
+        match authors.iter_mut().find(|(name, _)| *name == m.author) {
+            Some((_, count)) => *count += 1,
+            None => authors.push((&m.author, 1)),
+        }
+    }
+    for (name, count) in authors {
+        parts.push(format!("{name} replied {}", times(count)));
+    }
+    format!(
+        "the conversation moved on since you read it: {}; nothing was sent. Read the new messages, then send again",
+        parts.join(" and ")
+    )
 }
 
 /// Where a reply would go: see [`Gateway::reply_preview`].

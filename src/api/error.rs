@@ -27,6 +27,9 @@ pub enum ApiError {
     Unavailable,
     /// 500: logged here, answered without details.
     Internal(String),
+    /// 409 `changed`: the ticket has messages the agent had not seen; they come with
+    /// the error as `changes`.
+    Changed(String, Vec<switchboard_core::Message>),
     /// Any other status with its own code.
     Status(StatusCode, &'static str, String),
 }
@@ -34,6 +37,10 @@ pub enum ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, message) = match self {
+            ApiError::Changed(message, changes) => {
+                let body = json!({"error": {"code": "changed", "message": message, "changes": changes}});
+                return (StatusCode::CONFLICT, Json(body)).into_response();
+            }
             ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, "bad_request", m),
             ApiError::Unauthorized => (
                 StatusCode::UNAUTHORIZED,
@@ -95,6 +102,7 @@ impl From<AgentError> for ApiError {
             AgentError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
             AgentError::Invalid(why) => ApiError::Unprocessable(why),
             AgentError::Refused(why) => ApiError::Refused(why),
+            AgentError::Changed { message, changes } => ApiError::Changed(message, changes),
             AgentError::Store(e) => e.into(),
             AgentError::Blob(e) => ApiError::Internal(e.to_string()),
         }

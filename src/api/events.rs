@@ -5,6 +5,9 @@
 //! gets every event after that id from the log, in order, then the live ones; when
 //! the log no longer reaches back that far (events are kept a day) or the id is not
 //! one this store gave, it gets `event: reload` and should reload what it shows.
+//!
+//! Between them come `event: presence` lines without an id: who is viewing or typing
+//! on a ticket (see [`crate::api::presence`]), of the moment and never replayed.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -23,6 +26,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use crate::api::auth::Agent;
 use crate::api::error::ApiError;
+use crate::api::presence::PresenceUpdate;
 use crate::http::AppState;
 
 /// How many logged events one read of the log takes while catching up.
@@ -81,6 +85,7 @@ pub async fn feed(
     };
     // Subscribed before the log is read, so nothing falls between the two.
     let live = state.gateway.events().subscribe();
+    let presence = state.presence.subscribe();
     let store = state.gateway.store().clone();
     let (oldest, newest) = store.read(event_log::bounds).await?;
     let (tx, rx) = mpsc::channel(256);
@@ -88,7 +93,7 @@ pub async fn feed(
     tokio::spawn(async move {
         tokio::select! {
             _ = shutdown.wait() => {}
-            _ = follow(store, live, tx, resume, (oldest, newest)) => {}
+            _ = follow(store, live, presence, tx, resume, (oldest, newest)) => {}
         }
     });
     Ok(Sse::new(ReceiverStream::new(rx))
@@ -104,6 +109,7 @@ type Out = mpsc::Sender<Result<SseEvent, Infallible>>;
 async fn follow(
     store: Store,
     mut live: broadcast::Receiver<Recorded>,
+    mut presence: broadcast::Receiver<PresenceUpdate>,
     out: Out,
     resume: Option<i64>,
     (oldest, newest): (i64, i64),
@@ -175,6 +181,23 @@ async fn follow(
                 Ok(_) | Err(RecvError::Lagged(_)) => true,
                 Err(RecvError::Closed) => return,
             },
+            update = presence.recv() => {
+                match update {
+                    Ok(update) => {
+                        let event = SseEvent::default()
+                            .event("presence")
+                            .json_data(&update)
+                            .unwrap_or_else(|_| SseEvent::default().event("error"));
+                        if out.send(Ok(event)).await.is_err() {
+                            return;
+                        }
+                    }
+                    // A lagging client only misses moments that the next report repeats.
+                    Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => return,
+                }
+                false
+            }
         };
     }
 }

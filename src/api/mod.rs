@@ -7,6 +7,7 @@ pub mod auth;
 pub mod contacts;
 pub mod error;
 pub mod events;
+pub mod presence;
 pub mod session;
 pub mod tickets;
 
@@ -23,6 +24,7 @@ use crate::http::AppState;
     info(title = "Switchboard agent API", description = "Tickets from every channel in one inbox; replies go back out through the channel the customer used."),
     paths(
         tickets::list, tickets::show, tickets::reply, tickets::note, tickets::update,
+        presence::report, presence::current,
         contacts::show, contacts::attachment, contacts::mail_body, events::feed,
         admin::channels, admin::retry, admin::me,
         session::sign_in, session::current, session::sign_out,
@@ -53,6 +55,10 @@ pub fn router() -> Router<AppState> {
         )
         .route("/api/v1/tickets/{ticket}/replies", post(tickets::reply))
         .route("/api/v1/tickets/{ticket}/notes", post(tickets::note))
+        .route(
+            "/api/v1/tickets/{ticket}/presence",
+            get(presence::current).post(presence::report),
+        )
         .route("/api/v1/contacts/{id}", get(contacts::show))
         .route("/api/v1/attachments/{id}", get(contacts::attachment))
         .route("/api/v1/events", get(events::feed))

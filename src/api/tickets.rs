@@ -120,6 +120,11 @@ pub struct ReplyRequest {
     text: String,
     #[serde(default)]
     attachments: Vec<AttachmentUpload>,
+    /// The newest message the agent had read. When given, the reply is sent only if
+    /// nobody wrote on the ticket since (notes aside); otherwise `409 changed` with
+    /// the new messages in `changes`.
+    #[serde(default)]
+    seen_message_id: Option<i64>,
 }
 
 /// A file sent with a reply, inline.
@@ -148,7 +153,7 @@ pub struct Queued {
 /// Replies to the customer on the channel they last wrote from.
 #[utoipa::path(post, path = "/api/v1/tickets/{ticket}/replies", tag = "tickets", request_body = ReplyRequest,
     params(("ticket" = String, Path, description = "Numeric id or reference")),
-    responses((status = 202, body = Queued), (status = 400), (status = 404), (status = 422)), security(("bearer" = [])))]
+    responses((status = 202, body = Queued), (status = 400), (status = 404), (status = 409, description = "The ticket moved on since seen_message_id; the new messages are in error.changes"), (status = 422)), security(("bearer" = [])))]
 pub async fn reply(
     agent: Agent,
     State(state): State<AppState>,
@@ -170,7 +175,13 @@ pub async fn reply(
     }
     let message = state
         .gateway
-        .reply(&key, &agent.name, request.text, attachments)
+        .reply_after(
+            &key,
+            &agent.name,
+            request.text,
+            attachments,
+            request.seen_message_id,
+        )
         .await?;
     Ok((
         StatusCode::ACCEPTED,

@@ -161,6 +161,53 @@ describe('the inbox', () => {
     await context.close();
   });
 
+  test('colleagues see each other on a ticket, and a reply after the conversation moved on is held', async () => {
+    const gus = await agentPage(browser, gateway);
+    const ada = await agentPage(browser, gateway);
+    await signIn(gus.page, AGENTS.gus);
+    await signIn(ada.page, AGENTS.ada);
+    const sender = unique('lee');
+    const { ticket_reference: reference } = await gateway.push(customerMessage('My card payment was declined twice', sender));
+    for (const { page } of [gus, ada]) {
+      await page.waitForSelector(`a.ticket[data-reference="${reference}"]`);
+      await openTicket(page, reference);
+    }
+    await gus.page.waitForSelector('#presence:text("Ada Admin is viewing")');
+    await ada.page.fill('#reply-text', '');
+    await ada.page.type('#reply-text', 'Sorry about that');
+    await gus.page.waitForSelector('#presence.typing:text("Ada Admin is typing a reply")');
+    await screenshot(gus.page, '08-colleague-typing');
+
+    // Gus starts his answer; meanwhile Ada sends hers and the customer writes again.
+    await gus.page.fill('#reply-text', 'Please try again now');
+    await ada.page.click('#reply-button');
+    await waitFor('Ada\'s reply at the callback', () => gateway.callback.delivered().some((r) => r.ticket.reference === reference));
+    await gateway.push(customerMessage('It worked, thanks', sender));
+    // The page says so before he sends...
+    await gus.page.waitForSelector('#changed:has-text("New since you opened this ticket")');
+    assert.match(await gus.page.textContent('#changed'), /Ada Admin replied.*Sorry about that/s);
+    assert.match(await gus.page.textContent('#changed'), /It worked, thanks/);
+    await screenshot(gus.page, '09-moved-on');
+    // ...and the gateway holds the reply if he sends without reading.
+    await gus.page.click('#reply-button');
+    await gus.page.waitForSelector('#changed:has-text("Not sent yet")');
+    await screenshot(gus.page, '10-reply-held');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const mine = () => gateway.callback.received.filter((r) => r.ticket.reference === reference && r.text === 'Please try again now');
+    assert.equal(mine().length, 0, 'nothing went out');
+    assert.equal(await gus.page.inputValue('#reply-text'), 'Please try again now');
+    await gus.page.click('#send-anyway');
+    await waitFor('Gus\'s reply at the callback', () => mine().length === 1);
+    await gus.page.waitForSelector('#reply-status:text("Reply queued")');
+    assert.equal(await gus.page.$('#changed'), null);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(mine().length, 1, 'sent once');
+    for (const { problems, context } of [gus, ada]) {
+      assert.deepEqual(problems, []);
+      await context.close();
+    }
+  });
+
   test('hostile content from every channel is shown as text and never runs', async () => {
     const { page, context, problems } = await agentPage(browser, gateway);
     await page.exposeFunction('__reportPwned', (how) => problems.push('payload ran: ' + how));

@@ -5,10 +5,11 @@
 let csrfToken = null;
 
 export class ApiError extends Error {
-  constructor(status, code, message) {
-    super(message);
+  constructor(status, error) {
+    super(error.message);
     this.status = status;
-    this.code = code;
+    this.code = error.code;
+    this.details = error; // e.g. `changes` of a held reply
   }
 }
 
@@ -25,13 +26,12 @@ async function request(method, path, body) {
       credentials: 'same-origin',
     });
   } catch {
-    throw new ApiError(0, 'offline', 'The gateway cannot be reached. Check the connection and try again.');
+    throw new ApiError(0, { code: 'offline', message: 'The gateway cannot be reached. Check the connection and try again.' });
   }
   if (response.status === 204) return null;
   const data = await response.json().catch(() => null);
   if (!response.ok) {
-    const error = data && data.error ? data.error : { code: 'http_' + response.status, message: response.statusText };
-    throw new ApiError(response.status, error.code, error.message);
+    throw new ApiError(response.status, data && data.error ? data.error : { code: 'http_' + response.status, message: response.statusText });
   }
   return data;
 }
@@ -55,7 +55,10 @@ export function tickets(filters, cursor) {
 const ticketPath = (key) => '/api/v1/tickets/' + encodeURIComponent(key);
 export const ticket = (key) => request('GET', ticketPath(key));
 export const updateTicket = (key, patch) => request('PATCH', ticketPath(key), patch);
-export const reply = (key, text, attachments) => request('POST', ticketPath(key) + '/replies', { text, attachments });
+export const reply = (key, text, attachments, seenMessageId) =>
+  request('POST', ticketPath(key) + '/replies', { text, attachments, seen_message_id: seenMessageId });
+export const presence = (key) => request('GET', ticketPath(key) + '/presence');
+export const reportPresence = (key, state) => request('POST', ticketPath(key) + '/presence', { state });
 export const note = (key, text) => request('POST', ticketPath(key) + '/notes', { text });
 export const attachmentUrl = (id) => '/api/v1/attachments/' + encodeURIComponent(id);
 export const mailBodyUrl = (id) => '/api/v1/messages/' + encodeURIComponent(id) + '/html';

@@ -14,8 +14,11 @@ const state = {
   cursor: null,
   selected: null,   // reference of the open ticket
   detail: null,     // its last loaded detail
+  seenId: null,     // the newest message (notes aside) the agent has read on it
   feed: null,
   files: [],        // attachments picked for the reply
+  presence: new Map(), // ticket id → the agents on it, from the live feed
+  notice: null,     // the outcome of the last send on the open ticket
 };
 
 // --- unread markers: what this agent has seen, kept in this browser -------------
@@ -69,6 +72,7 @@ $('signin-form').addEventListener('submit', async (event) => {
 });
 
 $('signout').addEventListener('click', async () => {
+  report('left');
   await api.signOut().catch(() => {});
   state.selected = null;
   replace($('ticket-pane'));
@@ -86,6 +90,7 @@ function start(session) {
     session.channels.map((c) => h('option', { value: c.id }, c.id + ' (' + c.kind + ')')));
   state.feed = follow({
     onEvent: handleEvent,
+    onPresence: (update) => { state.presence.set(update.ticket_id, update.agents); showPresence(); },
     onReload: () => { loadList(); if (state.selected) loadTicket(state.selected); },
     onState: showConnection,
     onSignedOut: () => showSignIn('Your session ended. Sign in again.'),
@@ -184,11 +189,53 @@ function handleEvent(event) {
   }
 }
 
+// --- who else is on the ticket ----------------------------------------------------
+
+// Reports while a ticket is open, so that colleagues see it; the gateway forgets a
+// report after 30 s, so a closed tab stops counting by itself.
+function report(activity, reference = state.selected) {
+  if (reference) api.reportPresence(reference, activity).catch(() => {});
+}
+setInterval(() => { if (state.selected && !$('inbox').hidden) report(typingUntil > Date.now() ? 'typing' : 'viewing'); }, 10_000);
+
+let typingUntil = 0;
+function typing() {
+  const now = Date.now();
+  if (typingUntil - now > 5_000) return; // reported recently enough
+  typingUntil = now + 8_000;
+  report('typing');
+}
+
+function showPresence() {
+  const line = $('presence');
+  if (!line || !state.detail) return;
+  const now = Date.now();
+  const others = (state.presence.get(state.detail.ticket.id) || [])
+    .filter((a) => a.name !== state.me.name && a.viewing_until > now);
+  const typists = others.filter((a) => a.typing_until > now).map((a) => a.name);
+  const viewers = others.filter((a) => a.typing_until <= now).map((a) => a.name);
+  const parts = [];
+  if (typists.length) parts.push(typists.join(', ') + (typists.length === 1 ? ' is' : ' are') + ' typing a reply…');
+  if (viewers.length) parts.push(viewers.join(', ') + (viewers.length === 1 ? ' is' : ' are') + ' viewing');
+  line.textContent = parts.join(' · ');
+  line.hidden = parts.length === 0;
+  line.classList.toggle('typing', typists.length > 0);
+}
+setInterval(showPresence, 2_000); // lapsed reports disappear without a new event
+
 // --- one ticket ---------------------------------------------------------------
 
 function openTicket(reference) {
   if (state.selected === reference) return;
+  if (state.selected) report('left');
+  typingUntil = 0;
   state.selected = reference;
+  state.notice = null;
+  report('viewing', reference);
+  api.presence(reference).then((update) => {
+    state.presence.set(update.ticket_id, update.agents);
+    showPresence();
+  }).catch(() => {});
   state.files = [];
   history.replaceState(null, '', '#' + reference);
   replace($('ticket-pane'), h('p', { class: 'muted center' }, 'Loading…'));
@@ -201,6 +248,7 @@ async function loadTicket(reference) {
     const detail = await api.ticket(reference);
     if (state.selected !== reference) return;
     const first = !state.detail || state.detail.ticket.reference !== reference;
+    if (first) state.seenId = newestId(detail.messages);
     state.detail = detail;
     renderTicket(detail, first);
     markSeen(detail.ticket);
@@ -220,18 +268,29 @@ function renderTicket(detail, first) {
   const atBottom = !scroller || scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 40;
 
   const { ticket, contact, messages, reply } = detail;
+  const fresh = new Set(unseen(messages).map((m) => m.id));
   replace(pane,
     ticketHeader(ticket),
     contactCard(contact),
-    h('ol', { class: 'messages', 'aria-label': 'Messages' }, messages.map(messageItem)),
+    h('ol', { class: 'messages', 'aria-label': 'Messages' }, messages.map((m) => messageItem(m, fresh.has(m.id)))),
+    fresh.size ? changedBanner(unseen(messages), null) : null,
     replyBox(ticket, contact, reply));
 
   const box = pane.querySelector('#reply-text');
   box.value = text;
+  box.addEventListener('input', typing);
+  showPresence();
   if (focused) box.focus();
   const list = pane.querySelector('.messages');
   if (first || atBottom) list.scrollTop = list.scrollHeight;
 }
+
+// What the collision guard compares: the newest message a customer or agent wrote.
+function newestId(messages) {
+  return messages.filter((m) => m.direction !== 'note').reduce((max, m) => Math.max(max, m.id), 0);
+}
+
+const unseen = (messages) => messages.filter((m) => m.direction !== 'note' && m.id > state.seenId);
 
 function select(label, value, options, onChange) {
   return h('label', { class: 'field' }, label,
@@ -250,7 +309,8 @@ function ticketHeader(ticket) {
     h('div', { class: 'title' },
       h('h2', {}, ticket.subject || '(no subject)'),
       h('span', { class: 'reference', title: 'The ticket’s reference: customers can quote it' }, ticket.reference),
-      ticket.category ? h('span', { class: 'badge' }, ticket.category) : null),
+      ticket.category ? h('span', { class: 'badge' }, ticket.category) : null,
+      h('span', { id: 'presence', class: 'presence', role: 'status', hidden: true })),
     h('div', { class: 'controls' },
       select('Status', ticket.status,
         ['new', 'open', 'pending', 'resolved', 'closed', 'filtered'].map((s) => [s, s]),
@@ -274,9 +334,9 @@ function contactCard(contact) {
           h('span', { class: 'error' }, ' unreachable on ' + u.channel + ': ' + u.reason))))));
 }
 
-function messageItem(message) {
+function messageItem(message, fresh) {
   const kind = message.direction; // inbound, outbound, note
-  return h('li', { class: 'message ' + kind, dataset: { id: message.id } },
+  return h('li', { class: 'message ' + kind + (fresh ? ' fresh' : ''), dataset: { id: message.id } },
     h('div', { class: 'meta' },
       h('strong', {}, message.author || (kind === 'inbound' ? 'Customer' : 'Agent')),
       kind === 'note' ? h('span', { class: 'badge note-badge' }, 'Internal note') : null,
@@ -325,14 +385,38 @@ function attachment(file) {
   return h('li', {}, h('a', { href: url, download: file.filename }, '⬇ ', label));
 }
 
+// The collision guard in the page: what others wrote since this agent read the
+// ticket, before anything goes out. `retry` (after a held reply) sends it anyway.
+function changedBanner(changes, retry) {
+  const who = (m) => (m.direction === 'inbound' ? (m.author || 'The customer') : m.author) +
+    (m.direction === 'inbound' ? ' wrote' : ' replied');
+  const acknowledge = () => {
+    state.seenId = Math.max(state.seenId, ...changes.map((m) => m.id));
+    if (retry) retry();
+    else renderTicket(state.detail, false);
+  };
+  return h('div', { class: 'changed', id: 'changed', role: 'alert' },
+    h('strong', {}, retry ? 'Not sent yet: the conversation moved on.' : 'New since you opened this ticket:'),
+    h('ul', {}, changes.map((m) => h('li', {}, who(m), ' ', when(m.created_at), ': ',
+      h('q', {}, m.text.length > 140 ? m.text.slice(0, 140) + '…' : m.text)))),
+    h('div', { class: 'changed-actions' },
+      retry ? h('button', { type: 'button', id: 'send-anyway', onclick: acknowledge }, 'Send anyway') : null,
+      h('button', { type: 'button', class: 'secondary', id: 'mark-read', onclick: () => {
+        state.seenId = Math.max(state.seenId, ...changes.map((m) => m.id));
+        renderTicket(state.detail, false);
+      } }, retry ? 'Review first' : 'Mark as read')));
+}
+
 function address(reply) {
   return reply.recipient ? reply.recipient.address : 'the customer';
 }
 
 function replyBox(ticket, contact, reply) {
   const refused = reply.refused;
-  const status = h('p', { id: 'reply-status', class: refused ? 'error' : 'muted', role: 'status' },
-    refused ? 'A reply cannot be sent now: ' + refused : '');
+  // The outcome of the last send stays through re-renders (a delivery update, say).
+  const notice = state.notice || (refused ? { error: true, text: 'A reply cannot be sent now: ' + refused } : null);
+  const status = h('p', { id: 'reply-status', class: notice && notice.error ? 'error' : 'muted', role: 'status' },
+    notice ? notice.text : '');
   const files = h('span', { class: 'muted', id: 'reply-files' }, fileSummary());
   const picker = h('input', { type: 'file', multiple: true, id: 'reply-attach', 'aria-label': 'Attach files',
     onchange: async (e) => { state.files = await readFiles(e.target.files); files.textContent = fileSummary(); } });
@@ -365,25 +449,42 @@ function readFiles(list) {
 }
 
 let sending = false;
+function notify(notice) {
+  state.notice = notice;
+  const status = $('reply-status');
+  status.className = notice.error ? 'error' : 'muted';
+  status.textContent = notice.text;
+}
+
 async function send(kind) {
   const box = $('reply-text');
-  const status = $('reply-status');
   const text = box.value;
   if (sending || (!text.trim() && !(kind === 'reply' && state.files.length))) return;
   sending = true;
   const reference = state.selected;
   try {
-    if (kind === 'reply') await api.reply(reference, text, state.files);
-    else await api.note(reference, text);
+    if (kind === 'reply') {
+      const queued = await api.reply(reference, text, state.files, state.seenId);
+      state.seenId = Math.max(state.seenId, queued.message_id);
+    } else {
+      await api.note(reference, text);
+    }
     box.value = '';
     state.files = [];
-    status.className = 'muted';
-    status.textContent = kind === 'reply' ? 'Reply queued.' : 'Note saved.';
+    typingUntil = 0;
+    report('viewing', reference);
+    notify({ text: kind === 'reply' ? 'Reply queued.' : 'Note saved.' });
     await loadTicket(reference);
   } catch (error) {
     // The draft stays; the reason shows where the agent is looking.
-    status.className = 'error';
-    status.textContent = (error.code === 'reply_refused' ? 'Not sent: ' : '') + error.message;
+    if (error.code === 'changed') {
+      sending = false;
+      await loadTicket(reference);
+      const banner = $('changed');
+      if (banner) banner.replaceWith(changedBanner(error.details.changes, () => send(kind)));
+      return;
+    }
+    notify({ error: true, text: (error.code === 'reply_refused' ? 'Not sent: ' : '') + error.message });
   } finally {
     sending = false;
   }

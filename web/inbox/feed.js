@@ -3,7 +3,7 @@
 // too long), a new one resumes with ?after= from the last id seen. The gateway
 // replays what was missed from its event log, or says `reload`.
 
-export function follow({ onEvent, onReload, onState, onSignedOut }) {
+export function follow({ onEvent, onPresence, onReload, onState, onSignedOut }) {
   let lastId = null;
   let source = null;
   let retry = null;
@@ -18,6 +18,8 @@ export function follow({ onEvent, onReload, onState, onSignedOut }) {
     source.addEventListener('open', () => onState('live'));
     source.addEventListener('ready', (e) => { lastId = e.lastEventId; onState('live'); });
     source.addEventListener('reload', (e) => { lastId = e.lastEventId; onReload(); });
+    // Presence has no id: it moves nothing forward and is never replayed.
+    source.addEventListener('presence', (e) => onPresence(JSON.parse(e.data)));
     for (const name of events) {
       source.addEventListener(name, (e) => {
         lastId = e.lastEventId;
