@@ -97,6 +97,7 @@ impl App {
                 lifetime_ms: i64::from(config.server.session_hours) * 3_600_000,
             },
             presence: Default::default(),
+            counts: Default::default(),
             shutdown: stopped,
         };
         Ok(App {

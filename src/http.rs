@@ -39,6 +39,8 @@ pub struct AppState {
     pub sessions: crate::api::session::SessionPolicy,
     /// Who is viewing or typing on which ticket (this node's view).
     pub presence: crate::api::presence::Presence,
+    /// The counts beside the inbox's filters (this node's latest).
+    pub counts: crate::api::counts::TicketCounts,
     /// Ends long-lived responses (the live feed) so a graceful stop does not wait on
     /// them forever.
     pub shutdown: Shutdown,

@@ -229,6 +229,72 @@ async fn tickets_list_filters_and_pages(backend: Backend) {
         .await;
     assert_eq!(none["tickets"], json!([]));
 
+    let (_, high) = app
+        .get(
+            "/api/v1/tickets?priority=high&category=staking",
+            AGENT_TOKEN,
+        )
+        .await;
+    assert_eq!(high["tickets"].as_array().unwrap().len(), 1);
+    let (_, low) = app.get("/api/v1/tickets?priority=low", AGENT_TOKEN).await;
+    assert_eq!(low["tickets"], json!([]));
+
+    // The counts beside each filter: each facet with the other filters applied, and
+    // taken again as soon as a ticket changed.
+    let facet = |counts: &Value, name: &str| -> Vec<(Value, i64)> {
+        counts[name]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| (c["value"].clone(), c["tickets"].as_i64().unwrap()))
+            .collect()
+    };
+    let (status, counts) = app.get("/api/v1/tickets/counts", AGENT_TOKEN).await;
+    assert_eq!(status, 200, "{counts}");
+    assert_eq!(counts["total"], 5);
+    assert_eq!(facet(&counts, "status"), [(json!("new"), 5)]);
+    assert_eq!(
+        facet(&counts, "priority"),
+        [(json!("high"), 1), (json!("normal"), 4)]
+    );
+    assert_eq!(
+        facet(&counts, "category"),
+        [(Value::Null, 4), (json!("staking"), 1)]
+    );
+    assert_eq!(
+        facet(&counts, "assignee"),
+        [(Value::Null, 4), (json!("gus"), 1)]
+    );
+    let (_, gus) = app
+        .get(
+            "/api/v1/tickets/counts?assignee=gus&status=open",
+            AGENT_TOKEN,
+        )
+        .await;
+    assert_eq!(gus["total"], 0);
+    assert_eq!(facet(&gus, "status"), [(json!("new"), 1)]);
+    assert_eq!(facet(&gus, "assignee"), []);
+    app.push(&message("l-new", "customer-new", "One more"))
+        .await;
+    let started = std::time::Instant::now();
+    loop {
+        let (_, counts) = app.get("/api/v1/tickets/counts", AGENT_TOKEN).await;
+        if counts["total"] == 6 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "a new ticket is counted: {counts}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (status, body) = app
+        .get("/api/v1/tickets/counts?status=sleeping", AGENT_TOKEN)
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, _) = app.get("/api/v1/tickets/counts", "not-a-token").await;
+    assert_eq!(status, 401);
+
     // null clears, absent keeps.
     let (_, cleared) = app
         .send_json(

@@ -820,6 +820,7 @@ async fn ticket_list_filters_and_paginates(f: Fixture) {
         message("l-sms", "z", "+4479460958", "deposit 100%"),
     )
     .await;
+    ingest_one(&api, message("l-zh", "zh", "c-zh", "我的提现还没到账 Café")).await;
     let page = |before, limit| {
         let filter = tickets::TicketFilter {
             after: before,
@@ -837,7 +838,7 @@ async fn ticket_list_filters_and_paginates(f: Fixture) {
     let (first, cursor) = page(None, 5).await;
     assert_eq!(first.len(), 5);
     let (second, end) = page(cursor, 5).await;
-    assert_eq!(second.len(), 3);
+    assert_eq!(second.len(), 4);
     assert_eq!(end, None);
     assert!(first.last().unwrap().id > second[0].id);
     // New activity on the oldest ticket moves it to the top.
@@ -877,6 +878,52 @@ async fn ticket_list_filters_and_paginates(f: Fixture) {
     })
     .await;
     assert_eq!(literal_percent.len(), 1);
+    // Full-text: words in any case, the last also as a prefix while it is typed;
+    // what looks like query syntax is only words.
+    for (text, found) in [
+        ("withdr", 7),
+        ("Text 3 Withdrawal", 1),
+        ("withdrawal deposit", 0),
+        ("ithdrawal", 0),
+        ("\"deposit\" OR text*", 0),
+        ("(deposit*", 1),
+        ("%%%", 0),
+        ("café", 1),
+        ("我的提现", 1),
+    ] {
+        let hits = search(tickets::TicketFilter {
+            text: Some(text.into()),
+            limit: 50,
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(hits.len(), found, "{text:?}");
+    }
+    // Search pages follow their own cursor: every match once, none twice.
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let filter = tickets::TicketFilter {
+            text: Some("withdrawal".into()),
+            after,
+            limit: 3,
+            ..Default::default()
+        };
+        let store = f.store().clone();
+        let (hits, next) = store
+            .read(move |c| tickets::list(c, &filter))
+            .await
+            .unwrap();
+        seen.extend(hits.into_iter().map(|t| t.id));
+        match next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!((seen.len(), unique.len()), (7, 7));
     let by_reference = search(tickets::TicketFilter {
         text: Some(by_channel[0].reference.clone()),
         limit: 50,
@@ -907,7 +954,107 @@ async fn ticket_list_filters_and_paginates(f: Fixture) {
         ..Default::default()
     })
     .await;
-    assert_eq!(by_status.len(), 8);
+    assert_eq!(by_status.len(), 9);
+}
+
+/// Search past the newest messages: more of them than PostgreSQL samples before it
+/// judges a word rare, so both ways of reading its index are taken, and paging.
+async fn search_finds_old_matches_behind_many_new_messages(f: Fixture) {
+    let api = f.channel("api");
+    let old = ingest_one(
+        &api,
+        message(
+            "s-old",
+            "old",
+            "c-old",
+            "zyzzyva sometimes filler: txid 021e3c44ab, from ana@example.com",
+        ),
+    )
+    .await;
+    // A mail-sized body of distinct words, and a blob with no spaces in it.
+    let long: Vec<String> = (0..60_000u64)
+        .map(|n| format!("w{:x}", n.wrapping_mul(0x9E37_79B9_7F4A_7C15)))
+        .collect();
+    let huge = ingest_one(
+        &api,
+        message(
+            "s-huge",
+            "huge",
+            "c-huge",
+            &format!("hugebody {} {}", long.join(" "), "Qk".repeat(4_000)),
+        ),
+    )
+    .await;
+    let mut busy = Vec::new();
+    for n in 0..4 {
+        busy.push(
+            ingest_one(
+                &api,
+                message(&format!("s{n}"), "busy", &format!("c{n}"), "first"),
+            )
+            .await,
+        );
+    }
+    // 20,000 newer messages over the busy tickets: every one says "filler", one in
+    // 97 "sometimes" too. Straight through SQL: the ingest path would take
+    // longer than the rest of the suite.
+    let tickets: Vec<i64> = busy.iter().map(|b| b.ticket_id).collect();
+    f.store()
+        .write(move |c| {
+            c.execute(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)
+                 INSERT INTO messages (ticket_id, direction, channel, conversation, author, body, created_at, updated_at)
+                 SELECT t.id, 'inbound', t.channel, t.conversation, 'busy',
+                        CASE WHEN n.i % 97 = 0 THEN 'filler sometimes' ELSE 'filler' END,
+                        t.created_at, t.created_at
+                 FROM n JOIN tickets t ON t.id = CASE n.i % 4 WHEN 0 THEN CAST($1 AS BIGINT) WHEN 1 THEN CAST($2 AS BIGINT)
+                     WHEN 2 THEN CAST($3 AS BIGINT) ELSE CAST($4 AS BIGINT) END",
+                &[tickets[0].into(), tickets[1].into(), tickets[2].into(), tickets[3].into()],
+            )?;
+            c.execute_script("ANALYZE")
+        })
+        .await
+        .unwrap();
+    let all = |text: &str| {
+        let text = text.to_owned();
+        let store = f.store().clone();
+        async move {
+            let mut listed = Vec::new();
+            let mut after = None;
+            loop {
+                let filter = tickets::TicketFilter {
+                    text: Some(text.clone()),
+                    after,
+                    limit: 2,
+                    ..Default::default()
+                };
+                let (page, next) = store
+                    .read(move |c| tickets::list(c, &filter))
+                    .await
+                    .unwrap();
+                listed.extend(page.into_iter().map(|t| t.id));
+                match next {
+                    Some(next) => after = Some(next),
+                    None => break listed,
+                }
+            }
+        }
+    };
+    assert_eq!(all("zyzzyva").await, vec![old.ticket_id], "a rare word");
+    for part in ["021e3c", "021e3c44ab", "example", "ana example com"] {
+        assert_eq!(all(part).await, vec![old.ticket_id], "{part}");
+    }
+    assert_eq!(all("hugebody").await, vec![huge.ticket_id]);
+    assert_eq!(all(&long[59_999]).await, vec![huge.ticket_id]);
+    for word in ["sometimes", "filler", "fill"] {
+        let listed = all(word).await;
+        assert_eq!(listed.len(), 5, "{word}: {listed:?}");
+        assert_eq!(
+            listed.last(),
+            Some(&old.ticket_id),
+            "{word}: the oldest last"
+        );
+    }
 }
 
 async fn channel_state_round_trips(f: Fixture) {
@@ -1112,6 +1259,7 @@ conformance!(
     status_updates_that_overtake_the_send_are_applied_when_it_is_recorded,
     a_reused_provider_id_does_not_block_marking_sent,
     ticket_list_filters_and_paginates,
+    search_finds_old_matches_behind_many_new_messages,
     channel_state_round_trips,
     attachments_are_stored_by_content,
     invalid_inbound_is_refused_and_stores_nothing,

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod auth;
 pub mod contacts;
+pub mod counts;
 pub mod error;
 pub mod events;
 pub mod presence;
@@ -23,7 +24,7 @@ use crate::http::AppState;
 #[openapi(
     info(title = "Switchboard agent API", description = "Tickets from every channel in one inbox; replies go back out through the channel the customer used."),
     paths(
-        tickets::list, tickets::show, tickets::reply, tickets::note, tickets::update,
+        tickets::list, counts::counts, tickets::show, tickets::reply, tickets::note, tickets::update,
         presence::report, presence::current,
         contacts::show, contacts::attachment, contacts::mail_body, events::feed,
         admin::channels, admin::retry, admin::me,
@@ -49,6 +50,7 @@ impl Modify for BearerAuth {
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/tickets", get(tickets::list))
+        .route("/api/v1/tickets/counts", get(counts::counts))
         .route(
             "/api/v1/tickets/{ticket}",
             get(tickets::show).patch(tickets::update),

@@ -24,7 +24,12 @@ pub struct ListQuery {
     channel: Option<String>,
     /// Only tickets assigned to this agent.
     assignee: Option<String>,
-    /// Text in the reference, subject or any message.
+    /// Only tickets of this priority.
+    priority: Option<Priority>,
+    /// Only tickets of this category.
+    category: Option<String>,
+    /// A ticket reference, or words searched in the subjects and messages (full-text:
+    /// every word, the last also as a prefix; newest match first).
     q: Option<String>,
     /// The `next_cursor` of the previous page.
     cursor: Option<String>,
@@ -59,6 +64,8 @@ pub async fn list(
         status: query.status,
         channel: query.channel,
         assignee: query.assignee,
+        priority: query.priority,
+        category: query.category,
         contact_id: None,
         text: query.q,
         after,

@@ -124,6 +124,66 @@ describe('the inbox', () => {
     await context.close();
   });
 
+  test('counts beside the filters follow the tickets, and the priority filter narrows the list', async () => {
+    const { page, context, problems } = await agentPage(browser, gateway);
+    await signIn(page, AGENTS.gus);
+    const { ticket_reference: reference } = await gateway.push(customerMessage('My margin call was wrong'));
+    await page.waitForSelector(`a.ticket[data-reference="${reference}"]`);
+    const optionText = (select, value) =>
+      page.$eval(`#${select} option[value="${value}"]`, (option) => option.textContent);
+    await waitFor('the urgent count to be read', async () => /^Urgent · \d+$/.test(await optionText('filter-priority', 'urgent')));
+    const urgentBefore = Number((await optionText('filter-priority', 'urgent')).split(' · ')[1]);
+    await openTicket(page, reference);
+    await page.selectOption('#ticket-pane label.field:has-text("Priority") select', 'urgent');
+    await waitFor('the urgent count to go up', async () =>
+      (await optionText('filter-priority', 'urgent')) === `Urgent · ${urgentBefore + 1}`);
+    await page.selectOption('#filter-priority', 'urgent');
+    await waitFor('the list to hold only urgent tickets', async () =>
+      (await page.textContent('#list-count')) === `${urgentBefore + 1} ${urgentBefore ? 'tickets' : 'ticket'}`);
+    const priorities = await page.$$eval('#tickets .badge.priority-urgent', (nodes) => nodes.length);
+    assert.equal(priorities, await page.$$eval('#tickets a.ticket', (nodes) => nodes.length));
+    assert.ok(await page.$(`a.ticket[data-reference="${reference}"]`));
+    assert.match(await optionText('filter-status', ''), /^Queue · \d+$/);
+    await screenshot(page, '05-filter-counts');
+    assert.deepEqual(problems, []);
+    await context.close();
+  });
+
+  test('admin views are offered to admins only, and refused to agents by the gateway', async () => {
+    const { ticket_reference: reference } = await gateway.push(customerMessage('Is my payout sent?'));
+    gateway.callback.answer(422, 'payout service refused');
+    const agent = await agentPage(browser, gateway);
+    await signIn(agent.page, AGENTS.gus);
+    await agent.page.waitForSelector(`a.ticket[data-reference="${reference}"]`);
+    await openTicket(agent.page, reference);
+    await agent.page.fill('#reply-text', 'Yes, it left this morning.');
+    await agent.page.click('#reply-button');
+    await agent.page.waitForSelector('#ticket-pane .message.outbound .delivery-failed', { timeout: 20_000 });
+    assert.equal(await agent.page.isHidden('#channels-button'), true);
+    assert.equal(await agent.page.$('#ticket-pane button.retry'), null, 'no retry for agents');
+    const refused = await agent.page.evaluate(async () => {
+      const response = await fetch('/api/v1/channels');
+      return [response.status, (await response.json()).error.code];
+    });
+    assert.deepEqual(refused, [403, 'forbidden']);
+    await agent.context.close();
+
+    const admin = await agentPage(browser, gateway);
+    await signIn(admin.page, AGENTS.ada);
+    await admin.page.click('#channels-button');
+    await admin.page.waitForSelector('#channels[open] #channels-body tr');
+    const rows = await admin.page.$$eval('#channels-body tr', (trs) => trs.map((tr) => tr.firstChild.textContent));
+    assert.ok(rows.includes('api'), rows.join(', '));
+    await screenshot(admin.page, '06-admin-channels');
+    await admin.page.click('#channels button');
+    await openTicket(admin.page, reference);
+    await admin.page.click('#ticket-pane button.retry');
+    await admin.page.waitForSelector('#ticket-pane .message.outbound .delivery-sent');
+    assert.equal(await admin.page.$('#ticket-pane button.retry'), null);
+    assert.deepEqual(admin.problems, []);
+    await admin.context.close();
+  });
+
   test('the connection cut and restored loses nothing and doubles nothing', async () => {
     const { page, context, problems } = await agentPage(browser, gateway);
     await signIn(page, AGENTS.gus);
@@ -140,7 +200,7 @@ describe('the inbox', () => {
     await gateway.api('POST', `/api/v1/tickets/${reference}/replies`, AGENTS.ada.token, { text: 'Credited at 10:02, you should see it now.' });
     await gateway.push(customerMessage('Thanks, I see it!', sender));
     const { ticket_reference: other } = await gateway.push(customerMessage('Cannot log in'));
-    await screenshot(page, '05-connection-cut');
+    await screenshot(page, '07-connection-cut');
     await new Promise((resolve) => setTimeout(resolve, 1500));
     gateway.proxy.restore();
 
@@ -156,7 +216,7 @@ describe('the inbox', () => {
     const references = await page.$$eval('a.ticket', (links) => links.map((l) => l.dataset.reference));
     assert.equal(references.filter((r) => r === reference).length, 1);
     assert.equal(references.filter((r) => r === other).length, 1);
-    await screenshot(page, '06-connection-restored');
+    await screenshot(page, '08-connection-restored');
     assert.deepEqual(problems, []);
     await context.close();
   });
@@ -176,7 +236,7 @@ describe('the inbox', () => {
     await ada.page.fill('#reply-text', '');
     await ada.page.type('#reply-text', 'Sorry about that');
     await gus.page.waitForSelector('#presence.typing:text("Ada Admin is typing a reply")');
-    await screenshot(gus.page, '08-colleague-typing');
+    await screenshot(gus.page, '09-colleague-typing');
 
     // Gus starts his answer; meanwhile Ada sends hers and the customer writes again.
     await gus.page.fill('#reply-text', 'Please try again now');
@@ -187,11 +247,11 @@ describe('the inbox', () => {
     await gus.page.waitForSelector('#changed:has-text("New since you opened this ticket")');
     assert.match(await gus.page.textContent('#changed'), /Ada Admin replied.*Sorry about that/s);
     assert.match(await gus.page.textContent('#changed'), /It worked, thanks/);
-    await screenshot(gus.page, '09-moved-on');
+    await screenshot(gus.page, '10-moved-on');
     // ...and the gateway holds the reply if he sends without reading.
     await gus.page.click('#reply-button');
     await gus.page.waitForSelector('#changed:has-text("Not sent yet")');
-    await screenshot(gus.page, '10-reply-held');
+    await screenshot(gus.page, '11-reply-held');
     await new Promise((resolve) => setTimeout(resolve, 300));
     const mine = () => gateway.callback.received.filter((r) => r.ticket.reference === reference && r.text === 'Please try again now');
     assert.equal(mine().length, 0, 'nothing went out');
@@ -287,7 +347,7 @@ describe('the inbox', () => {
         assert.doesNotMatch(href || '', /^javascript:/i);
       }
       await page.hover('#ticket-pane .message.inbound');
-      await screenshot(page, `07-hostile-${ticket.channel}`);
+      await screenshot(page, `12-hostile-${ticket.channel}`);
     }
     const injected = await page.$$eval('#ticket-pane .message script, #ticket-pane .message svg, #ticket-pane .message iframe:not([sandbox]), #ticket-pane .message img[src="x"], #tickets img, #tickets script',
       (nodes) => nodes.map((n) => n.outerHTML));

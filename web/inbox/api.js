@@ -52,6 +52,14 @@ export function tickets(filters, cursor) {
   return request('GET', '/api/v1/tickets?' + query);
 }
 
+export function counts(filters) {
+  const query = new URLSearchParams();
+  for (const [key, value] of Object.entries(filters)) if (value && key !== 'q') query.set(key, value);
+  return request('GET', '/api/v1/tickets/counts?' + query);
+}
+export const channels = () => request('GET', '/api/v1/channels');
+export const retry = (messageId) => request('POST', '/api/v1/messages/' + encodeURIComponent(messageId) + '/retry');
+
 const ticketPath = (key) => '/api/v1/tickets/' + encodeURIComponent(key);
 export const ticket = (key) => request('GET', ticketPath(key));
 export const updateTicket = (key, patch) => request('PATCH', ticketPath(key), patch);

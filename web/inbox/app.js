@@ -85,9 +85,12 @@ function start(session) {
   $('signin').hidden = true;
   $('inbox').hidden = false;
   $('agent-name').textContent = session.name + (session.role === 'admin' ? ' (admin)' : '');
+  // Admin views are only offered to admins; the gateway refuses them to anyone else.
+  $('channels-button').hidden = session.role !== 'admin';
   const channel = $('filter-channel');
   replace(channel, h('option', { value: '' }, 'All channels'),
     session.channels.map((c) => h('option', { value: c.id }, c.id + ' (' + c.kind + ')')));
+  for (const option of $('filters').querySelectorAll('option')) option.dataset.label = option.textContent;
   state.feed = follow({
     onEvent: handleEvent,
     onPresence: (update) => { state.presence.set(update.ticket_id, update.agents); showPresence(); },
@@ -114,6 +117,8 @@ function filters() {
     status: $('filter-status').value,
     channel: $('filter-channel').value,
     assignee: assignee === 'me' ? state.me.name : assignee,
+    priority: $('filter-priority').value,
+    category: $('filter-category').value,
   };
 }
 
@@ -126,6 +131,7 @@ async function loadList(more = false) {
     state.tickets = more ? state.tickets.concat(page.tickets) : page.tickets;
     state.cursor = page.next_cursor;
     renderList();
+    if (!more) loadCounts();
   } catch (error) {
     if (error.status === 401) showSignIn('Your session ended. Sign in again.');
     else flash(error.message);
@@ -157,13 +163,49 @@ function renderList() {
   $('more').hidden = !state.cursor;
 }
 
+// The number beside each filter's choices: what picking it would list with the
+// other filters as they are.
+let countsRequest = 0;
+async function loadCounts() {
+  const request = ++countsRequest;
+  const counts = await api.counts(filters()).catch(() => null);
+  if (!counts || request !== countsRequest) return;
+  const tally = (facet) => new Map(counts[facet].map((c) => [c.value, c.tickets]));
+  const sum = (map, skip) => [...map].reduce((n, [value, tickets]) => n + (value === skip ? 0 : tickets), 0);
+  const label = (select, count) => {
+    for (const option of $(select).options) {
+      const n = count(option.value);
+      option.textContent = option.dataset.label + (n === undefined ? '' : ' · ' + n);
+    }
+  };
+  const status = tally('status');
+  label('filter-status', (v) => (v ? status.get(v) || 0 : sum(status, 'filtered')));
+  const channel = tally('channel');
+  label('filter-channel', (v) => (v ? channel.get(v) || 0 : sum(channel)));
+  const assignee = tally('assignee');
+  label('filter-assignee', (v) => (v === 'me' ? assignee.get(state.me.name) || 0 : sum(assignee)));
+  const priority = tally('priority');
+  label('filter-priority', (v) => (v ? priority.get(v) || 0 : sum(priority)));
+  // Categories come from the tickets themselves; none yet, no filter.
+  const category = tally('category');
+  const select = $('filter-category');
+  const chosen = select.value;
+  replace(select, h('option', { value: '', dataset: { label: 'All categories' } }, 'All categories'),
+    [...category.keys()].filter((v) => v !== null)
+      .map((v) => h('option', { value: v, selected: v === chosen, dataset: { label: v } }, v)));
+  select.hidden = select.options.length === 1;
+  label('filter-category', (v) => (v ? category.get(v) || 0 : sum(category)));
+  $('list-count').textContent = $('search').value.trim() ? ''
+    : counts.total + (counts.total === 1 ? ' ticket' : ' tickets');
+}
+
 let searchTimer = null;
 $('search').addEventListener('input', () => {
   clearTimeout(searchTimer);
   searchTimer = setTimeout(() => loadList(), 250);
 });
 $('filters').addEventListener('submit', (event) => { event.preventDefault(); loadList(); });
-for (const id of ['filter-status', 'filter-channel', 'filter-assignee']) {
+for (const id of ['filter-status', 'filter-channel', 'filter-assignee', 'filter-priority', 'filter-category']) {
   $(id).addEventListener('change', () => loadList());
 }
 $('more').addEventListener('click', () => loadList(true));
@@ -359,8 +401,30 @@ function delivery(message) {
   return h('span', { class: 'delivery delivery-' + status },
     status,
     message.failure_reason ? h('span', { class: 'failure' }, ': ' + message.failure_reason) : null,
-    message.segments ? ' · ' + message.segments + ' SMS' : null);
+    message.segments ? ' · ' + message.segments + ' SMS' : null,
+    status === 'failed' && state.me.role === 'admin'
+      ? h('button', { type: 'button', class: 'link retry', onclick: () => sendAgain(message) }, 'Send again') : null);
 }
+
+// Admin: a failed reply goes out again, e.g. once the channel's config is fixed.
+function sendAgain(message) {
+  api.retry(message.id).then(() => loadTicket(state.selected)).catch((error) => flash(error.message));
+}
+
+// --- admin: the channels ---------------------------------------------------------
+
+$('channels-button').addEventListener('click', async () => {
+  try {
+    const channels = await api.channels();
+    replace($('channels-body'), channels.map((c) => h('tr', {},
+      h('td', {}, c.id), h('td', {}, c.kind), h('td', {}, c.enabled ? 'on' : 'off'),
+      h('td', {}, String(c.outbox_depth)),
+      h('td', { class: c.problem ? 'problem' : 'muted' }, c.problem ? c.problem.message : 'working'))));
+    $('channels').showModal();
+  } catch (error) {
+    flash(error.message);
+  }
+});
 
 // Mail as it was formatted, sanitized by the gateway when it arrived, in a frame of
 // its own that may not run script nor reach this page, under a policy that loads

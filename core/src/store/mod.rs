@@ -69,6 +69,13 @@ pub trait Connection: Send {
     /// Runs a statement; returns the number of rows changed.
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, StoreError>;
     fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError>;
+    /// Runs a query planned for these very values, not with the generic plan that a
+    /// statement prepared once may fall back to: for the few queries whose best plan
+    /// depends on the values (full-text search on PostgreSQL). SQLite plans for the
+    /// values anyway.
+    fn query_planned(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
+        self.query(sql, params)
+    }
     /// Runs several statements without parameters (migrations, BEGIN/COMMIT).
     fn execute_script(&mut self, sql: &str) -> Result<(), StoreError>;
     /// Serializes this transaction against others holding any of `keys`, until commit.

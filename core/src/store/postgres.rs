@@ -115,6 +115,17 @@ fn as_params(params: &[Value]) -> Vec<&(dyn ToSql + Sync)> {
     params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()
 }
 
+fn from_rows(rows: &[postgres::Row]) -> Result<Vec<Row>, StoreError> {
+    rows.iter()
+        .map(|row| {
+            (0..row.len())
+                .map(|i| row.try_get::<_, Value>(i).map_err(pg_error))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Row)
+        })
+        .collect()
+}
+
 impl Connection for PostgresConnection {
     fn dialect(&self) -> Dialect {
         Dialect::Postgres
@@ -133,14 +144,16 @@ impl Connection for PostgresConnection {
             .client
             .query(&statement, &as_params(params))
             .map_err(pg_error)?;
-        rows.iter()
-            .map(|row| {
-                (0..row.len())
-                    .map(|i| row.try_get::<_, Value>(i).map_err(pg_error))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map(Row)
-            })
-            .collect()
+        from_rows(&rows)
+    }
+
+    /// An unnamed statement, which PostgreSQL plans for the values bound to it.
+    fn query_planned(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
+        let rows = self
+            .client
+            .query(sql, &as_params(params))
+            .map_err(pg_error)?;
+        from_rows(&rows)
     }
 
     fn execute_script(&mut self, sql: &str) -> Result<(), StoreError> {

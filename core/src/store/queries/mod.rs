@@ -7,5 +7,6 @@ pub mod contacts;
 pub mod events;
 pub mod messages;
 pub mod outbox;
+mod search;
 pub mod sessions;
 pub mod tickets;

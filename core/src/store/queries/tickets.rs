@@ -5,11 +5,11 @@ use crate::model::{Priority, Ticket, TicketStatus, Timestamp};
 use crate::reference;
 use crate::store::{Connection, Row, StoreError, Value, params};
 
-const COLUMNS: &str = "t.id, t.reference, t.status, t.priority, t.category, t.assignee, t.subject, \
+pub(super) const COLUMNS: &str = "t.id, t.reference, t.status, t.priority, t.category, t.assignee, t.subject, \
      t.channel, t.conversation, t.contact_id, t.previous_ticket_id, t.created_at, t.updated_at, \
      t.resolved_at, t.last_message_at";
 
-fn from_row(row: &Row) -> Result<Ticket, StoreError> {
+pub(super) fn from_row(row: &Row) -> Result<Ticket, StoreError> {
     Ok(Ticket {
         id: row.i64(0)?,
         reference: row.string(1)?,
@@ -285,97 +285,92 @@ pub struct TicketFilter {
     pub status: Option<TicketStatus>,
     pub channel: Option<String>,
     pub assignee: Option<String>,
+    pub priority: Option<Priority>,
+    pub category: Option<String>,
     pub contact_id: Option<i64>,
-    /// Text searched in the reference, subject and message bodies, case-insensitively.
+    /// A ticket reference, or words searched in the subjects and bodies of the
+    /// ticket's messages (full-text: whole words, the last one also as a prefix).
     pub text: Option<String>,
     /// Only tickets after this one in the list (the cursor of the previous page).
     pub after: Option<TicketCursor>,
     pub limit: usize,
 }
 
-/// A position in the ticket list, which is ordered by last activity, newest first,
-/// then by id.
+/// A position in the ticket list: for a list, by last activity (newest first, then
+/// id); for a search, by the newest matching message of the last ticket shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TicketCursor {
-    pub last_message_at: i64,
-    pub id: i64,
+pub enum TicketCursor {
+    Activity { last_message_at: i64, id: i64 },
+    Match { message_id: i64 },
 }
 
 impl TicketCursor {
     fn of(ticket: &Ticket) -> Self {
-        TicketCursor {
+        TicketCursor::Activity {
             last_message_at: ticket.last_message_at.0,
             id: ticket.id,
         }
     }
 
-    /// An opaque string for APIs: `<millis>-<id>`.
+    /// An opaque string for APIs: `<millis>-<id>`, or `m<message id>` in a search.
     pub fn encode(&self) -> String {
-        format!("{}-{}", self.last_message_at, self.id)
+        match self {
+            TicketCursor::Activity {
+                last_message_at,
+                id,
+            } => format!("{last_message_at}-{id}"),
+            TicketCursor::Match { message_id } => format!("m{message_id}"),
+        }
     }
 
     pub fn parse(text: &str) -> Option<Self> {
+        if let Some(message_id) = text.strip_prefix('m') {
+            return Some(TicketCursor::Match {
+                message_id: message_id.parse().ok()?,
+            });
+        }
         let (at, id) = text.split_once('-')?;
-        Some(TicketCursor {
+        Some(TicketCursor::Activity {
             last_message_at: at.parse().ok()?,
             id: id.parse().ok()?,
         })
     }
 }
 
-/// Tickets matching the filter, most recently active first, and the cursor of the
-/// next page. A ticket that gets a new message while someone pages moves to the top.
+/// Tickets matching the filter and the cursor of the next page. Without `text`, most
+/// recently active first: a ticket that gets a new message while someone pages moves
+/// to the top. With `text`, a ticket whose reference it is comes first, then the
+/// tickets with matching messages, the most recent match first (see [`super::search`]).
 pub fn list(
     conn: &mut dyn Connection,
     filter: &TicketFilter,
 ) -> Result<(Vec<Ticket>, Option<TicketCursor>), StoreError> {
-    let mut clauses = Vec::new();
-    let mut values: Vec<Value> = Vec::new();
-    let bind = |clause: &str, value: Value, values: &mut Vec<Value>| {
-        values.push(value);
-        clause.replace('?', &format!("${}", values.len()))
-    };
-    match filter.status {
-        Some(status) => clauses.push(bind("t.status = ?", status.as_str().into(), &mut values)),
-        None => clauses.push(bind(
-            "t.status <> ?",
-            TicketStatus::Filtered.as_str().into(),
-            &mut values,
-        )),
-    }
-    if let Some(channel) = &filter.channel {
-        clauses.push(bind("t.channel = ?", channel.into(), &mut values));
-    }
-    if let Some(assignee) = &filter.assignee {
-        clauses.push(bind("t.assignee = ?", assignee.into(), &mut values));
-    }
-    if let Some(contact_id) = filter.contact_id {
-        clauses.push(bind("t.contact_id = ?", contact_id.into(), &mut values));
-    }
-    if let Some(text) = filter.text.as_deref().filter(|t| !t.trim().is_empty()) {
-        let pattern = format!("%{}%", escape_like(&text.trim().to_lowercase()));
-        clauses.push(bind(
-            "(LOWER(t.reference) LIKE ? ESCAPE '\\' OR LOWER(t.subject) LIKE ? ESCAPE '\\' OR EXISTS
-               (SELECT 1 FROM messages m WHERE m.ticket_id = t.id AND LOWER(m.body) LIKE ? ESCAPE '\\'))",
-            pattern.into(),
-            &mut values,
-        ));
-    }
-    if let Some(after) = filter.after {
-        let at = bind("?", after.last_message_at.into(), &mut values);
-        let id = bind("?", after.id.into(), &mut values);
-        clauses.push(format!(
-            "(t.last_message_at < {at} OR (t.last_message_at = {at} AND t.id < {id}))"
-        ));
-    }
     let limit = filter.limit.clamp(1, 500);
-    let where_clause = if clauses.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", clauses.join(" AND "))
-    };
+    if let Some(text) = filter.text.as_deref().filter(|t| !t.trim().is_empty()) {
+        return super::search::tickets(conn, filter, text, limit);
+    }
+    let mut values: Vec<Value> = Vec::new();
+    let mut clauses = filter_clauses(filter, &mut values);
+    match filter.after {
+        Some(TicketCursor::Activity {
+            last_message_at,
+            id,
+        }) => {
+            let at = bind("?", last_message_at.into(), &mut values);
+            let id = bind("?", id.into(), &mut values);
+            // A row value, which both stores read as one range of the index.
+            clauses.push(format!("(t.last_message_at, t.id) < ({at}, {id})"));
+        }
+        Some(TicketCursor::Match { .. }) => {
+            return Err(StoreError::Invalid(
+                "this cursor belongs to a search; page a list with the list's cursor".into(),
+            ));
+        }
+        None => {}
+    }
     let sql = format!(
-        "SELECT {COLUMNS} FROM tickets t {where_clause} ORDER BY t.last_message_at DESC, t.id DESC LIMIT {}",
+        "SELECT {COLUMNS} FROM tickets t WHERE {} ORDER BY t.last_message_at DESC, t.id DESC LIMIT {}",
+        clauses.join(" AND "),
         limit + 1
     );
     let mut tickets = conn
@@ -392,8 +387,70 @@ pub fn list(
     Ok((tickets, next))
 }
 
-fn escape_like(text: &str) -> String {
-    text.replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
+/// Adds a value to the statement's parameters; `?` in the clause becomes its `$n`.
+pub(super) fn bind(clause: &str, value: Value, values: &mut Vec<Value>) -> String {
+    values.push(value);
+    clause.replace('?', &format!("${}", values.len()))
+}
+
+/// The filter's conditions on `tickets t`, besides text and cursor.
+pub(super) fn filter_clauses(filter: &TicketFilter, values: &mut Vec<Value>) -> Vec<String> {
+    let mut clauses = vec![match filter.status {
+        Some(status) => bind("t.status = ?", status.as_str().into(), values),
+        None => bind(
+            "t.status <> ?",
+            TicketStatus::Filtered.as_str().into(),
+            values,
+        ),
+    }];
+    if let Some(channel) = &filter.channel {
+        clauses.push(bind("t.channel = ?", channel.into(), values));
+    }
+    if let Some(assignee) = &filter.assignee {
+        clauses.push(bind("t.assignee = ?", assignee.into(), values));
+    }
+    if let Some(priority) = filter.priority {
+        clauses.push(bind("t.priority = ?", priority.as_str().into(), values));
+    }
+    if let Some(category) = &filter.category {
+        clauses.push(bind("t.category = ?", category.into(), values));
+    }
+    if let Some(contact_id) = filter.contact_id {
+        clauses.push(bind("t.contact_id = ?", contact_id.into(), values));
+    }
+    clauses
+}
+
+/// How many tickets share one status, channel, priority, category and assignee.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketGroup {
+    pub status: TicketStatus,
+    pub channel: String,
+    pub priority: Priority,
+    pub category: Option<String>,
+    pub assignee: Option<String>,
+    pub tickets: i64,
+}
+
+/// Every ticket counted by status, channel, priority, category and assignee: the
+/// inbox's counts beside each filter come from these groups, so one pass over an
+/// index that holds the five columns serves every combination of filters.
+pub fn groups(conn: &mut dyn Connection) -> Result<Vec<TicketGroup>, StoreError> {
+    conn.query(
+        "SELECT status, channel, priority, category, assignee, COUNT(*) FROM tickets
+         GROUP BY status, channel, priority, category, assignee",
+        &[],
+    )?
+    .iter()
+    .map(|row| {
+        Ok(TicketGroup {
+            status: row.parse(0)?,
+            channel: row.string(1)?,
+            priority: row.parse(2)?,
+            category: row.opt_string(3)?,
+            assignee: row.opt_string(4)?,
+            tickets: row.i64(5)?,
+        })
+    })
+    .collect()
 }
