@@ -1057,6 +1057,30 @@ async fn search_finds_old_matches_behind_many_new_messages(f: Fixture) {
     }
 }
 
+/// More shapes of statement than a connection keeps prepared: the ones past the limit
+/// and the ones from before it still run.
+async fn statements_past_the_cache_still_run(f: Fixture) {
+    let answers = f
+        .store()
+        .read(|c| {
+            let mut answers = Vec::new();
+            for n in 0..1_200i64 {
+                let sql = format!("SELECT CAST($1 AS BIGINT) + {n}");
+                answers.push(c.query_one(&sql, &[n.into()])?.unwrap().i64(0)?);
+            }
+            answers.push(
+                c.query_one("SELECT CAST($1 AS BIGINT) + 0", &[7i64.into()])?
+                    .unwrap()
+                    .i64(0)?,
+            );
+            Ok(answers)
+        })
+        .await
+        .unwrap();
+    assert_eq!(answers[1_199], 2_398);
+    assert_eq!(answers[1_200], 7);
+}
+
 async fn channel_state_round_trips(f: Fixture) {
     let tg = f.channel("api");
     assert_eq!(tg.load_state("offset").await.unwrap(), None);
@@ -1260,6 +1284,7 @@ conformance!(
     a_reused_provider_id_does_not_block_marking_sent,
     ticket_list_filters_and_paginates,
     search_finds_old_matches_behind_many_new_messages,
+    statements_past_the_cache_still_run,
     channel_state_round_trips,
     attachments_are_stored_by_content,
     invalid_inbound_is_refused_and_stores_nothing,

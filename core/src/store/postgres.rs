@@ -11,6 +11,9 @@ use postgres::{Client, NoTls, Statement};
 
 use super::{Connection, Dialect, Row, StoreError, Value};
 
+/// Prepared statements kept per connection.
+const MAX_STATEMENTS: usize = 512;
+
 pub(crate) struct PostgresConnection {
     client: Client,
     statements: HashMap<String, Statement>,
@@ -30,6 +33,11 @@ impl PostgresConnection {
     fn prepare(&mut self, sql: &str) -> Result<Statement, StoreError> {
         if let Some(statement) = self.statements.get(sql) {
             return Ok(statement.clone());
+        }
+        if self.statements.len() >= MAX_STATEMENTS {
+            // Starting over is cheap next to a cache that grows with every shape of
+            // filter (an IN list of each length) for the life of the connection.
+            self.statements.clear();
         }
         let statement = self.client.prepare(sql).map_err(pg_error)?;
         self.statements.insert(sql.to_owned(), statement.clone());
