@@ -45,18 +45,21 @@ export const session = () => request('GET', '/api/v1/session').then(remember);
 export const signIn = (token) => request('POST', '/api/v1/session', { token }).then(remember);
 export const signOut = () => request('DELETE', '/api/v1/session').finally(() => { csrfToken = null; });
 
-export function tickets(filters, cursor) {
+// The filters that are set, as a query string; `q` only where it applies.
+function filterQuery(filters, { search = true } = {}) {
   const query = new URLSearchParams();
-  for (const [key, value] of Object.entries(filters)) if (value) query.set(key, value);
+  for (const [key, value] of Object.entries(filters)) if (value && (search || key !== 'q')) query.set(key, value);
+  return query;
+}
+
+export function tickets(filters, cursor) {
+  const query = filterQuery(filters);
   if (cursor) query.set('cursor', cursor);
   return request('GET', '/api/v1/tickets?' + query);
 }
 
-export function counts(filters) {
-  const query = new URLSearchParams();
-  for (const [key, value] of Object.entries(filters)) if (value && key !== 'q') query.set(key, value);
-  return request('GET', '/api/v1/tickets/counts?' + query);
-}
+// Counts ignore the search: they are the filters' numbers.
+export const counts = (filters) => request('GET', '/api/v1/tickets/counts?' + filterQuery(filters, { search: false }));
 export const channels = () => request('GET', '/api/v1/channels');
 export const retry = (messageId) => request('POST', '/api/v1/messages/' + encodeURIComponent(messageId) + '/retry');
 

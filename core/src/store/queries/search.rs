@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::tickets::{COLUMNS, TicketCursor, TicketFilter, bind, filter_clauses, from_row};
 use crate::model::Ticket;
-use crate::store::{Connection, Dialect, StoreError, params};
+use crate::store::{Connection, Dialect, StoreError, Value, params};
 
 /// Tickets with messages matching `text`: a ticket whose reference it is first (on the
 /// first page), then by their newest matching message. Each ticket is listed once; the
@@ -36,19 +36,10 @@ pub(super) fn tickets(
     let mut found: Vec<(Ticket, i64)> = Vec::new();
     let mut seen = HashSet::new();
     if shown_before.is_none() {
-        let mut values = Vec::new();
-        let mut clauses = filter_clauses(filter, &mut values);
-        clauses.push(bind(
-            "t.reference = ?",
-            text.trim().to_uppercase().into(),
-            &mut values,
-        ));
-        let sql = format!(
-            "SELECT {COLUMNS} FROM tickets t WHERE {}",
-            clauses.join(" AND ")
-        );
-        for row in conn.query(&sql, &values)? {
-            let ticket = from_row(&row)?;
+        let reference = text.trim().to_uppercase();
+        for ticket in filtered(conn, filter, |values| {
+            bind("t.reference = ?", reference.into(), values)
+        })? {
             seen.insert(ticket.id);
             found.push((ticket, i64::MAX));
         }
@@ -101,28 +92,39 @@ fn passing_filter(
     candidates: &[(i64, i64)],
     found: &mut Vec<(Ticket, i64)>,
 ) -> Result<(), StoreError> {
-    let mut values = Vec::new();
-    let mut clauses = filter_clauses(filter, &mut values);
-    let ids: Vec<String> = candidates
-        .iter()
-        .map(|(id, _)| bind("?", (*id).into(), &mut values))
-        .collect();
-    clauses.push(format!("t.id IN ({})", ids.join(", ")));
-    let sql = format!(
-        "SELECT {COLUMNS} FROM tickets t WHERE {}",
-        clauses.join(" AND ")
-    );
-    let mut passing: HashMap<i64, Ticket> = conn
-        .query(&sql, &values)?
-        .iter()
-        .map(|row| from_row(row).map(|t| (t.id, t)))
-        .collect::<Result<_, _>>()?;
+    let mut passing: HashMap<i64, Ticket> = filtered(conn, filter, |values| {
+        let ids: Vec<String> = candidates
+            .iter()
+            .map(|(id, _)| bind("?", (*id).into(), values))
+            .collect();
+        format!("t.id IN ({})", ids.join(", "))
+    })?
+    .into_iter()
+    .map(|t| (t.id, t))
+    .collect();
     for (ticket_id, message_id) in candidates {
         if let Some(ticket) = passing.remove(ticket_id) {
             found.push((ticket, *message_id));
         }
     }
     Ok(())
+}
+
+/// The tickets that pass the filter and one more condition, which `condition` writes
+/// and binds its values for.
+fn filtered(
+    conn: &mut dyn Connection,
+    filter: &TicketFilter,
+    condition: impl FnOnce(&mut Vec<Value>) -> String,
+) -> Result<Vec<Ticket>, StoreError> {
+    let mut values = Vec::new();
+    let mut clauses = filter_clauses(filter, &mut values);
+    clauses.push(condition(&mut values));
+    let sql = format!(
+        "SELECT {COLUMNS} FROM tickets t WHERE {}",
+        clauses.join(" AND ")
+    );
+    conn.query(&sql, &values)?.iter().map(from_row).collect()
 }
 
 /// Matching messages the index yields in one read on SQLite, and on PostgreSQL while
