@@ -508,10 +508,16 @@ async fn replies_without_a_callback_fail_with_the_reason(backend: Backend) {
 /// A callback URL's query often carries an API key: failure reasons (on the
 /// message, in the outbox and in logs) name the URL without it.
 async fn failure_reasons_never_show_the_callback_urls_query(backend: Backend) {
-    // Nothing listens on the port: every attempt fails to connect.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = closed.local_addr().unwrap().port();
-    drop(closed);
+    // Every connection to the port is closed at once, so every attempt fails. The
+    // port stays held for the whole test: a port merely freed was once taken by
+    // another test's gateway, which answered 404.
+    let closing = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closing.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for connection in closing.incoming() {
+            drop(connection);
+        }
+    });
     let app = spawn_with(
         backend,
         &format!(
