@@ -60,15 +60,20 @@ impl App {
         let mut dispatcher = Dispatcher::new(gateway.clone());
         let mut connectors = Vec::new();
         let mut webhooks = HashMap::new();
+        let mut channel_routes = Vec::new();
         for channel in &config.channels {
             if !channel.enabled {
                 tracing::info!(channel = %channel.id, kind = channel.kind(), "channel disabled in the config");
                 continue;
             }
-            let connector = channel
+            let built = channel
                 .settings
                 .build(gateway.channel_context(channel.id.clone()))
                 .map_err(|e| anyhow::anyhow!("channel {}: {e}", channel.id))?;
+            let connector = built.connector;
+            if let Some(routes) = built.routes {
+                channel_routes.push((channel.id.as_str().to_owned(), routes));
+            }
             dispatcher.add_channel(&channel.id, connector.clone(), &channel.rate_limits);
             gateway.add_connector(&channel.id, connector.clone());
             webhooks.insert(channel.id.as_str().to_owned(), connector.clone());
@@ -89,6 +94,7 @@ impl App {
             gateway: gateway.clone(),
             agents: config.agents.clone().into(),
             webhooks: Arc::new(webhooks),
+            channel_routes: Arc::new(channel_routes),
             channels: Arc::new(channels),
             ready: Arc::new(AtomicBool::new(false)),
             max_body_bytes: config.server.max_body_bytes,
@@ -96,7 +102,6 @@ impl App {
                 idle_ms: i64::from(config.server.session_idle_minutes) * 60_000,
                 lifetime_ms: i64::from(config.server.session_hours) * 3_600_000,
             },
-            presence: Default::default(),
             counts: Default::default(),
             shutdown: stopped,
         };
@@ -136,6 +141,8 @@ impl App {
         }
         let router = http::router(state.clone());
         let stop = shutdown.clone();
+        // Connection addresses: the web chat limits new sockets per address.
+        let router = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
         axum::serve(listener, router)
             .with_graceful_shutdown(async move { stop.wait().await })
             .await

@@ -7,6 +7,7 @@ use switchboard_connector_api as api;
 use switchboard_connector_email as email;
 use switchboard_connector_sms as sms;
 use switchboard_connector_telegram as telegram;
+use switchboard_connector_webchat as webchat;
 use switchboard_connector_whatsapp as whatsapp;
 use switchboard_core::connector::{ChannelContext, Connector};
 use switchboard_core::ratelimit::RateLimits;
@@ -17,6 +18,7 @@ pub const KINDS: &[&str] = &[
     email::KIND,
     sms::KIND,
     telegram::KIND,
+    webchat::KIND,
     whatsapp::KIND,
 ];
 
@@ -27,7 +29,15 @@ pub enum ChannelSettings {
     Email(Box<email::EmailChannelConfig>),
     Sms(sms::SmsChannelConfig),
     Telegram(telegram::TelegramChannelConfig),
+    Webchat(webchat::WebchatChannelConfig),
     WhatsApp(whatsapp::WhatsAppChannelConfig),
+}
+
+/// A running channel.
+pub struct Built {
+    pub connector: Arc<dyn Connector>,
+    /// Routes of its own, mounted under `/webchat/{channel_id}`.
+    pub routes: Option<axum::Router<crate::http::AppState>>,
 }
 
 pub enum ParseError {
@@ -50,6 +60,7 @@ pub fn parse(kind: &str, table: toml::Table) -> Result<ChannelSettings, ParseErr
         email::KIND => read(table).map(|config| ChannelSettings::Email(Box::new(config))),
         sms::KIND => read(table).map(ChannelSettings::Sms),
         telegram::KIND => read(table).map(ChannelSettings::Telegram),
+        webchat::KIND => read(table).map(ChannelSettings::Webchat),
         whatsapp::KIND => read(table).map(ChannelSettings::WhatsApp),
         _ => Err(ParseError::UnknownKind),
     }
@@ -62,6 +73,7 @@ impl ChannelSettings {
             ChannelSettings::Email(_) => email::KIND,
             ChannelSettings::Sms(_) => sms::KIND,
             ChannelSettings::Telegram(_) => telegram::KIND,
+            ChannelSettings::Webchat(_) => webchat::KIND,
             ChannelSettings::WhatsApp(_) => whatsapp::KIND,
         }
     }
@@ -73,6 +85,7 @@ impl ChannelSettings {
             ChannelSettings::Email(config) => config.validate(),
             ChannelSettings::Sms(config) => config.validate(),
             ChannelSettings::Telegram(config) => config.validate(),
+            ChannelSettings::Webchat(config) => config.validate(),
             ChannelSettings::WhatsApp(config) => config.validate(),
         }
     }
@@ -84,13 +97,15 @@ impl ChannelSettings {
             ChannelSettings::Email(_) => email::DEFAULT_RATE_LIMITS,
             ChannelSettings::Sms(_) => sms::DEFAULT_RATE_LIMITS,
             ChannelSettings::Telegram(_) => telegram::DEFAULT_RATE_LIMITS,
+            ChannelSettings::Webchat(_) => webchat::DEFAULT_RATE_LIMITS,
             ChannelSettings::WhatsApp(_) => whatsapp::DEFAULT_RATE_LIMITS,
         }
     }
 
-    /// Builds the running connector.
-    pub fn build(&self, context: ChannelContext) -> Result<Arc<dyn Connector>, String> {
-        Ok(match self {
+    /// Builds the running connector, with the routes it serves itself (the web
+    /// chat's socket and widget, under `/webchat/{channel_id}`).
+    pub fn build(&self, context: ChannelContext) -> Result<Built, String> {
+        let connector: Arc<dyn Connector> = match self {
             ChannelSettings::Api(config) => {
                 Arc::new(api::ApiConnector::new(config.clone(), context)?)
             }
@@ -106,6 +121,17 @@ impl ChannelSettings {
             ChannelSettings::WhatsApp(config) => {
                 Arc::new(whatsapp::WhatsAppConnector::new(config.clone(), context)?)
             }
+            ChannelSettings::Webchat(config) => {
+                let connector = Arc::new(webchat::WebchatConnector::new(config.clone(), context)?);
+                return Ok(Built {
+                    routes: Some(connector.routes()),
+                    connector,
+                });
+            }
+        };
+        Ok(Built {
+            connector,
+            routes: None,
         })
     }
 }

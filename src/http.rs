@@ -30,6 +30,9 @@ pub struct AppState {
     pub agents: Arc<[AgentConfig]>,
     /// Enabled channels' connectors by channel id.
     pub webhooks: Arc<HashMap<String, Arc<dyn Connector>>>,
+    /// Routes channels serve themselves (the web chat), by channel id: mounted under
+    /// `/webchat/{channel_id}`.
+    pub channel_routes: Arc<Vec<(String, Router<AppState>)>>,
     /// Every configured channel, enabled or not.
     pub channels: Arc<Vec<ChannelInfo>>,
     /// Set once connectors and the dispatcher started; cleared at shutdown.
@@ -37,8 +40,6 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// How long inbox sessions last.
     pub sessions: crate::api::session::SessionPolicy,
-    /// Who is viewing or typing on which ticket (this node's view).
-    pub presence: crate::api::presence::Presence,
     /// The counts beside the inbox's filters (this node's latest).
     pub counts: crate::api::counts::TicketCounts,
     /// Ends long-lived responses (the live feed) so a graceful stop does not wait on
@@ -55,7 +56,11 @@ pub struct ChannelInfo {
 
 pub fn router(state: AppState) -> Router {
     let limit = state.max_body_bytes;
-    Router::new()
+    let mut router = Router::new();
+    for (channel, routes) in state.channel_routes.iter() {
+        router = router.nest(&format!("/webchat/{channel}"), routes.clone());
+    }
+    router
         .route("/webhooks/{channel}", any(webhook))
         .route("/webhooks/{channel}/{*rest}", any(webhook))
         .route("/healthz", get(healthz))

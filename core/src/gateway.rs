@@ -15,8 +15,11 @@ use crate::dispatcher::DispatchConfig;
 use crate::events::Events;
 use crate::identity::Identity;
 use crate::ingest::{IngestError, IngestOutcome, Ingestor};
-use crate::model::{ChannelId, Timestamp};
-use crate::store::queries::{channel_state, contacts, events as event_log, messages, outbox};
+use crate::model::{Attachment, ChannelId, DeliveryStatus, Timestamp};
+use crate::presence::Presence;
+use crate::store::queries::{
+    channel_state, contacts, conversation_log, events as event_log, messages, outbox,
+};
 use crate::store::{Store, StoreError};
 
 /// Settings of the core, from the config's `[tickets]`, `[ingest]`, `[outbox]` and
@@ -66,6 +69,7 @@ pub(crate) struct GatewayInner {
     pub(crate) store: Store,
     pub(crate) blobs: BlobStore,
     pub(crate) events: Events,
+    pub(crate) presence: Presence,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) config: GatewayConfig,
     pub(crate) ingestor: Ingestor,
@@ -122,6 +126,7 @@ impl Gateway {
                 store,
                 blobs,
                 events,
+                presence: Presence::default(),
                 clock,
                 config,
                 ingestor,
@@ -146,6 +151,11 @@ impl Gateway {
 
     pub fn events(&self) -> &Events {
         &self.inner.events
+    }
+
+    /// Who is on which ticket, and whether any agent is at work (this node's view).
+    pub fn presence(&self) -> &Presence {
+        &self.inner.presence
     }
 
     pub fn config(&self) -> &GatewayConfig {
@@ -237,8 +247,143 @@ impl ChannelContext {
         self.gateway
             .inner
             .ingestor
-            .submit(&self.gateway.inner.blobs, self.channel.clone(), items)
+            .submit(
+                &self.gateway.inner.blobs,
+                self.channel.clone(),
+                false,
+                items,
+            )
             .await
+    }
+
+    /// [`ingest`](Self::ingest), and each new message also takes the next number in
+    /// its conversation's log, in the same transaction (its
+    /// [`IngestOutcome::seq`]); a duplicate comes back with the number it has. For
+    /// channels where the gateway is the provider and clients resume by number.
+    pub async fn ingest_logged(
+        &self,
+        items: Vec<Inbound>,
+    ) -> Result<Vec<IngestOutcome>, IngestError> {
+        self.gateway
+            .inner
+            .ingestor
+            .submit(&self.gateway.inner.blobs, self.channel.clone(), true, items)
+            .await
+    }
+
+    /// Puts a reply that is being sent into its conversation's log, or finds it there
+    /// when an earlier attempt did; returns it with its number.
+    pub async fn log_sent(
+        &self,
+        conversation: &str,
+        message_id: i64,
+    ) -> Result<conversation_log::Entry, StoreError> {
+        let (channel, conversation) = (self.channel.as_str().to_owned(), conversation.to_owned());
+        let now = self.now().0;
+        self.gateway
+            .inner
+            .store
+            .write(move |conn| {
+                let seq = conversation_log::append(conn, &channel, &conversation, message_id, now)?;
+                conversation_log::read(
+                    conn,
+                    &channel,
+                    &conversation,
+                    conversation_log::Range::After(seq - 1),
+                    1,
+                )?
+                .pop()
+                .ok_or_else(|| StoreError::Database("a logged message vanished".into()))
+            })
+            .await
+    }
+
+    /// Part of a conversation's log ([`conversation_log::read`]), its latest number,
+    /// and the ticket its newest message is on.
+    pub async fn conversation(
+        &self,
+        conversation: &str,
+        range: conversation_log::Range,
+        limit: usize,
+    ) -> Result<conversation_log::Page, StoreError> {
+        let (channel, conversation) = (self.channel.as_str().to_owned(), conversation.to_owned());
+        self.gateway
+            .inner
+            .store
+            .read(move |conn| conversation_log::page(conn, &channel, &conversation, range, limit))
+            .await
+    }
+
+    /// Keeps a customer's file until a message refers to it; returns its SHA-256.
+    pub async fn store_file(&self, bytes: bytes::Bytes) -> std::io::Result<String> {
+        self.gateway.inner.blobs.put(bytes).await
+    }
+
+    /// A file of the conversation, with its bytes; `None` when it is not one of the
+    /// conversation's.
+    pub async fn conversation_attachment(
+        &self,
+        conversation: &str,
+        attachment_id: i64,
+    ) -> Result<Option<(Attachment, bytes::Bytes)>, StoreError> {
+        let (channel, conversation) = (self.channel.as_str().to_owned(), conversation.to_owned());
+        let found = self
+            .gateway
+            .inner
+            .store
+            .read(move |conn| {
+                conversation_log::attachment(conn, &channel, &conversation, attachment_id)
+            })
+            .await?;
+        let Some(attachment) = found else {
+            return Ok(None);
+        };
+        let bytes = self
+            .gateway
+            .inner
+            .blobs
+            .get(&attachment.sha256)
+            .await
+            .map_err(|e| StoreError::Database(format!("cannot read a stored file: {e}")))?;
+        Ok(Some((attachment, bytes)))
+    }
+
+    /// The customer's client says it has (`delivered`) or showed (`read`) the agents'
+    /// messages up to `seq`: their delivery status moves forward, and agents see it.
+    pub async fn conversation_seen(
+        &self,
+        conversation: &str,
+        seq: i64,
+        status: DeliveryStatus,
+    ) -> Result<(), StoreError> {
+        let (channel, conversation) = (self.channel.as_str().to_owned(), conversation.to_owned());
+        let now = self.now();
+        let recorded = self
+            .gateway
+            .inner
+            .store
+            .write(move |conn| {
+                let changes = conversation_log::mark_outbound(
+                    conn,
+                    &channel,
+                    &conversation,
+                    seq,
+                    status,
+                    now.0,
+                )?;
+                if changes.is_empty() {
+                    return Ok(Vec::new());
+                }
+                event_log::append(conn, changes.iter().map(|c| c.event()).collect(), now)
+            })
+            .await?;
+        self.gateway.inner.events.publish(recorded);
+        Ok(())
+    }
+
+    /// Who is on which ticket, and whether any agent is at work.
+    pub fn presence(&self) -> &Presence {
+        &self.gateway.inner.presence
     }
 
     /// Applies a provider's delivery status to the outbound message it names.

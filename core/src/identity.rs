@@ -20,6 +20,9 @@ string_enum!(
         WhatsappUser => "whatsapp_user",
         /// A sender id of a generic API channel, scoped by channel: `<channel>:<id>`.
         Api => "api",
+        /// A web chat visitor or signed-in user, scoped by channel:
+        /// `<channel>:v:<random>` or `<channel>:u:<user id>`.
+        Webchat => "webchat",
     }
 );
 
@@ -119,6 +122,14 @@ impl Identity {
             kind: IdentityKind::Api,
             address: format!("{channel}:{sender_id}"),
         })
+    }
+
+    /// A web chat conversation's customer, by the conversation key.
+    pub fn webchat(channel: &str, conversation: &str) -> Self {
+        Identity {
+            kind: IdentityKind::Webchat,
+            address: format!("{channel}:{conversation}"),
+        }
     }
 }
 

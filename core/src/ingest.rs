@@ -21,7 +21,7 @@ use crate::gateway::GatewayConfig;
 use crate::input;
 use crate::model::{ChannelId, Direction, Ticket, TicketStatus, Timestamp};
 use crate::store::queries::amendments::{self, AmendmentKind};
-use crate::store::queries::{contacts, events as event_log, messages, tickets};
+use crate::store::queries::{contacts, conversation_log, events as event_log, messages, tickets};
 use crate::store::{Connection, Store, StoreError};
 use crate::threading::{self, Placement, ThreadingRules};
 
@@ -37,6 +37,9 @@ pub struct IngestOutcome {
     pub created_ticket: bool,
     /// The message reopened a resolved ticket.
     pub reopened: bool,
+    /// Its number in the conversation's log, for channels that keep one
+    /// ([`ChannelContext::ingest_logged`](crate::connector::ChannelContext::ingest_logged)).
+    pub seq: Option<i64>,
 }
 
 #[derive(Debug, Error)]
@@ -65,7 +68,15 @@ struct StoredAttachment {
     sha256: String,
 }
 
-type JobItems = Arc<(ChannelId, Vec<Prepared>)>;
+/// One submission: messages of one channel.
+struct Batch {
+    channel: ChannelId,
+    /// Each message also gets its number in the conversation's log.
+    logged: bool,
+    items: Vec<Prepared>,
+}
+
+type JobItems = Arc<Batch>;
 
 struct Job {
     items: JobItems,
@@ -121,6 +132,7 @@ impl Ingestor {
         &self,
         blobs: &BlobStore,
         channel: ChannelId,
+        logged: bool,
         items: Vec<Inbound>,
     ) -> Result<Vec<IngestOutcome>, IngestError> {
         if items.is_empty() {
@@ -149,7 +161,11 @@ impl Ingestor {
         let channel_label = channel.as_str().to_owned();
         let (reply, answer) = oneshot::channel();
         let job = Job {
-            items: Arc::new((channel, prepared)),
+            items: Arc::new(Batch {
+                channel,
+                logged,
+                items: prepared,
+            }),
             reply,
         };
         self.jobs
@@ -244,12 +260,12 @@ impl Writer {
                 let Some(first) = queue.recv().await else {
                     return;
                 };
-                let mut count = first.items.1.len();
+                let mut count = first.items.items.len();
                 let mut jobs = vec![first];
                 while count < self.batch {
                     match queue.try_recv() {
                         Ok(job) => {
-                            count += job.items.1.len();
+                            count += job.items.items.len();
                             jobs.push(job);
                         }
                         Err(_) => break,
@@ -306,17 +322,21 @@ impl Writer {
                 let mut events = Vec::new();
                 let mut outcomes = Vec::with_capacity(batch.len());
                 for job in &batch {
-                    let (channel, items) = &**job;
-                    let mut job_outcomes = Vec::with_capacity(items.len());
-                    for item in items {
-                        job_outcomes.push(ingest_one(
-                            conn,
-                            channel.as_str(),
-                            item,
-                            &rules,
-                            now,
-                            &mut events,
-                        )?);
+                    let channel = job.channel.as_str();
+                    let mut job_outcomes = Vec::with_capacity(job.items.len());
+                    for item in &job.items {
+                        let mut outcome =
+                            ingest_one(conn, channel, item, &rules, now, &mut events)?;
+                        if job.logged {
+                            outcome.seq = Some(conversation_log::append(
+                                conn,
+                                channel,
+                                &item.inbound.conversation,
+                                outcome.message_id,
+                                now.0,
+                            )?);
+                        }
+                        job_outcomes.push(outcome);
                     }
                     outcomes.push(job_outcomes);
                 }
@@ -334,8 +354,8 @@ fn lock_keys(batch: &[JobItems]) -> Vec<i64> {
     let mut keys: Vec<i64> = batch
         .iter()
         .flat_map(|job| {
-            let channel = job.0.as_str();
-            job.1.iter().flat_map(move |item| {
+            let channel = job.channel.as_str();
+            job.items.iter().flat_map(move |item| {
                 let identities = std::iter::once(&item.inbound.sender)
                     .chain(&item.inbound.participants)
                     .map(|sender| {
@@ -520,6 +540,7 @@ fn ingest_one(
         duplicate: false,
         created_ticket,
         reopened: status.is_some() && ticket.status == TicketStatus::Resolved,
+        seq: None,
     })
 }
 
@@ -584,6 +605,7 @@ fn amend(
         duplicate: false,
         created_ticket: false,
         reopened: false,
+        seq: None,
     }))
 }
 
@@ -613,6 +635,7 @@ fn duplicate(message_id: i64, ticket: &Ticket) -> IngestOutcome {
         duplicate: true,
         created_ticket: false,
         reopened: false,
+        seq: None,
     }
 }
 

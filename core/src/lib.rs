@@ -37,6 +37,7 @@ pub mod ingest;
 pub mod input;
 pub mod model;
 pub mod parts;
+pub mod presence;
 pub mod ratelimit;
 pub mod reference;
 pub mod secret;

@@ -36,14 +36,17 @@ impl FromRequestParts<AppState> for Agent {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        match parts.headers.get(AUTHORIZATION) {
+        let agent = match parts.headers.get(AUTHORIZATION) {
             Some(header) => bearer_token(header.as_bytes())
                 .and_then(|token| agent_by_token(state, token))
                 .ok_or(ApiError::Unauthorized),
             None => session::agent_from_cookie(parts, state)
                 .await?
                 .ok_or(ApiError::Unauthorized),
-        }
+        }?;
+        // An agent at work is what the web chat shows as "online".
+        state.gateway.presence().agent_seen(state.gateway.now().0);
+        Ok(agent)
     }
 }
 

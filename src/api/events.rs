@@ -7,7 +7,7 @@
 //! one this store gave, it gets `event: reload` and should reload what it shows.
 //!
 //! Between them come `event: presence` lines without an id: who is viewing or typing
-//! on a ticket (see [`crate::api::presence`]), of the moment and never replayed.
+//! on a ticket (see [`switchboard_core::presence`]), of the moment and never replayed.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -26,8 +26,8 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use crate::api::auth::Agent;
 use crate::api::error::ApiError;
-use crate::api::presence::PresenceUpdate;
 use crate::http::AppState;
+use switchboard_core::presence::PresenceUpdate;
 
 /// How many logged events one read of the log takes while catching up.
 const CATCH_UP_BATCH: usize = 500;
@@ -85,7 +85,7 @@ pub async fn feed(
     };
     // Subscribed before the log is read, so nothing falls between the two.
     let live = state.gateway.events().subscribe();
-    let presence = state.presence.subscribe();
+    let presence = state.gateway.presence().subscribe();
     let store = state.gateway.store().clone();
     let (oldest, newest) = store.read(event_log::bounds).await?;
     let (tx, rx) = mpsc::channel(256);

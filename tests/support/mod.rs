@@ -5,6 +5,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod callback;
+pub mod chat;
 pub mod mail;
 
 use std::sync::Arc;

@@ -47,6 +47,7 @@ const MIGRATIONS: &[(i64, Script)] = &[
         11,
         Shared(include_str!("schema/0011_ticket_list_indexes.sql")),
     ),
+    (12, Shared(include_str!("schema/0012_conversation_log.sql"))),
 ];
 
 /// An arbitrary constant: the advisory lock that keeps two PostgreSQL nodes starting

@@ -4,10 +4,10 @@ use crate::identity::Identity;
 use crate::model::{Attachment, DeliveryStatus, Direction, Message, MessageEdit, Timestamp};
 use crate::store::{Connection, Row, StoreError, params};
 
-const COLUMNS: &str = "id, ticket_id, direction, channel, external_id, conversation, contact_id, \
+pub(crate) const COLUMNS: &str = "id, ticket_id, direction, channel, external_id, conversation, contact_id, \
      author, subject, body, html, automatic, delivery_status, failure_reason, created_at, edited_at, segments";
 
-fn from_row(row: &Row) -> Result<Message, StoreError> {
+pub(crate) fn from_row(row: &Row) -> Result<Message, StoreError> {
     Ok(Message {
         id: row.i64(0)?,
         ticket_id: row.i64(1)?,
@@ -229,7 +229,7 @@ fn edits_where(
         .collect()
 }
 
-fn attachment_from_row(row: &Row) -> Result<Attachment, StoreError> {
+pub(crate) fn attachment_from_row(row: &Row) -> Result<Attachment, StoreError> {
     Ok(Attachment {
         id: row.i64(0)?,
         message_id: row.i64(1)?,
@@ -240,7 +240,7 @@ fn attachment_from_row(row: &Row) -> Result<Attachment, StoreError> {
     })
 }
 
-fn attachments_of(
+pub(crate) fn attachments_of(
     conn: &mut dyn Connection,
     message_ids: &[i64],
 ) -> Result<Vec<Attachment>, StoreError> {

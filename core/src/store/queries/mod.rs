@@ -4,6 +4,7 @@
 pub mod amendments;
 pub mod channel_state;
 pub mod contacts;
+pub mod conversation_log;
 pub mod events;
 pub mod messages;
 pub mod outbox;

@@ -1,0 +1,215 @@
+//! Who is on a ticket right now: agents viewing it and typing a reply, so that two
+//! people do not answer one customer at once, and customers on live channels (the web
+//! chat) see that someone is typing; and whether any agent is at work at all, which
+//! the web chat shows as online or offline.
+//!
+//! Reports come from the agent inbox every few seconds while a ticket is open (and at
+//! once when its agent starts or stops typing); every authenticated agent request
+//! counts as being at work. Entries lapse by themselves when the reports stop (a
+//! closed tab, a dead laptop). Kept in this node's memory: presence is of the moment,
+//! never replayed.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+use utoipa::ToSchema;
+
+/// How long a report of viewing counts; the inbox reports every 10 seconds.
+const VIEWING_FOR: Duration = Duration::from_secs(30);
+/// How long a report of typing counts; the inbox reports while keys are pressed.
+const TYPING_FOR: Duration = Duration::from_secs(8);
+/// How long after an agent's last request the agents count as online. The inbox
+/// reports every 10 seconds while a ticket is open and keeps its live feed open.
+pub const ONLINE_FOR: Duration = Duration::from_secs(120);
+
+#[derive(Clone)]
+pub struct Presence {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// Ticket id → agent name → what they last reported, in milliseconds since the epoch.
+    tickets: Mutex<HashMap<i64, HashMap<String, Seen>>>,
+    updates: broadcast::Sender<PresenceUpdate>,
+    /// When any agent last did anything, in milliseconds since the epoch.
+    last_seen: AtomicI64,
+    /// Ticket id → until when its customer counts as typing.
+    customers: Mutex<HashMap<i64, i64>>,
+}
+
+#[derive(Clone, Copy)]
+struct Seen {
+    viewing_until: i64,
+    typing_until: i64,
+}
+
+/// Everyone on one ticket, sent whenever it changes.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PresenceUpdate {
+    pub ticket_id: i64,
+    pub reference: String,
+    pub agents: Vec<OnTicket>,
+    /// Until when (milliseconds since the epoch) the customer counts as typing, on a
+    /// channel that tells (the web chat); 0 when they are not.
+    pub customer_typing_until: i64,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct OnTicket {
+    pub name: String,
+    /// Until when (milliseconds since the epoch) the agent counts as viewing, unless
+    /// they report again.
+    pub viewing_until: i64,
+    /// Until when they count as typing; in the past when they are not.
+    pub typing_until: i64,
+}
+
+impl Default for Presence {
+    fn default() -> Self {
+        Presence {
+            inner: Arc::new(Inner {
+                tickets: Mutex::default(),
+                updates: broadcast::channel(256).0,
+                last_seen: AtomicI64::new(i64::MIN),
+                customers: Mutex::default(),
+            }),
+        }
+    }
+}
+
+impl Presence {
+    pub fn subscribe(&self) -> broadcast::Receiver<PresenceUpdate> {
+        self.inner.updates.subscribe()
+    }
+
+    /// Records that an agent is at work (any authenticated request).
+    pub fn agent_seen(&self, now: i64) {
+        self.inner.last_seen.fetch_max(now, Ordering::Relaxed);
+    }
+
+    /// Whether an agent was at work within the last [`ONLINE_FOR`].
+    pub fn agents_online(&self, now: i64) -> bool {
+        let last = self.inner.last_seen.load(Ordering::Relaxed);
+        last > now.saturating_sub(ONLINE_FOR.as_millis() as i64)
+    }
+
+    /// The agents on a ticket now, by name.
+    pub fn on_ticket(&self, ticket_id: i64, now: i64) -> Vec<OnTicket> {
+        let all = self.inner.tickets.lock().unwrap_or_else(|e| e.into_inner());
+        all.get(&ticket_id)
+            .map(|on| agents_on(on, now))
+            .unwrap_or_default()
+    }
+
+    /// Records what an agent reports about a ticket and tells every subscriber.
+    pub fn report(
+        &self,
+        ticket_id: i64,
+        reference: String,
+        agent: &str,
+        state: Activity,
+        now: i64,
+    ) {
+        self.agent_seen(now);
+        let millis = |d: Duration| d.as_millis() as i64;
+        let agents = {
+            let mut all = self.inner.tickets.lock().unwrap_or_else(|e| e.into_inner());
+            // Lapsed entries go whenever anyone reports, so the map stays small.
+            all.retain(|_, on| {
+                on.retain(|_, seen| seen.viewing_until > now);
+                !on.is_empty()
+            });
+            let on = all.entry(ticket_id).or_default();
+            match state {
+                Activity::Left => {
+                    on.remove(agent);
+                }
+                Activity::Viewing | Activity::Typing => {
+                    let seen = on.entry(agent.to_owned()).or_insert(Seen {
+                        viewing_until: 0,
+                        typing_until: 0,
+                    });
+                    seen.viewing_until = now + millis(VIEWING_FOR);
+                    seen.typing_until = match state {
+                        Activity::Typing => now + millis(TYPING_FOR),
+                        _ => 0,
+                    };
+                }
+            }
+            agents_on(on, now)
+        };
+        // Nobody listening is fine: presence is only for whoever is looking.
+        let _ = self.inner.updates.send(PresenceUpdate {
+            ticket_id,
+            reference,
+            agents,
+            customer_typing_until: self.customer_typing_until(ticket_id, now),
+        });
+    }
+
+    /// Records that the customer on a ticket started or stopped typing (a channel
+    /// that tells, such as the web chat) and tells every subscriber.
+    pub fn report_customer(&self, ticket_id: i64, reference: String, typing: bool, now: i64) {
+        {
+            let mut customers = self
+                .inner
+                .customers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            customers.retain(|_, until| *until > now);
+            if typing {
+                customers.insert(ticket_id, now + TYPING_FOR.as_millis() as i64);
+            } else {
+                customers.remove(&ticket_id);
+            }
+        }
+        let _ = self.inner.updates.send(PresenceUpdate {
+            ticket_id,
+            reference,
+            agents: self.on_ticket(ticket_id, now),
+            customer_typing_until: self.customer_typing_until(ticket_id, now),
+        });
+    }
+
+    /// Until when the ticket's customer counts as typing; 0 when they are not.
+    pub fn customer_typing_until(&self, ticket_id: i64, now: i64) -> i64 {
+        let customers = self
+            .inner
+            .customers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        customers
+            .get(&ticket_id)
+            .copied()
+            .filter(|until| *until > now)
+            .unwrap_or(0)
+    }
+}
+
+/// The agents still on a ticket, by name.
+fn agents_on(on: &HashMap<String, Seen>, now: i64) -> Vec<OnTicket> {
+    let mut agents: Vec<OnTicket> = on
+        .iter()
+        .filter(|(_, seen)| seen.viewing_until > now)
+        .map(|(name, seen)| OnTicket {
+            name: name.clone(),
+            viewing_until: seen.viewing_until,
+            typing_until: seen.typing_until,
+        })
+        .collect();
+    agents.sort_by(|a, b| a.name.cmp(&b.name));
+    agents
+}
+
+/// What an agent reports about a ticket.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Activity {
+    Viewing,
+    Typing,
+    Left,
+}
