@@ -90,6 +90,14 @@ impl ChannelSettings {
         }
     }
 
+    /// The email channel a web chat continues on when nobody is online.
+    pub fn continues_by_email(&self) -> Option<&str> {
+        match self {
+            ChannelSettings::Webchat(config) => config.continue_by_email.as_deref(),
+            _ => None,
+        }
+    }
+
     /// The provider's documented limits, used when the channel sets none.
     pub fn default_rate_limits(&self) -> RateLimits {
         match self {

@@ -610,6 +610,32 @@ fn check(raw: RawConfig, text: &str, problems: &mut Vec<Problem>) -> Config {
             }
         }
     }
+    // A chat continued by email needs that email channel, running when the chat does.
+    for channel in &channels {
+        let Some(target) = channel.settings.continues_by_email() else {
+            continue;
+        };
+        let found = channels.iter().find(|c| c.id.as_str() == target);
+        let wrong = match found {
+            None => Some(format!(
+                "names {target:?}, which is not a configured channel"
+            )),
+            Some(c) if c.kind() != "email" => Some(format!(
+                "names {target:?}, a channel of kind {}; it must be an email channel",
+                c.kind()
+            )),
+            Some(c) if channel.enabled && !c.enabled => {
+                Some(format!("names {target:?}, which is not enabled"))
+            }
+            Some(_) => None,
+        };
+        if let Some(message) = wrong {
+            problem(
+                format!("channels.{}.continue_by_email", channel.id),
+                message,
+            );
+        }
+    }
     Config {
         server: raw.server,
         storage,

@@ -573,6 +573,107 @@ fn body_of(message: &Value) -> String {
         .to_owned()
 }
 
+/// A raw email's header (first occurrence, unfolded).
+fn header(raw: &[u8], name: &str) -> Option<String> {
+    let text = String::from_utf8_lossy(raw);
+    let head = text.split("\r\n\r\n").next().unwrap_or("");
+    let unfolded = head.replace("\r\n ", " ").replace("\r\n\t", " ");
+    unfolded.lines().find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        key.eq_ignore_ascii_case(name)
+            .then(|| value.trim().to_owned())
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(mail_tests),
+    ignore = "needs the mail servers: scripts/with-mail starts them"
+)]
+async fn a_chat_left_while_nobody_is_online_continues_by_email() {
+    let server = support::mail::MailServer::from_env();
+    let mailbox = server.fresh_user("support");
+    let customer = server.fresh_user("aminah");
+    let address = format!("{customer}@customer.example");
+    let (imap_host, imap_port) = server.imap_addr().rsplit_once(':').unwrap();
+    let (smtp_host, smtp_port) = server.smtp_addr().rsplit_once(':').unwrap();
+    let config = format!(
+        r#"
+[channels.chat]
+kind = "webchat"
+secret = "chat-secret-0123"
+allowed_origins = ["https://shop.example"]
+continue_by_email = "email"
+
+[channels.email]
+kind = "email"
+address = "{mailbox}@example.test"
+display_name = "Example Support"
+
+[channels.email.imap]
+host = "{imap_host}"
+port = {imap_port}
+tls = "none"
+username = "{mailbox}"
+password = "test"
+initial_sync = "new"
+
+[channels.email.smtp]
+host = "{smtp_host}"
+port = {smtp_port}
+tls = "none"
+timeout_seconds = 10
+"#
+    );
+    let app = support::spawn_with(Backend::Sqlite, &config).await;
+    let url = ws_url(&app.url, "chat");
+    // Nobody has used the inbox: the chat is offline and says it continues by email.
+    let (mut chat, welcome) = Chat::start(&url, hello()).await;
+    assert_eq!(welcome["agents_online"], false);
+    assert_eq!(welcome["continues_by_email"], true);
+    chat.send(&json!({
+        "type": "message", "id": "m1", "text": "Please call me back about my account",
+        "fields": {"name": "Aminah", "email": address},
+    }))
+    .await;
+    let ack = chat.expect("ack").await;
+    assert_eq!(ack["by_email"], address.as_str());
+    let reference = ack["reference"].as_str().unwrap().to_owned();
+    chat.expect("message").await;
+
+    // The agent's reply goes by email, in the same ticket, with the reference.
+    let detail = app.ticket(&reference).await;
+    assert_eq!(detail["reply"]["channel"], "email", "{detail}");
+    assert_eq!(detail["reply"]["recipient"]["address"], address.as_str());
+    let answer = app
+        .reply(&reference, "We can talk at 3 pm; reply to this mail.")
+        .await;
+    app.wait_for_delivery(&reference, reply_id(&answer), "sent")
+        .await;
+    let mail = server.wait_for_delivered(&customer, 1).remove(0);
+    let subject = header(&mail, "Subject").unwrap();
+    assert!(subject.contains(&format!("[#{reference}]")), "{subject}");
+    let ours = header(&mail, "Message-ID").unwrap();
+    // The chat's socket hears nothing of it: that reply went by email.
+    chat.quiet_for(Duration::from_millis(300)).await;
+
+    // The customer answers from their mail client: it threads back into the ticket.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let answer = format!(
+        "From: Aminah <{address}>\r\nTo: {mailbox}@example.test\r\nSubject: Re: {subject}\r\nDate: Mon, 07 Dec 2026 10:00:00 +0000\r\nMessage-ID: <answer.1@customer.example>\r\nIn-Reply-To: {ours}\r\nReferences: {ours}\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n3 pm works.\r\n"
+    );
+    server.deliver(&mailbox, answer.as_bytes());
+    let (ticket, message) = app
+        .wait_for_stored("email", "answer.1@customer.example")
+        .await;
+    assert_eq!(ticket["reference"], reference.as_str());
+    assert_eq!(message["text"], "3 pm works.");
+    let detail = app.ticket(&reference).await;
+    assert_eq!(detail["messages"].as_array().unwrap().len(), 3);
+    chat.close().await;
+    app.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn admins_see_the_channel_and_its_queue() {
     let (app, _) = gateway(Backend::Sqlite).await;

@@ -97,6 +97,7 @@ async fn run(
                     edit_of: None,
                     group: None,
                     participants: Vec::new(),
+                    reply_by: None,
                 };
                 context.ingest(vec![inbound]).await.unwrap();
                 n += concurrency;

@@ -406,15 +406,19 @@ pub struct ReplyPreview {
     pub refused: Option<String>,
 }
 
-/// The channel and conversation the customer last wrote from on this ticket: replies
-/// follow the customer, wherever the ticket started.
+/// The channel and conversation the customer last wrote from on this ticket (or the
+/// route that message asked for): replies follow the customer, wherever the ticket
+/// started.
 fn reply_target(
     conn: &mut dyn crate::store::Connection,
     ticket: &Ticket,
 ) -> Result<(String, String), StoreError> {
+    // A reply route on the latest message (a chat left for email) sends replies
+    // there; the conversation key of an email conversation is the address.
     let latest = conn.query_one(
-        "SELECT channel, conversation FROM messages
-         WHERE ticket_id = $1 AND direction = 'inbound' ORDER BY id DESC LIMIT 1",
+        "SELECT COALESCE(r.channel, m.channel), COALESCE(r.address, m.conversation)
+         FROM messages m LEFT JOIN reply_routes r ON r.message_id = m.id
+         WHERE m.ticket_id = $1 AND m.direction = 'inbound' ORDER BY m.id DESC LIMIT 1",
         params![ticket.id],
     )?;
     match latest {

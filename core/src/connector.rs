@@ -46,6 +46,19 @@ pub struct Inbound {
     /// Other people the message was addressed to (email Cc): recorded as the ticket's
     /// participants, so that their answers thread into it too.
     pub participants: Vec<Sender>,
+    /// Where replies to this message go instead of back the way it came.
+    pub reply_by: Option<ReplyRoute>,
+}
+
+/// Another channel and address for the replies to a message: a web chat message left
+/// while nobody was online continues by email. Replies follow it until the customer
+/// writes again without one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyRoute {
+    /// The channel replies go out on (an email channel).
+    pub channel: String,
+    /// The customer's address there.
+    pub identity: Identity,
 }
 
 /// Who sent an inbound message.

@@ -484,6 +484,9 @@ fn ingest_one(
         return Ok(duplicate(message_id, &ticket));
     };
     insert_attachments(conn, message_id, &item.attachments)?;
+    if let Some(route) = &inbound.reply_by {
+        messages::insert_reply_route(conn, message_id, route)?;
+    }
     if external_id != inbound.external_id {
         // So that a resend of the edit itself is a duplicate too.
         amendments::insert(

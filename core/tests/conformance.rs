@@ -101,6 +101,7 @@ fn message(external_id: &str, sender: &str, conversation: &str, text: &str) -> I
         edit_of: None,
         group: None,
         participants: Vec::new(),
+        reply_by: None,
     }
 }
 

@@ -25,6 +25,8 @@ export const SECRETS = {
   telegram: 'browser_test_telegram_secret',
   whatsapp: 'browser-test-meta-app-secret',
   twilio: 'browser-test-twilio-auth-token',
+  webchat: 'browser-test-webchat-secret',
+  webchatIdentity: 'browser-test-webchat-identity-secret',
 };
 export const AGENTS = {
   ada: { name: 'Ada Admin', token: 'browser-admin-token-0123456789' },
@@ -117,6 +119,7 @@ async function downProvider() {
 // new ones, like a closed laptop lid or a dead network; `restore()` lets them in.
 async function proxyTo(port) {
   const sockets = new Set();
+  const pairs = new Set();
   let open = true;
   const server = net.createServer((client) => {
     if (!open) {
@@ -125,6 +128,8 @@ async function proxyTo(port) {
     }
     const upstream = net.connect(port, '127.0.0.1');
     const pair = [client, upstream];
+    pairs.add(pair);
+    client.on('close', () => pairs.delete(pair));
     for (const socket of pair) {
       sockets.add(socket);
       socket.on('error', () => {});
@@ -146,8 +151,53 @@ async function proxyTo(port) {
     restore() {
       open = true;
     },
+    // The connections open now go silent both ways without closing, as a phone's
+    // socket does when the phone sleeps; new connections work.
+    freeze() {
+      for (const [client, upstream] of pairs) {
+        client.unpipe(upstream);
+        upstream.unpipe(client);
+        client.pause();
+        upstream.pause();
+      }
+    },
     close: () => new Promise((resolve) => { for (const s of sockets) s.destroy(); server.close(resolve); }),
   };
+}
+
+// --- a customer's site ------------------------------------------------------------
+
+// The company's website on another origin, embedding the chat with its one script
+// tag under a strict policy of its own: scripts, sockets and images only from the
+// gateway, no inline anything. `/?lang=ms&user=ID` sets the page's language and a
+// signed-in user (signed as the site's server would).
+async function startSite() {
+  const site = { gateway: null };
+  const server = http.createServer((request, response) => {
+    const query = new URL(request.url, 'http://site').searchParams;
+    const gateway = site.gateway;
+    const socket = gateway.replace(/^http/, 'ws');
+    let attributes = '';
+    const user = query.get('user');
+    if (user) {
+      const signature = hmac('sha256', SECRETS.webchatIdentity, user, 'hex');
+      attributes = ` data-user-id="${user}" data-user-signature="${signature}" data-user-name="${query.get('name') || ''}"`;
+    }
+    const lang = query.get('lang') ? ` lang="${query.get('lang')}"` : '';
+    const html = `<!doctype html><html${lang}><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>Example Exchange</title></head>
+<body><h1>Example Exchange</h1><p>Trade, deposit, withdraw. Questions? The chat is at the bottom right.</p>
+<script src="${gateway}/webchat/chat/widget.js" async${attributes}></script></body></html>`;
+    response.writeHead(200, {
+      'content-type': 'text/html; charset=utf-8',
+      'content-security-policy': `default-src 'none'; script-src ${gateway}; connect-src ${gateway} ${socket}; img-src ${gateway}; style-src 'none'; base-uri 'none'; frame-ancestors 'none'`,
+    });
+    response.end(html);
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  site.origin = `http://127.0.0.1:${server.address().port}`;
+  site.close = () => new Promise((resolve) => { server.closeAllConnections(); server.close(resolve); });
+  return site;
 }
 
 // --- the gateway ---------------------------------------------------------------
@@ -160,6 +210,7 @@ export async function startGateway() {
   const dir = mkdtempSync(path.join(tmpdir(), 'switchboard-browser-'));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
+  const site = await startSite();
   const callback = await fakeCallback();
   const provider = await downProvider();
   const mail = mailServers();
@@ -208,6 +259,16 @@ verify_token = "verify"
 api_url = "${provider.url}"
 timeout_seconds = 2
 
+[channels.chat]
+kind = "webchat"
+secret = "${SECRETS.webchat}"
+identity_secret = "${SECRETS.webchatIdentity}"
+allowed_origins = ["${site.origin}"]
+title = "Example Support"
+pre_chat = { name = "optional", email = "optional" }
+uploads = { max_bytes = 200000, types = ["image/*", "application/pdf"] }
+${mail ? 'continue_by_email = "email"' : ''}
+
 [channels.sms]
 kind = "sms"
 provider = "twilio"
@@ -237,10 +298,12 @@ ${mail ? mail.config : ''}
     return response && response.ok;
   }, 20_000);
   const proxy = await proxyTo(port);
+  site.gateway = proxy.url;
   return {
     url,
     browserUrl: proxy.url,
     proxy,
+    site,
     callback,
     mail,
     log: () => log,
@@ -252,6 +315,7 @@ ${mail ? mail.config : ''}
       await exited;
       await callback.close();
       await provider.close();
+      await site.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -420,14 +484,13 @@ export async function launchBrowser() {
 // A page that fails the test on anything a hostile payload could cause: a dialog, a
 // script error, or the Content-Security-Policy blocking something (which means markup
 // from a customer reached the page).
-export async function agentPage(browser, gateway) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, baseURL: gateway.browserUrl });
+async function watchedPage(context) {
   const page = await context.newPage();
   const problems = [];
   page.on('dialog', (dialog) => { problems.push('dialog: ' + dialog.message()); dialog.dismiss(); });
   page.on('pageerror', (error) => problems.push('script error: ' + error.message));
   page.on('console', (message) => {
-    if (message.type() === 'error' && !/Failed to load resource|ERR_CONNECTION|net::/.test(message.text())) {
+    if (message.type() === 'error' && !/Failed to load resource|ERR_CONNECTION|net::|WebSocket/.test(message.text())) {
       problems.push('console error: ' + message.text());
     }
   });
@@ -437,6 +500,24 @@ export async function agentPage(browser, gateway) {
     });
   });
   return { page, context, problems };
+}
+
+export async function agentPage(browser, gateway) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, baseURL: gateway.browserUrl });
+  return watchedPage(context);
+}
+
+// The customer's browser on the company's site: a desktop by default, or a phone
+// (`phone: true`: small screen, touch), in `locale`.
+export async function customerPage(browser, gateway, { phone = false, locale = 'en-US' } = {}) {
+  const context = await browser.newContext({
+    baseURL: gateway.site.origin,
+    locale,
+    ...(phone
+      ? { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 }
+      : { viewport: { width: 1280, height: 800 } }),
+  });
+  return watchedPage(context);
 }
 
 export async function signIn(page, agent) {

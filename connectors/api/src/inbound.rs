@@ -164,6 +164,7 @@ impl PushedMessage {
             edit_of: None,
             group: None,
             participants: Vec::new(),
+            reply_by: None,
         };
         Ok((inbound, sources))
     }

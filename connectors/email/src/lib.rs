@@ -253,6 +253,7 @@ impl EmailConnector {
             edit_of: None,
             group: None,
             participants,
+            reply_by: None,
         }
     }
 }

@@ -83,6 +83,7 @@ pub(crate) fn normalize(sms: &ReceivedSms) -> Result<(Inbound, Option<Keyword>),
             edit_of: None,
             group: None,
             participants: Vec::new(),
+            reply_by: None,
         },
         keyword,
     ))

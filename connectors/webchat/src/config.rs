@@ -31,6 +31,11 @@ pub struct WebchatChannelConfig {
     /// The longest message a customer may send, in characters.
     #[serde(default = "default_max_message_chars")]
     pub max_message_chars: usize,
+    /// An email channel: a customer who writes while no agent is online and leaves
+    /// an email address gets the replies there, in the same ticket, and their email
+    /// answers thread back into it. Without it, replies wait in the chat.
+    #[serde(default)]
+    pub continue_by_email: Option<String>,
     #[serde(default)]
     pub uploads: Uploads,
     #[serde(default)]

@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use switchboard_core::connector::{Inbound, InboundAttachment, Sender, ThreadHint};
+use switchboard_core::connector::{Inbound, InboundAttachment, ReplyRoute, Sender, ThreadHint};
 use switchboard_core::identity::Identity;
 
 use crate::WebchatConnector;
@@ -61,6 +61,18 @@ pub fn check_client_id(id: &str) -> Result<(), Refused> {
 }
 
 impl WebchatConnector {
+    /// Where replies to a message go when it is written now: by email, when the
+    /// channel continues chats by email, no agent is online, and the customer gave
+    /// an address.
+    pub(crate) fn email_route(&self, session: &Session) -> Option<ReplyRoute> {
+        let channel = self.config.continue_by_email.clone()?;
+        if self.context.presence().agents_online(self.context.now().0) {
+            return None;
+        }
+        let identity = Identity::email(session.email.as_deref()?).ok()?;
+        Some(ReplyRoute { channel, identity })
+    }
+
     /// The upload token for a stored file.
     pub(crate) fn upload_token(&self, upload: &Upload) -> String {
         let claims = serde_json::to_vec(upload).expect("uploads serialize");
@@ -86,7 +98,7 @@ impl WebchatConnector {
     }
 
     /// The message as the core takes it. `topic` becomes the subject of the ticket
-    /// it starts.
+    /// it starts; `reply_by` sends the replies elsewhere (by email).
     pub(crate) async fn inbound(
         &self,
         session: &Session,
@@ -94,6 +106,7 @@ impl WebchatConnector {
         text: String,
         uploads: &[String],
         topic: Option<String>,
+        reply_by: Option<ReplyRoute>,
     ) -> Result<Inbound, Refused> {
         check_client_id(client_id)?;
         let chars = text.chars().count();
@@ -166,6 +179,7 @@ impl WebchatConnector {
             edit_of: None,
             group: None,
             participants,
+            reply_by,
         })
     }
 }

@@ -100,6 +100,9 @@ pub enum ServerFrame<'a> {
         identified: bool,
         uploads: UploadRules<'a>,
         max_message_chars: usize,
+        /// Whether a message left while nobody is online is answered by email (when
+        /// the customer gives an address).
+        continues_by_email: bool,
     },
     /// One message of the conversation, customer's or agent's, with its number.
     Message(MessageView),
@@ -111,6 +114,9 @@ pub enum ServerFrame<'a> {
         /// A new session token to keep, when the message carried the pre-chat form.
         #[serde(skip_serializing_if = "Option::is_none")]
         token: Option<String>,
+        /// Nobody was online: the replies to this message go to this email address.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        by_email: Option<String>,
     },
     /// A page of older messages (or, after a long absence, the newest page:
     /// `reset` says to drop what is shown).

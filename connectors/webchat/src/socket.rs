@@ -137,7 +137,10 @@ pub(crate) async fn upgrade(
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
         .on_upgrade(move |socket| async move {
-            Connection::serve(connector, socket).await;
+            let fut = Connection::serve(connector, socket);
+            static ONCE: std::sync::Once = std::sync::Once::new();
+            ONCE.call_once(|| eprintln!("SIZE serve future {}", std::mem::size_of_val(&fut)));
+            fut.await;
         })
 }
 
@@ -231,7 +234,10 @@ impl Connection {
                 .send(&ServerFrame::error(warning.code(), warning.message()))
                 .await;
         }
-        let end = match connection.welcome(last_seq).await {
+        // The handlers' futures (store reads and writes) are boxed where they are
+        // awaited: the task of a socket, which may sit idle for hours, then holds
+        // only what waiting takes (about 1 KB, against 4.5 KB unboxed).
+        let end = match Box::pin(connection.welcome(last_seq)).await {
             Ok(()) => match connection.run(membership).await {
                 Ok(()) => End::Closed,
                 Err(end) => end,
@@ -295,6 +301,7 @@ impl Connection {
                 types: &config.uploads.types,
             },
             max_message_chars: config.max_message_chars,
+            continues_by_email: config.continue_by_email.is_some(),
         }
         .to_json();
         self.send_raw(&welcome).await?;
@@ -377,15 +384,15 @@ impl Connection {
         let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
         loop {
             if membership.behind.swap(false, Ordering::AcqRel) {
-                self.catch_up().await?;
+                Box::pin(self.catch_up()).await?;
             }
             tokio::select! {
                 frame = self.socket.recv() => {
                     let Some(Ok(frame)) = frame else { return Err(End::Closed) };
                     self.last_heard = Instant::now();
                     match frame {
-                        Message::Text(text) => self.on_frame(text.as_str(), membership.id()).await?,
-                        Message::Binary(_) => self.bad_frame("invalid_frame", "frames are JSON text".into()).await?,
+                        Message::Text(text) => Box::pin(self.on_frame(text.as_str(), membership.id())).await?,
+                        Message::Binary(_) => Box::pin(self.bad_frame("invalid_frame", "frames are JSON text".into())).await?,
                         Message::Close(_) => return Err(End::Closed),
                         Message::Ping(_) | Message::Pong(_) => {}
                     }
@@ -396,7 +403,7 @@ impl Connection {
                             self.sent = seq;
                             self.send_raw(&frame).await?;
                         } else if seq > self.sent {
-                            self.catch_up().await?;
+                            Box::pin(self.catch_up()).await?;
                         }
                     }
                     Some(Push::Frame(frame)) => self.send_raw(&frame).await?,
@@ -503,8 +510,10 @@ impl Connection {
             Ok(topic) => topic,
             Err(why) => return self.send(&refused(&id, why)).await,
         };
+        let route = connector.email_route(&self.session);
+        let by_email = route.as_ref().map(|r| r.identity.address.clone());
         let inbound = match connector
-            .inbound(&self.session, &id, text, &attachments, topic)
+            .inbound(&self.session, &id, text, &attachments, topic, route)
             .await
         {
             Ok(inbound) => inbound,
@@ -547,6 +556,7 @@ impl Connection {
             seq,
             reference: outcome.ticket_reference,
             token,
+            by_email,
         })
         .await?;
         // This socket and the conversation's others (another tab) get the message

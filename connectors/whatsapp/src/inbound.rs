@@ -309,6 +309,7 @@ fn customer_message(raw: &Value, contacts: &[Contact]) -> Option<CustomerMessage
             edit_of: None,
             group: None,
             participants: Vec::new(),
+            reply_by: None,
         },
         media,
     })

@@ -48,6 +48,7 @@ const MIGRATIONS: &[(i64, Script)] = &[
         Shared(include_str!("schema/0011_ticket_list_indexes.sql")),
     ),
     (12, Shared(include_str!("schema/0012_conversation_log.sql"))),
+    (13, Shared(include_str!("schema/0013_reply_routes.sql"))),
 ];
 
 /// An arbitrary constant: the advisory lock that keeps two PostgreSQL nodes starting

@@ -83,6 +83,24 @@ pub fn insert(conn: &mut dyn Connection, new: &NewMessage<'_>) -> Result<Option<
     row.map(|r| r.i64(0)).transpose()
 }
 
+/// Records where replies to an inbound message go instead of back the way it came.
+pub fn insert_reply_route(
+    conn: &mut dyn Connection,
+    message_id: i64,
+    route: &crate::connector::ReplyRoute,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO reply_routes (message_id, channel, kind, address) VALUES ($1, $2, $3, $4)",
+        params![
+            message_id,
+            route.channel.as_str(),
+            route.identity.kind.as_str(),
+            route.identity.address.as_str()
+        ],
+    )?;
+    Ok(())
+}
+
 /// The (message id, ticket id) of the message that started a group (an album) in a
 /// conversation.
 pub fn find_group(

@@ -281,7 +281,23 @@ pub fn thread_for(
             };
             (row.opt_string(0)?, recipient, row.opt_string(3)?)
         }
-        None => (None, None, None),
+        // Nothing came in on this channel yet: the customer asked for replies here
+        // (a chat continued by email), to the address they gave.
+        None => {
+            let routed = conn.query_one(
+                "SELECT r.kind, r.address FROM reply_routes r JOIN messages m ON m.id = r.message_id
+                 WHERE m.ticket_id = $1 AND r.channel = $2 ORDER BY m.id DESC LIMIT 1",
+                params![ticket.id, channel],
+            )?;
+            let recipient = match routed {
+                Some(row) => Some(Identity {
+                    kind: row.parse(0)?,
+                    address: row.string(1)?,
+                }),
+                None => None,
+            };
+            (None, recipient, None)
+        }
     };
     let references = conn
         .query(
