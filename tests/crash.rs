@@ -18,6 +18,7 @@ use fakes::telegram::FakeTelegram;
 use fakes::twilio;
 use fakes::whatsapp::{PHONE_NUMBER_ID, envelope, meta_json, signature};
 use serde_json::{Value, json};
+use support::chat::{Chat, ws_url};
 use support::mail::MailServer;
 use support::{ADMIN_TOKEN, Backend, FakeCallback, SECRET, message, sign};
 use switchboard_core::store::{Store, StoreLocation, Synchronous};
@@ -740,7 +741,188 @@ async fn a_mailbox_import_killed_mid_batch_or_cut_mid_fetch_stores_each_mail_onc
     );
 }
 
+const CHAT_CHANNEL: &str = r#"
+[channels.chat]
+kind = "webchat"
+secret = "crash-chat-secret"
+allowed_origins = ["https://shop.example"]
+limits = { messages_per_minute = 100000, connections_per_minute = 100000 }
+"#;
+
+/// Chats of the web chat load.
+const CHATS: usize = 8;
+
+/// Customer message `n` of chat `chat`, the same when the widget sends it again.
+fn chat_message(n: usize) -> Value {
+    json!({"type": "message", "id": format!("m{n}"), "text": format!("crash me {n}")})
+}
+
+/// Web chat customers write back to back (each message after the last one's `ack`),
+/// and an agent answers each conversation once, until SIGKILL in mid-conversation.
+/// After the restart every widget reconnects with its session and sends again what
+/// it has no `ack` for, as the widget does: every acknowledged message keeps its
+/// number, none is stored twice, every conversation's log counts up by one with no
+/// gap, the replies queued before the crash are in it once, and a widget that
+/// resumes from nothing gets each entry exactly once.
+async fn chat_messages_survive_sigkill(backend: Backend) {
+    let (dir, callback) = setup().await;
+    let (config, location) = write_config(dir.path(), backend, callback.url(), CHAT_CHANNEL).await;
+    let gateway = Gateway::start(&config).await;
+    let url = ws_url(&gateway.url, "chat");
+    let acked: Arc<Mutex<HashMap<(usize, usize), i64>>> = Arc::default();
+    let mut sessions = Vec::new();
+    let mut workers = Vec::new();
+    for chat in 0..CHATS {
+        let (mut socket, welcome) = Chat::start(&url, json!({"type": "hello"})).await;
+        sessions.push(welcome["token"].as_str().unwrap().to_owned());
+        let (acked, api) = (acked.clone(), gateway.url.clone());
+        workers.push(tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            for n in 0.. {
+                socket.send(&chat_message(n)).await;
+                let ack = loop {
+                    match socket.next_within(Duration::from_secs(5)).await {
+                        Ok(Some(frame)) if frame["type"] == "ack" => break frame,
+                        Ok(Some(_)) => continue,
+                        _ => return n,
+                    }
+                };
+                acked
+                    .lock()
+                    .unwrap()
+                    .insert((chat, n), ack["seq"].as_i64().unwrap());
+                if n == 2 {
+                    let reference = ack["reference"].as_str().unwrap();
+                    let _ = http
+                        .post(format!("{api}/api/v1/tickets/{reference}/replies"))
+                        .bearer_auth(ADMIN_TOKEN)
+                        .json(&json!({"text": format!("reply to chat {chat}")}))
+                        .send()
+                        .await;
+                }
+            }
+            unreachable!()
+        }));
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while acked.lock().unwrap().len() < CHATS * 4 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "too little was acknowledged"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    gateway.kill();
+    let mut sent = 0;
+    for worker in workers {
+        sent = sent.max(worker.await.unwrap());
+    }
+    let acked = std::mem::take(&mut *acked.lock().unwrap());
+
+    let gateway = Gateway::start(&config).await;
+    let url = ws_url(&gateway.url, "chat");
+    for (chat, token) in sessions.iter().enumerate() {
+        let (mut socket, _) = Chat::start(&url, json!({"type": "hello", "token": token})).await;
+        for n in 0..=sent {
+            socket.send(&chat_message(n)).await;
+            let ack = socket.until("ack").await;
+            assert_eq!(ack["id"], format!("m{n}"));
+            if let Some(seq) = acked.get(&(chat, n)) {
+                assert_eq!(
+                    ack["seq"], *seq,
+                    "chat {chat} message {n} changed its number"
+                );
+            }
+        }
+        socket.close().await;
+    }
+    let store = Store::open(location.clone()).await.unwrap();
+    let inbound = (CHATS * (sent + 1)) as i64;
+    let customer_messages = store
+        .read(|c| {
+            c.query(
+                "SELECT COUNT(*), COUNT(DISTINCT external_id) FROM messages WHERE direction = 'inbound'",
+                &[],
+            )
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            customer_messages[0].i64(0).unwrap(),
+            customer_messages[0].i64(1).unwrap()
+        ),
+        (inbound, inbound),
+        "every customer message stored once"
+    );
+    // The replies queued before the crash go out after it, each into its log once.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let pending = store
+            .read(|c| c.query("SELECT COUNT(*) FROM outbox WHERE state <> 'sent'", &[]))
+            .await
+            .unwrap()[0]
+            .i64(0)
+            .unwrap();
+        if pending == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{pending} replies still queued"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let logs = store
+        .read(|c| {
+            c.query(
+                "SELECT l.conversation, COUNT(*), MIN(l.seq), MAX(l.seq),
+                        SUM(CASE WHEN m.direction = 'outbound' THEN 1 ELSE 0 END),
+                        (SELECT COUNT(*) FROM messages m2 WHERE m2.channel = 'chat'
+                           AND m2.conversation = l.conversation AND m2.direction <> 'note')
+                 FROM conversation_log l JOIN messages m ON m.id = l.message_id
+                 GROUP BY l.conversation",
+                &[],
+            )
+        })
+        .await
+        .unwrap();
+    assert_eq!(logs.len(), CHATS);
+    for row in &logs {
+        let (entries, first, last) = (
+            row.i64(1).unwrap(),
+            row.i64(2).unwrap(),
+            row.i64(3).unwrap(),
+        );
+        assert_eq!(
+            (first, last),
+            (1, entries),
+            "numbers count up by one without gaps"
+        );
+        assert_eq!(
+            entries,
+            row.i64(5).unwrap(),
+            "every message of the conversation is logged"
+        );
+        assert!(row.i64(4).unwrap() <= 1, "a reply logged twice");
+    }
+    // A widget that resumes from nothing gets every entry once, in order.
+    let (mut socket, welcome) = Chat::start(
+        &url,
+        json!({"type": "hello", "token": sessions[0], "last_seq": 0}),
+    )
+    .await;
+    let head = welcome["last_seq"].as_i64().unwrap();
+    for seq in 1..=head {
+        assert_eq!(socket.expect("message").await["seq"], seq);
+    }
+    socket.quiet_for(Duration::from_millis(200)).await;
+    gateway.kill();
+}
+
 both_backends!(
+    chat_messages_survive_sigkill,
     acknowledged_messages_survive_sigkill,
     acknowledged_whatsapp_notifications_survive_sigkill,
     acknowledged_texts_survive_sigkill,

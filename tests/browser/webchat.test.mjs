@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 
-import { AGENTS, customerPage, launchBrowser, screenshot, startGateway, waitFor } from './harness.mjs';
+import { AGENTS, agentPage, customerPage, launchBrowser, screenshot, signIn, startGateway, waitFor } from './harness.mjs';
 
 let gateway;
 let browser;
@@ -110,6 +110,32 @@ describe('the web chat', () => {
     assert.equal(detail.contact.name, 'Aminah Yusof');
     assert.deepEqual(problems, []);
     await context.close();
+  });
+
+  test('the agent in the inbox and the customer in the widget see each other type, and the reply arrives', async () => {
+    const customer = await customerPage(browser, gateway);
+    await openChat(customer.page);
+    await customer.page.locator('form.prechat button').click();
+    await send(customer.page, 'Hi, a question about fees');
+    const ticket = await reference(customer.page);
+    const agent = await agentPage(browser, gateway);
+    await signIn(agent.page, AGENTS.gus);
+    await agent.page.click(`a.ticket[data-reference="${ticket}"]`);
+    await agent.page.waitForSelector('#ticket-pane .message .text:text("Hi, a question about fees")');
+
+    await customer.page.locator('textarea').pressSequentially('What is the fee for');
+    await agent.page.waitForSelector('#presence:text("The customer is typing…")');
+    await screenshot(agent.page, '21-inbox-customer-typing');
+    await agent.page.press('body', 'r');
+    await agent.page.keyboard.type('The fee is 0.1%');
+    await customer.page.waitForSelector('.typing:text("Gus Agent is typing…")');
+    await agent.page.keyboard.press('Control+Enter');
+    await waitFor('the inbox reply in the widget', async () => (await chatTexts(customer.page)).some((t) => t.startsWith('The fee is 0.1%')));
+    await agent.page.waitForSelector('#ticket-pane .message.outbound .delivery-read');
+    await screenshot(customer.page, '22-chat-inbox-reply');
+    assert.deepEqual([...customer.problems, ...agent.problems], []);
+    await customer.context.close();
+    await agent.context.close();
   });
 
   test('a cut connection loses nothing and doubles nothing', async () => {

@@ -17,7 +17,7 @@ const state = {
   seenId: null,     // the newest message (notes aside) the agent has read on it
   feed: null,
   files: [],        // attachments picked for the reply
-  presence: new Map(), // ticket id → the agents on it, from the live feed
+  presence: new Map(), // ticket id → who is on it (agents, a typing customer), from the live feed
   notice: null,     // the outcome of the last send on the open ticket
 };
 
@@ -93,7 +93,7 @@ function start(session) {
   for (const option of $('filters').querySelectorAll('option')) option.dataset.label = option.textContent;
   state.feed = follow({
     onEvent: handleEvent,
-    onPresence: (update) => { state.presence.set(update.ticket_id, update.agents); showPresence(); },
+    onPresence: (update) => { state.presence.set(update.ticket_id, update); showPresence(); },
     onReload: () => { loadList(); if (state.selected) loadTicket(state.selected); },
     onState: showConnection,
     onSignedOut: () => showSignIn('Your session ended. Sign in again.'),
@@ -252,16 +252,18 @@ function showPresence() {
   const line = $('presence');
   if (!line || !state.detail) return;
   const now = Date.now();
-  const others = (state.presence.get(state.detail.ticket.id) || [])
-    .filter((a) => a.name !== state.me.name && a.viewing_until > now);
+  const on = state.presence.get(state.detail.ticket.id) || { agents: [] };
+  const others = on.agents.filter((a) => a.name !== state.me.name && a.viewing_until > now);
   const typists = others.filter((a) => a.typing_until > now).map((a) => a.name);
   const viewers = others.filter((a) => a.typing_until <= now).map((a) => a.name);
   const parts = [];
+  const customerTyping = on.customer_typing_until > now;
+  if (customerTyping) parts.push('The customer is typing…');
   if (typists.length) parts.push(typists.join(', ') + (typists.length === 1 ? ' is' : ' are') + ' typing a reply…');
   if (viewers.length) parts.push(viewers.join(', ') + (viewers.length === 1 ? ' is' : ' are') + ' viewing');
   line.textContent = parts.join(' · ');
   line.hidden = parts.length === 0;
-  line.classList.toggle('typing', typists.length > 0);
+  line.classList.toggle('typing', typists.length > 0 || customerTyping);
 }
 setInterval(showPresence, 2_000); // lapsed reports disappear without a new event
 
@@ -275,7 +277,7 @@ function openTicket(reference) {
   state.notice = null;
   report('viewing', reference);
   api.presence(reference).then((update) => {
-    state.presence.set(update.ticket_id, update.agents);
+    state.presence.set(update.ticket_id, update);
     showPresence();
   }).catch(() => {});
   state.files = [];

@@ -166,7 +166,7 @@ impl WebchatConnector {
             external_id: external_id(&session.conversation, client_id),
             sender: Sender {
                 identity: Identity::webchat(channel, &session.conversation),
-                display_name: session.name.clone(),
+                display_name: Some(display_name(session)),
                 reachable: true,
             },
             conversation: session.conversation.clone(),
@@ -182,6 +182,24 @@ impl WebchatConnector {
             reply_by,
         })
     }
+}
+
+/// The name agents see: what the customer gave, or for an anonymous visitor a short
+/// tag of their session ("Visitor 5XBXAR"), which tells two visitors apart.
+pub fn display_name(session: &Session) -> String {
+    if let Some(name) = &session.name {
+        return name.clone();
+    }
+    let tag: String = session
+        .conversation
+        .trim_start_matches("v:")
+        .trim_start_matches("u:")
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(6)
+        .collect::<String>()
+        .to_uppercase();
+    format!("Visitor {tag}")
 }
 
 /// A filename as the customer's browser sent it (percent-encoded UTF-8), cut to
@@ -238,6 +256,18 @@ mod tests {
         for bad in ["", "has space", "ü", &"x".repeat(65), "a/b"] {
             assert!(check_client_id(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn anonymous_visitors_get_a_short_tag() {
+        let session = |name: Option<&str>| Session {
+            conversation: "v:YSjv-qxe0yi5".into(),
+            expires: 0,
+            name: name.map(str::to_owned),
+            email: None,
+        };
+        assert_eq!(display_name(&session(None)), "Visitor YSJVQX");
+        assert_eq!(display_name(&session(Some("Ana"))), "Ana");
     }
 
     #[test]
