@@ -37,7 +37,7 @@ pub struct Config {
 
 /// The secret values the shipped configs fall back to when their variable is unset:
 /// public, so fit only for a gateway no other machine can reach.
-pub const DEVELOPMENT_SECRETS: &[&str] = &["dev-admin-token", "dev-secret"];
+pub const DEVELOPMENT_SECRETS: &[&str] = &["dev-admin-token", "dev-secret", "dev-chat-secret"];
 
 /// `[server]`
 #[derive(Debug, Clone, Deserialize)]

@@ -386,6 +386,12 @@ impl ChannelContext {
         &self.gateway.inner.presence
     }
 
+    /// Whether other gateway nodes may share the store (PostgreSQL): then what they
+    /// commit is not announced on this node, and live connections look for it.
+    pub fn store_is_shared(&self) -> bool {
+        self.gateway.inner.store.dialect() == crate::store::Dialect::Postgres
+    }
+
     /// Applies a provider's delivery status to the outbound message it names.
     /// Returns `false` when the message is unknown or the status would go backwards.
     pub async fn delivery(&self, update: DeliveryUpdate) -> Result<bool, StoreError> {

@@ -263,7 +263,7 @@ timeout_seconds = 2
 kind = "webchat"
 secret = "${SECRETS.webchat}"
 identity_secret = "${SECRETS.webchatIdentity}"
-allowed_origins = ["${site.origin}"]
+allowed_origins = ["${site.origin}", "${url}"]
 title = "Example Support"
 pre_chat = { name = "optional", email = "optional" }
 uploads = { max_bytes = 200000, types = ["image/*", "application/pdf"] }

@@ -122,6 +122,8 @@ describe('the web chat', () => {
     await signIn(agent.page, AGENTS.gus);
     await agent.page.click(`a.ticket[data-reference="${ticket}"]`);
     await agent.page.waitForSelector('#ticket-pane .message .text:text("Hi, a question about fees")');
+    // An agent at work: the widget says so without waiting.
+    await customer.page.waitForSelector('.dot.on', { timeout: 5_000 });
 
     await customer.page.locator('textarea').pressSequentially('What is the fee for');
     await agent.page.waitForSelector('#presence:text("The customer is typing…")');
@@ -256,6 +258,16 @@ describe('the web chat', () => {
     } finally {
       await quiet.stop();
     }
+  });
+
+  test('the demo page on the gateway embeds the chat under its own strict policy', async () => {
+    const { page, context, problems } = await customerPage(browser, gateway);
+    const response = await page.goto(gateway.url + '/webchat/chat/demo');
+    assert.match(response.headers()['content-security-policy'], /script-src 'self'/);
+    await page.locator('.launcher').click();
+    await page.waitForSelector('.status:has-text("We are")');
+    assert.deepEqual(problems, []);
+    await context.close();
   });
 
   test('a signed-in user continues on another device', async () => {

@@ -9,6 +9,7 @@
 //! - `GET ws`: the WebSocket ([`socket`], frames in [`protocol`]).
 //! - `POST uploads`: a customer's file, before the message that carries it.
 //! - `GET files/{token}`: a file of the conversation, by a signed link.
+//! - `GET demo`: a page that embeds the chat, to try it.
 //!
 //! - [`config`]: the channel's settings.
 //! - [`session`]: session tokens, file links, signed identities.
@@ -88,6 +89,7 @@ impl WebchatConnector {
         use axum::routing::{get, post};
         Router::new()
             .route("/widget.js", get(widget::script))
+            .route("/demo", get(widget::demo))
             .route("/ws", get(socket::upgrade))
             .route(
                 "/uploads",
@@ -119,8 +121,20 @@ impl WebchatConnector {
     }
 }
 
-/// How often the widgets hear whether agents are at work, at most.
+/// How often the gateway looks whether agents are still at work.
 const STATUS_EVERY: Duration = Duration::from_secs(10);
+
+impl WebchatConnector {
+    /// Tells every widget when agents came to work or left.
+    fn announce_status(&self, online: &mut bool) {
+        let now = self.context.presence().agents_online(self.context.now().0);
+        if now != *online {
+            *online = now;
+            let frame = ServerFrame::Status { agents_online: now }.to_json();
+            self.hub.push_all(&Push::Frame(frame.into()));
+        }
+    }
+}
 
 #[async_trait]
 impl Connector for WebchatConnector {
@@ -140,20 +154,15 @@ impl Connector for WebchatConnector {
         loop {
             tokio::select! {
                 () = shutdown.wait() => break,
-                _ = tick.tick() => {
-                    let now = presence.agents_online(self.context.now().0);
-                    if now != online {
-                        online = now;
-                        let frame = ServerFrame::Status { agents_online: online }.to_json();
-                        self.hub.push_all(&Push::Frame(frame.into()));
-                    }
-                }
+                _ = tick.tick() => self.announce_status(&mut online),
                 update = updates.recv() => {
                     let update = match update {
                         Ok(update) => update,
                         Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
                         Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
                     };
+                    // An agent on a ticket is at work: say so at once, not at the tick.
+                    self.announce_status(&mut online);
                     let Some(conversation) = self.hub.conversation_of(update.ticket_id) else {
                         continue;
                     };

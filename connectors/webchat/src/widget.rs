@@ -52,6 +52,35 @@ pub(crate) async fn script(headers: HeaderMap) -> Response {
     response
 }
 
+/// `GET demo`: a page that embeds the chat as a site would, to try the channel
+/// before putting the tag on the real site. It works from an allowed origin only,
+/// like any page: list the gateway's own origin in `allowed_origins` to use it.
+pub(crate) async fn demo() -> Response {
+    let mut response = (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        DEMO_PAGE,
+    )
+        .into_response();
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'self'; connect-src 'self'; img-src 'self'; style-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+        ),
+    );
+    response
+}
+
+const DEMO_PAGE: &str = r#"<!doctype html>
+<html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Web chat demo</title></head>
+<body><h1>Web chat demo</h1>
+<p>This page embeds the chat the way your site will, with one tag:</p>
+<pre>&lt;script src="https://YOUR-GATEWAY/webchat/CHANNEL/widget.js" async&gt;&lt;/script&gt;</pre>
+<p>Open the chat at the bottom right and write; answer from the inbox.</p>
+<script src="widget.js" async></script>
+</body></html>
+"#;
+
 /// CORS headers for an allowed origin.
 fn cors(response: &mut Response, origin: &str) {
     let headers = response.headers_mut();

@@ -180,7 +180,7 @@ form.prechat button{background:#1f5fd6;color:#fff;border:0;border-radius:8px;pad
   const CLIP = 'M16.5 6.5v10a4.5 4.5 0 0 1-9 0V5a3 3 0 0 1 6 0v10.5a1.5 1.5 0 0 1-3 0V6.5H9v9a3 3 0 0 0 6 0V5a4.5 4.5 0 0 0-9 0v11.5a6 6 0 0 0 12 0v-10z';
 
   const badge = el('span', { class: 'badge', hidden: '' });
-  const launcher = el('button', { class: 'launcher', type: 'button', 'aria-label': t('open'), onclick: () => toggle(true) }, icon(CHAT), badge);
+  const launcher = el('button', { class: 'launcher', type: 'button', 'aria-label': t('open'), onclick: () => toggle(!state.open) }, icon(CHAT), badge);
   const title = el('h2', { text: 'Support' });
   const dot = el('span', { class: 'dot' });
   const statusText = el('span');
