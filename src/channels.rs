@@ -98,6 +98,14 @@ impl ChannelSettings {
         }
     }
 
+    /// The calendar of the channel's business hours, by name.
+    pub fn hours(&self) -> Option<&str> {
+        match self {
+            ChannelSettings::Webchat(config) => config.hours.as_deref(),
+            _ => None,
+        }
+    }
+
     /// The provider's documented limits, used when the channel sets none.
     pub fn default_rate_limits(&self) -> RateLimits {
         match self {

@@ -469,6 +469,15 @@ fn check(raw: RawConfig, text: &str, problems: &mut Vec<Problem>) -> Config {
             "must be at least 1 (a message with a file would always be refused)".into(),
         );
     }
+    let mut calendars = std::collections::HashMap::new();
+    for (name, calendar) in &raw.calendars {
+        match switchboard_core::calendar::Calendar::from_config(calendar) {
+            Ok(calendar) => {
+                calendars.insert(name.clone(), calendar);
+            }
+            Err((key, message)) => problem(format!("calendars.{name}.{key}"), message),
+        }
+    }
     let gateway = GatewayConfig {
         reference_prefix: prefix.clone(),
         reopen_window: Duration::from_secs_f64(
@@ -489,6 +498,7 @@ fn check(raw: RawConfig, text: &str, problems: &mut Vec<Problem>) -> Config {
             .unwrap_or(if is_postgres { 4 } else { 1 })
             .clamp(1, 64),
         dispatch,
+        calendars,
     };
 
     if raw.agents.is_empty() {
@@ -608,6 +618,17 @@ fn check(raw: RawConfig, text: &str, problems: &mut Vec<Problem>) -> Config {
                 };
                 problem(at, message);
             }
+        }
+    }
+    // Business hours name a calendar of [calendars].
+    for channel in &channels {
+        if let Some(hours) = channel.settings.hours()
+            && !raw.calendars.contains_key(hours)
+        {
+            problem(
+                format!("channels.{}.hours", channel.id),
+                format!("names {hours:?}, which is not a [calendars.{hours}] section"),
+            );
         }
     }
     // A chat continued by email needs that email channel, running when the chat does.

@@ -674,6 +674,67 @@ timeout_seconds = 10
     app.stop().await;
 }
 
+/// Outside the channel's hours the chat says it is closed and when it opens, even
+/// with agents at work, and a message left then continues by email.
+async fn outside_its_hours_the_chat_says_when_it_opens(backend: Backend) {
+    let today = time::OffsetDateTime::now_utc().date();
+    let tomorrow = today.next_day().unwrap();
+    let reopens = time::PrimitiveDateTime::new(tomorrow.next_day().unwrap(), time::Time::MIDNIGHT)
+        .assume_utc();
+    let config = format!(
+        r#"
+[calendars.support]
+always = true
+holidays = ["{today}", "{tomorrow}"]
+
+[channels.chat]
+kind = "webchat"
+secret = "chat-secret-0123"
+allowed_origins = ["https://shop.example"]
+hours = "support"
+continue_by_email = "email"
+
+[channels.email]
+kind = "email"
+address = "support@example.test"
+
+[channels.email.imap]
+host = "127.0.0.1"
+port = 9
+tls = "none"
+username = "support"
+password = "test"
+
+[channels.email.smtp]
+host = "127.0.0.1"
+port = 9
+tls = "none"
+"#
+    );
+    let app = support::spawn_with(backend, &config).await;
+    // An agent at work does not open a closed chat.
+    let (status, _) = app.get("/api/v1/tickets", AGENT_TOKEN).await;
+    assert_eq!(status, 200);
+    let (mut chat, welcome) = Chat::start(&ws_url(&app.url, "chat"), hello()).await;
+    assert_eq!(welcome["agents_online"], true, "{welcome}");
+    assert_eq!(welcome["open"], false);
+    assert_eq!(
+        welcome["opens_at"].as_i64(),
+        Some((reopens.unix_timestamp_nanos() / 1_000_000) as i64)
+    );
+    chat.send(&json!({
+        "type": "message", "id": "m1", "text": "Are you there?",
+        "fields": {"email": "late@customer.example"},
+    }))
+    .await;
+    let ack = chat.expect("ack").await;
+    assert_eq!(ack["by_email"], "late@customer.example");
+    let detail = app.ticket(ack["reference"].as_str().unwrap()).await;
+    assert_eq!(detail["reply"]["channel"], "email");
+    chat.close().await;
+    app.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn admins_see_the_channel_and_its_queue() {
     let (app, _) = gateway(Backend::Sqlite).await;
@@ -697,4 +758,5 @@ both_backends!(
     sessions_and_identities_cannot_be_forged,
     bad_frames_and_strangers_get_clear_answers,
     files_travel_both_ways_within_the_limits,
+    outside_its_hours_the_chat_says_when_it_opens,
 );

@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use crate::blobs::BlobStore;
+use crate::calendar::Calendar;
 use crate::clock::Clock;
 use crate::connector::{self, Connector, DeliveryUpdate, Draft, Inbound, ThreadContext};
 use crate::dispatcher::DispatchConfig;
@@ -40,6 +41,8 @@ pub struct GatewayConfig {
     /// Concurrent ingest transactions (1 suits SQLite's single writer).
     pub ingest_writers: usize,
     pub dispatch: DispatchConfig,
+    /// Business hours by name, from `[calendars]`.
+    pub calendars: HashMap<String, Calendar>,
 }
 
 /// Enough for an album, a mail with its inline images, a scanned document's pages.
@@ -55,6 +58,7 @@ impl Default for GatewayConfig {
             ingest_batch: 256,
             ingest_writers: 1,
             dispatch: DispatchConfig::default(),
+            calendars: HashMap::new(),
         }
     }
 }
@@ -384,6 +388,11 @@ impl ChannelContext {
     /// Who is on which ticket, and whether any agent is at work.
     pub fn presence(&self) -> &Presence {
         &self.gateway.inner.presence
+    }
+
+    /// A calendar of `[calendars]`, by name.
+    pub fn calendar(&self, name: &str) -> Option<&Calendar> {
+        self.gateway.inner.config.calendars.get(name)
     }
 
     /// Whether other gateway nodes may share the store (PostgreSQL): then what they

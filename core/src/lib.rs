@@ -26,6 +26,7 @@
 pub mod agent;
 pub mod backoff;
 pub mod blobs;
+pub mod calendar;
 pub mod clock;
 pub mod connector;
 pub mod dispatcher;

@@ -27,6 +27,8 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub(super) agents: Vec<AgentConfig>,
     #[serde(default)]
+    pub(super) calendars: BTreeMap<String, switchboard_core::calendar::CalendarConfig>,
+    #[serde(default)]
     pub(super) channels: BTreeMap<String, toml::Table>,
 }
 

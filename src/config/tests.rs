@@ -240,6 +240,51 @@ fn the_example_configs_are_valid() {
     let env = |name: &str| (name == "TWILIO_AUTH_TOKEN").then(|| "secret".to_owned());
     let config = Config::parse(text, "sms.toml", env).unwrap();
     assert!(config.channels.iter().any(|c| c.kind() == "sms"));
+    let text = include_str!("../../config/examples/webchat.toml");
+    let env = |name: &str| {
+        (name.starts_with("SWITCHBOARD_CHAT_") || name == "SUPPORT_MAIL_PASSWORD")
+            .then(|| "secret".to_owned())
+    };
+    let config = Config::parse(text, "webchat.toml", env).unwrap();
+    assert!(config.channels.iter().any(|c| c.kind() == "webchat"));
+}
+
+/// What a web chat names elsewhere in the file must be there: its calendar, and an
+/// enabled email channel to continue on.
+#[test]
+fn a_chats_calendar_and_email_channel_must_exist() {
+    let chat = |extra: &str| {
+        format!(
+            "[[agents]]\nname = \"A\"\ntoken = \"t\"\n\n[channels.chat]\nkind = \"webchat\"\nsecret = \"s\"\nallowed_origins = [\"https://www.example.com\"]\n{extra}\n"
+        )
+    };
+    let problem = |text: String| {
+        let error = parse(&text).unwrap_err();
+        let [problem] = &error.problems[..] else {
+            panic!("one problem: {error}")
+        };
+        (problem.key.clone(), problem.message.clone())
+    };
+    let (key, message) = problem(chat("hours = \"support\""));
+    assert_eq!(key, "channels.chat.hours");
+    assert!(message.contains("[calendars.support]"), "{message}");
+    let (key, message) = problem(chat("continue_by_email = \"mail\""));
+    assert_eq!(key, "channels.chat.continue_by_email");
+    assert!(message.contains("not a configured channel"), "{message}");
+    let (key, message) = problem(chat(
+        "continue_by_email = \"api\"\n\n[channels.api]\nkind = \"api\"\nsecret = \"x\"",
+    ));
+    assert_eq!(key, "channels.chat.continue_by_email");
+    assert!(message.contains("must be an email channel"), "{message}");
+    let (key, message) = problem(chat(
+        "hours = \"support\"\n\n[calendars.support]\ntime_zone = \"Asia/Kuala_Lumpur\"\nmonday = [\"09:00-25:00\"]",
+    ));
+    assert_eq!(key, "calendars.support.monday");
+    assert!(message.contains("09:00-25:00"), "{message}");
+    parse(&chat(
+        "hours = \"support\"\n\n[calendars.support]\ntime_zone = \"Asia/Kuala_Lumpur\"\nmonday = [\"09:00-13:00\", \"14:00-18:00\"]\nholidays = [\"2026-12-25\"]",
+    ))
+    .unwrap();
 }
 
 proptest::proptest! {
@@ -321,14 +366,19 @@ fn development_secrets_warn_only_off_loopback() {
     let config = load(&sample);
     assert_eq!(
         config.development_secrets,
-        ["agents[0].token", "channels.api.secret"]
+        [
+            "agents[0].token",
+            "channels.api.secret",
+            "channels.chat.secret"
+        ]
     );
     assert_eq!(config.development_secrets_warning(), None, "loopback only");
 
     let exposed = load(&sample.replace("127.0.0.1:8080", "0.0.0.0:8080"));
     let warning = exposed.development_secrets_warning().unwrap();
     assert!(
-        warning.starts_with("agents[0].token, channels.api.secret still hold")
+        warning
+            .starts_with("agents[0].token, channels.api.secret, channels.chat.secret still hold")
             && warning.contains("0.0.0.0:8080"),
         "{warning}"
     );

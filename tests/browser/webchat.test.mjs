@@ -140,6 +140,37 @@ describe('the web chat', () => {
     await agent.context.close();
   });
 
+  test('files go both ways: the customer’s upload reaches the ticket, the agent’s image shows in the chat', async () => {
+    const { page, context, problems } = await customerPage(browser, gateway);
+    await openChat(page);
+    await page.locator('form.prechat button').click();
+    // A 1x1 PNG, as a phone's photo picker would hand it over.
+    const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4z8DwHwAFAAH/iZk9HQAAAABJRU5ErkJggg==', 'base64');
+    await page.locator('input[type=file]').setInputFiles({ name: 'receipt 1.png', mimeType: 'image/png', buffer: png });
+    await page.waitForSelector('.chip:text("📎 receipt 1.png")');
+    await send(page, 'Here is the receipt');
+    const ticket = await reference(page);
+    await waitFor('acknowledged', async () => (await pendingCount(page)) === 0);
+    const detail = await gateway.api('GET', `/api/v1/tickets/${ticket}`, AGENTS.ada.token);
+    assert.deepEqual(detail.messages[0].attachments.map((a) => [a.filename, a.content_type, a.size]), [['receipt 1.png', 'image/png', png.length]]);
+    await page.waitForSelector('.row.customer img[alt="receipt 1.png"]');
+
+    // A file type the channel does not take is refused in the widget, by name.
+    await page.locator('input[type=file]').setInputFiles({ name: 'page.html', mimeType: 'text/html', buffer: Buffer.from('<script>alert(1)</script>') });
+    await page.waitForSelector('.err:text("That kind of file cannot be sent here.")');
+
+    await gateway.api('POST', `/api/v1/tickets/${ticket}/replies`, AGENTS.gus.token, {
+      text: 'Thanks, and here is the confirmation',
+      attachments: [{ filename: 'confirmation.png', content_type: 'image/png', data: png.toString('base64') }],
+    });
+    const image = page.locator('.row.agent img[alt="confirmation.png"]');
+    await image.waitFor();
+    await waitFor('the image loaded from the gateway', () => image.evaluate((img) => img.complete && img.naturalWidth === 1));
+    await screenshot(page, '23-chat-files');
+    assert.deepEqual(problems, []);
+    await context.close();
+  });
+
   test('a cut connection loses nothing and doubles nothing', async () => {
     const { page, context, problems } = await customerPage(browser, gateway);
     await openChat(page);

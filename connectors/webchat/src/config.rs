@@ -31,6 +31,10 @@ pub struct WebchatChannelConfig {
     /// The longest message a customer may send, in characters.
     #[serde(default = "default_max_message_chars")]
     pub max_message_chars: usize,
+    /// The business hours, a calendar of `[calendars]`: outside them the chat says it
+    /// is closed and when it opens, as when no agent is online.
+    #[serde(default)]
+    pub hours: Option<String>,
     /// An email channel: a customer who writes while no agent is online and leaves
     /// an email address gets the replies there, in the same ticket, and their email
     /// answers thread back into it. Without it, replies wait in the chat.

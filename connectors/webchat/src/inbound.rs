@@ -62,11 +62,11 @@ pub fn check_client_id(id: &str) -> Result<(), Refused> {
 
 impl WebchatConnector {
     /// Where replies to a message go when it is written now: by email, when the
-    /// channel continues chats by email, no agent is online, and the customer gave
-    /// an address.
+    /// channel continues chats by email, nobody can answer (no agent online, or
+    /// outside the hours), and the customer gave an address.
     pub(crate) fn email_route(&self, session: &Session) -> Option<ReplyRoute> {
         let channel = self.config.continue_by_email.clone()?;
-        if self.context.presence().agents_online(self.context.now().0) {
+        if self.availability().answering() {
             return None;
         }
         let identity = Identity::email(session.email.as_deref()?).ok()?;

@@ -125,12 +125,32 @@ impl WebchatConnector {
 const STATUS_EVERY: Duration = Duration::from_secs(10);
 
 impl WebchatConnector {
-    /// Tells every widget when agents came to work or left.
-    fn announce_status(&self, online: &mut bool) {
-        let now = self.context.presence().agents_online(self.context.now().0);
-        if now != *online {
-            *online = now;
-            let frame = ServerFrame::Status { agents_online: now }.to_json();
+    /// Whether someone can answer now: agents at work, within the channel's hours.
+    pub(crate) fn availability(&self) -> protocol::Availability {
+        let now = self.context.now();
+        let hours = self
+            .config
+            .hours
+            .as_deref()
+            .and_then(|name| self.context.calendar(name));
+        let open = hours.is_none_or(|calendar| calendar.is_open(now));
+        protocol::Availability {
+            agents_online: self.context.presence().agents_online(now.0),
+            open,
+            opens_at: hours
+                .filter(|_| !open)
+                .and_then(|calendar| calendar.next_open(now))
+                .map(|at| at.0),
+        }
+    }
+
+    /// Tells every widget when agents came to work or left, or the hours began or
+    /// ended.
+    fn announce_status(&self, last: &mut protocol::Availability) {
+        let now = self.availability();
+        if now != *last {
+            *last = now;
+            let frame = ServerFrame::Status { availability: now }.to_json();
             self.hub.push_all(&Push::Frame(frame.into()));
         }
     }
@@ -147,7 +167,7 @@ impl Connector for WebchatConnector {
     async fn run(&self, shutdown: Shutdown) -> anyhow::Result<()> {
         let presence = self.context.presence();
         let mut updates = presence.subscribe();
-        let mut online = presence.agents_online(self.context.now().0);
+        let mut online = self.availability();
         let mut tick = tokio::time::interval(STATUS_EVERY);
         let mut typing: std::collections::HashMap<i64, bool> = Default::default();
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

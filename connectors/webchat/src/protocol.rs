@@ -90,7 +90,8 @@ pub enum ServerFrame<'a> {
         last_seq: i64,
         /// Whether the customer wrote before (the pre-chat form is skipped).
         started: bool,
-        agents_online: bool,
+        #[serde(flatten)]
+        availability: Availability,
         title: &'a str,
         language: &'a str,
         pre_chat: &'a PreChat,
@@ -129,9 +130,10 @@ pub enum ServerFrame<'a> {
         on: bool,
         agent: Option<AgentView>,
     },
-    /// Whether agents are at work, when that changes.
+    /// Whether agents are at work, or the chat is within its hours, when that changes.
     Status {
-        agents_online: bool,
+        #[serde(flatten)]
+        availability: Availability,
     },
     Error {
         code: &'static str,
@@ -144,6 +146,25 @@ pub enum ServerFrame<'a> {
         retry_after_ms: Option<u64>,
     },
     Pong,
+}
+
+/// Whether someone can answer now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Availability {
+    /// An agent used the inbox or the API in the last two minutes.
+    pub agents_online: bool,
+    /// Within the channel's business hours (always, without `hours`).
+    pub open: bool,
+    /// When closed: when the hours begin again, in milliseconds since the epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub opens_at: Option<i64>,
+}
+
+impl Availability {
+    /// Someone may answer now: an agent is at work, within the hours.
+    pub fn answering(&self) -> bool {
+        self.agents_online && self.open
+    }
 }
 
 #[derive(Debug, Serialize)]

@@ -11,7 +11,6 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::extract::connect_info::ConnectInfo;
@@ -134,7 +133,7 @@ pub(crate) async fn upgrade(
         .max_message_size(limit)
         .max_frame_size(limit)
         // Small buffers: most sockets sit idle for hours with nothing to read.
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(1024)
         .write_buffer_size(0)
         .on_upgrade(move |socket| async move {
             let fut = Connection::serve(connector, socket);
@@ -284,12 +283,11 @@ impl Connection {
         let connector = self.connector.clone();
         let config = &connector.config;
         let token = connector.signer.session_token(&self.session);
-        let now = connector.context.now().0;
         let welcome = ServerFrame::Welcome {
             token,
             last_seq: page.head,
             started: page.head > 0,
-            agents_online: connector.context.presence().agents_online(now),
+            availability: connector.availability(),
             title: &config.title,
             language: &config.language,
             pre_chat: &config.pre_chat,
@@ -377,13 +375,13 @@ impl Connection {
         self.send_entries(page).await
     }
 
-    async fn run(&mut self, mut membership: Membership) -> Result<(), End>
+    async fn run(&mut self, membership: Membership) -> Result<(), End>
     where
         Self: Sized,
     {
         let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
         loop {
-            if membership.behind.swap(false, Ordering::AcqRel) {
+            if membership.take_behind() {
                 Box::pin(self.catch_up()).await?;
             }
             tokio::select! {
@@ -397,8 +395,8 @@ impl Connection {
                         Message::Ping(_) | Message::Pong(_) => {}
                     }
                 }
-                push = membership.pushes.recv() => match push {
-                    Some(Push::Message { seq, frame }) => {
+                push = membership.next() => match push {
+                    Push::Message { seq, frame } => {
                         if seq == self.sent + 1 {
                             self.sent = seq;
                             self.send_raw(&frame).await?;
@@ -406,14 +404,19 @@ impl Connection {
                             Box::pin(self.catch_up()).await?;
                         }
                     }
-                    Some(Push::Frame(frame)) => self.send_raw(&frame).await?,
-                    Some(Push::Close) | None => return Err(End::Restart),
+                    Push::Frame(frame) => self.send_raw(&frame).await?,
+                    Push::Close => return Err(End::Restart),
                 },
                 _ = ping.tick() => {
                     if self.last_heard.elapsed() > SILENT_FOR {
                         return Err(End::Closed);
                     }
                     self.socket.send(Message::Ping(Default::default())).await.map_err(|_| End::Closed)?;
+                    // Another node may have sent a reply into this conversation; until
+                    // nodes announce their commits to each other, look in the log.
+                    if self.connector.context.store_is_shared() {
+                        self.catch_up().await?;
+                    }
                 }
             }
         }

@@ -22,8 +22,9 @@
   const STRINGS = {
     en: {
       open: 'Chat with us', close: 'Close chat', online: 'We are online',
-      offline: 'We are away', offlineNote: 'Nobody is online right now. Leave a message and your email address: we will answer by email.',
-      offlineChat: 'Nobody is online right now. Leave a message: we will answer here as soon as we can.', byEmail: 'We will answer by email at',
+      offline: 'We are away', closed: 'We are closed', away: 'Nobody is online right now.', opensAt: 'We open again', stop: '.',
+      leaveEmail: 'Leave a message and your email address: we will answer by email.',
+      leaveChat: 'Leave a message: we will answer here as soon as we can.', byEmail: 'We will answer by email at',
       placeholder: 'Write a message…', send: 'Send', attach: 'Attach a file',
       name: 'Your name', email: 'Your email', topic: 'Topic', start: 'Start chat',
       required: 'Please fill in', typing: 'is typing…', you: 'You', sending: 'Sending…',
@@ -35,8 +36,9 @@
     },
     ms: {
       open: 'Sembang dengan kami', close: 'Tutup sembang', online: 'Kami dalam talian',
-      offline: 'Kami tiada', offlineNote: 'Tiada sesiapa dalam talian sekarang. Tinggalkan mesej dan alamat e-mel anda: kami akan menjawab melalui e-mel.',
-      offlineChat: 'Tiada sesiapa dalam talian sekarang. Tinggalkan mesej: kami akan menjawab di sini secepat mungkin.', byEmail: 'Kami akan menjawab melalui e-mel ke',
+      offline: 'Kami tiada', closed: 'Kami sudah tutup', away: 'Tiada sesiapa dalam talian sekarang.', opensAt: 'Kami dibuka semula', stop: '.',
+      leaveEmail: 'Tinggalkan mesej dan alamat e-mel anda: kami akan menjawab melalui e-mel.',
+      leaveChat: 'Tinggalkan mesej: kami akan menjawab di sini secepat mungkin.', byEmail: 'Kami akan menjawab melalui e-mel ke',
       placeholder: 'Tulis mesej…', send: 'Hantar', attach: 'Lampirkan fail',
       name: 'Nama anda', email: 'E-mel anda', topic: 'Topik', start: 'Mula sembang',
       required: 'Sila isi', typing: 'sedang menaip…', you: 'Anda', sending: 'Menghantar…',
@@ -48,8 +50,9 @@
     },
     zh: {
       open: '联系我们', close: '关闭对话', online: '客服在线',
-      offline: '客服暂时离开', offlineNote: '现在没有客服在线。请留言并留下电子邮箱，我们会通过邮件回复您。',
-      offlineChat: '现在没有客服在线。请留言，我们会尽快在这里回复您。', byEmail: '我们会通过邮件回复至',
+      offline: '客服暂时离开', closed: '现在是非营业时间', away: '现在没有客服在线。', opensAt: '恢复服务时间：', stop: '。',
+      leaveEmail: '请留言并留下电子邮箱，我们会通过邮件回复您。',
+      leaveChat: '请留言，我们会尽快在这里回复您。', byEmail: '我们会通过邮件回复至',
       placeholder: '输入消息…', send: '发送', attach: '添加文件',
       name: '您的姓名', email: '您的邮箱', topic: '主题', start: '开始对话',
       required: '请填写', typing: '正在输入…', you: '您', sending: '发送中…',
@@ -394,15 +397,21 @@ form.prechat button{background:#1f5fd6;color:#fff;border:0;border-radius:8px;pad
   window.addEventListener('pageshow', (event) => { if (event.persisted) check(); });
   window.addEventListener('focus', check);
 
+  // Someone may answer now: an agent at work, within the chat's hours.
+  const answering = (w) => w.agents_online && w.open;
   const setStatus = () => {
     const w = state.welcome;
     const connected = state.socket && state.socket.readyState === 1 && w;
-    const online = connected && w.agents_online;
+    const online = connected && answering(w);
     dot.classList.toggle('on', !!online);
-    statusText.textContent = !connected ? t('reconnecting') : online ? t('online') : t('offline');
-    const offlineNote = connected && !w.agents_online;
-    notice.hidden = !offlineNote;
-    notice.textContent = offlineNote ? t(w.continues_by_email ? 'offlineNote' : 'offlineChat') : '';
+    statusText.textContent = !connected ? t('reconnecting') : online ? t('online') : w.open ? t('offline') : t('closed');
+    const away = connected && !online;
+    notice.hidden = !away;
+    if (!away) return;
+    const opens = !w.open && w.opens_at
+      ? t('opensAt') + ' ' + new Date(w.opens_at).toLocaleString(lang || undefined, { weekday: 'long', hour: '2-digit', minute: '2-digit' }) + t('stop')
+      : t('away');
+    notice.textContent = opens + ' ' + t(w.continues_by_email ? 'leaveEmail' : 'leaveChat');
   };
 
   const handle = (frame) => {
@@ -457,7 +466,7 @@ form.prechat button{background:#1f5fd6;color:#fff;border:0;border-radius:8px;pad
         } else hideTyping();
         break;
       case 'status':
-        if (state.welcome) state.welcome.agents_online = frame.agents_online;
+        if (state.welcome) Object.assign(state.welcome, { agents_online: frame.agents_online, open: frame.open, opens_at: frame.opens_at });
         setStatus();
         break;
       case 'error':
@@ -588,7 +597,7 @@ form.prechat button{background:#1f5fd6;color:#fff;border:0;border-radius:8px;pad
     const w = state.welcome;
     const fields = [];
     const rule = (name) => w.pre_chat[name];
-    const needEmail = w.continues_by_email && !w.agents_online && !w.email;
+    const needEmail = w.continues_by_email && !answering(w) && !w.email;
     // A user the site signed in is known already.
     if (!w.started && !state.formDone && !w.identified) {
       if (rule('name') !== 'off' && !w.name) fields.push(['name', rule('name')]);
