@@ -98,6 +98,12 @@ impl App {
             channels: Arc::new(channels),
             ready: Arc::new(AtomicBool::new(false)),
             max_body_bytes: config.server.max_body_bytes,
+            trusted_proxies: config
+                .server
+                .trusted_proxies
+                .iter()
+                .filter_map(|p| crate::http::Cidr::parse(p).ok())
+                .collect(),
             sessions: SessionPolicy {
                 idle_ms: i64::from(config.server.session_idle_minutes) * 60_000,
                 lifetime_ms: i64::from(config.server.session_hours) * 3_600_000,

@@ -55,6 +55,10 @@ pub struct ServerConfig {
     /// And at the latest this long after sign-in.
     #[serde(default = "default_session_hours")]
     pub session_hours: u32,
+    /// Reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For` names the
+    /// client; without them every client is the connection's peer.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -64,6 +68,7 @@ impl Default for ServerConfig {
             max_body_bytes: default_max_body(),
             session_idle_minutes: default_session_idle_minutes(),
             session_hours: default_session_hours(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -345,6 +350,11 @@ fn check(raw: RawConfig, text: &str, problems: &mut Vec<Problem>) -> Config {
     }
     if raw.server.session_hours == 0 {
         problem("server.session_hours".into(), "must be at least 1".into());
+    }
+    for proxy in &raw.server.trusted_proxies {
+        if let Err(message) = crate::http::Cidr::parse(proxy) {
+            problem("server.trusted_proxies".into(), message);
+        }
     }
 
     let storage = StorageConfig {

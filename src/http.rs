@@ -38,6 +38,8 @@ pub struct AppState {
     /// Set once connectors and the dispatcher started; cleared at shutdown.
     pub ready: Arc<AtomicBool>,
     pub max_body_bytes: usize,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Arc<[Cidr]>,
     /// How long inbox sessions last.
     pub sessions: crate::api::session::SessionPolicy,
     /// The counts beside the inbox's filters (this node's latest).
@@ -71,6 +73,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(crate::api::error::no_route)
         .method_not_allowed_fallback(crate::api::error::wrong_method)
         .layer(axum::middleware::from_fn(limit_uri))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            client_ip,
+        ))
         .layer(DefaultBodyLimit::max(limit))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
@@ -93,6 +99,104 @@ async fn limit_uri(request: axum::extract::Request, next: axum::middleware::Next
             format!("the request target is {length} bytes; the limit is {MAX_URI_BYTES}"),
         )
         .into_response();
+    }
+    next.run(request).await
+}
+
+/// An address range: `10.0.0.0/8`, `fd00::/8`, or one address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    network: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    pub fn parse(text: &str) -> Result<Cidr, String> {
+        let wrong = || format!("{text:?} is not an address or a range like 10.0.0.0/8");
+        let (address, prefix) = match text.trim().split_once('/') {
+            Some((address, prefix)) => (address, Some(prefix)),
+            None => (text.trim(), None),
+        };
+        let network: std::net::IpAddr = address.parse().map_err(|_| wrong())?;
+        let max = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(wrong)?,
+            None => max,
+        };
+        Ok(Cidr { network, prefix })
+    }
+
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        let ip = match ip {
+            std::net::IpAddr::V6(v6) => v6
+                .to_ipv4_mapped()
+                .map_or(std::net::IpAddr::V6(v6), std::net::IpAddr::V4),
+            v4 => v4,
+        };
+        let bits = |ip: std::net::IpAddr| match ip {
+            std::net::IpAddr::V4(v4) => (u128::from(u32::from(v4)) << 96, 32),
+            std::net::IpAddr::V6(v6) => (u128::from(v6), 128),
+        };
+        let ((network, width), (candidate, candidate_width)) = (bits(self.network), bits(ip));
+        if width != candidate_width {
+            return false;
+        }
+        let mask = if self.prefix == 0 {
+            0
+        } else {
+            u128::MAX << (128 - u32::from(self.prefix))
+        };
+        network & mask == candidate & mask
+    }
+}
+
+/// The client's address: the peer, or when the peer is a trusted proxy, the first
+/// address from the right of `X-Forwarded-For` that is not one of them (addresses
+/// further left were written by the client and prove nothing).
+pub fn client_address(
+    peer: std::net::IpAddr,
+    forwarded_for: Option<&str>,
+    trusted: &[Cidr],
+) -> std::net::IpAddr {
+    let is_trusted = |ip: std::net::IpAddr| trusted.iter().any(|cidr| cidr.contains(ip));
+    if !is_trusted(peer) {
+        return peer;
+    }
+    let mut client = peer;
+    for hop in forwarded_for.unwrap_or("").rsplit(',') {
+        let Ok(ip) = hop.trim().parse::<std::net::IpAddr>() else {
+            break;
+        };
+        client = ip;
+        if !is_trusted(ip) {
+            break;
+        }
+    }
+    client
+}
+
+async fn client_ip(
+    State(state): State<AppState>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip());
+    if let Some(peer) = peer {
+        let forwarded = request
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok());
+        let client = client_address(peer, forwarded, &state.trusted_proxies);
+        request
+            .extensions_mut()
+            .insert(switchboard_core::connector::ClientIp(client));
     }
     next.run(request).await
 }
@@ -144,6 +248,73 @@ async fn webhook(
         answer.body,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_for_counts_only_behind_a_trusted_proxy() {
+        let trusted = [
+            Cidr::parse("10.0.0.0/8").unwrap(),
+            Cidr::parse("::1").unwrap(),
+        ];
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        // A client that writes the header itself changes nothing.
+        assert_eq!(
+            client_address(ip("203.0.113.9"), Some("1.2.3.4"), &trusted),
+            ip("203.0.113.9")
+        );
+        // Behind the proxy: the right-most address that is not a proxy.
+        assert_eq!(
+            client_address(
+                ip("10.0.0.2"),
+                Some("6.6.6.6, 198.51.100.7, 10.0.0.9"),
+                &trusted
+            ),
+            ip("198.51.100.7")
+        );
+        assert_eq!(
+            client_address(ip("::1"), Some("garbage"), &trusted),
+            ip("::1")
+        );
+        assert_eq!(
+            client_address(ip("::ffff:10.1.1.1"), Some("198.51.100.8"), &trusted),
+            ip("198.51.100.8")
+        );
+        assert_eq!(
+            client_address(ip("10.0.0.2"), None, &trusted),
+            ip("10.0.0.2")
+        );
+    }
+
+    #[test]
+    fn ranges_parse_and_match() {
+        assert!(
+            Cidr::parse("192.168.0.0/16")
+                .unwrap()
+                .contains("192.168.4.5".parse().unwrap())
+        );
+        assert!(
+            !Cidr::parse("192.168.0.0/16")
+                .unwrap()
+                .contains("192.169.0.1".parse().unwrap())
+        );
+        assert!(
+            Cidr::parse("0.0.0.0/0")
+                .unwrap()
+                .contains("8.8.8.8".parse().unwrap())
+        );
+        assert!(
+            Cidr::parse("fd00::/8")
+                .unwrap()
+                .contains("fd12::1".parse().unwrap())
+        );
+        for bad in ["10.0.0.0/33", "nope", "10.0.0/8", "::/129"] {
+            assert!(Cidr::parse(bad).is_err(), "{bad}");
+        }
+    }
 }
 
 /// The process is up.

@@ -735,6 +735,57 @@ tls = "none"
     app.stop().await;
 }
 
+/// The per-address limit counts the customer's address: behind a trusted proxy the
+/// one it forwards, and otherwise the connection's, whatever the client writes in
+/// `X-Forwarded-For`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_connection_limit_counts_clients_not_the_proxy() {
+    let limited = r#"
+[channels.chat]
+kind = "webchat"
+secret = "chat-secret-0123"
+allowed_origins = ["https://shop.example"]
+limits = { connections_per_minute = 2 }
+"#;
+    let open = |url: String, forwarded: &'static str| async move {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = url.into_client_request().unwrap();
+        request
+            .headers_mut()
+            .insert("origin", ORIGIN.parse().unwrap());
+        request
+            .headers_mut()
+            .insert("x-forwarded-for", forwarded.parse().unwrap());
+        match tokio_tungstenite::connect_async(request).await {
+            Ok(_) => 101,
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                response.status().as_u16()
+            }
+            Err(error) => panic!("{error}"),
+        }
+    };
+    // Behind a proxy on loopback: each forwarded customer has their own limit.
+    let app = support::spawn_full(Backend::Sqlite, "trusted_proxies = [\"127.0.0.1\"]", |_| {
+        limited.to_owned()
+    })
+    .await;
+    let url = ws_url(&app.url, "chat");
+    for forwarded in ["198.51.100.1", "198.51.100.2", "198.51.100.3"] {
+        assert_eq!(open(url.clone(), forwarded).await, 101);
+        assert_eq!(open(url.clone(), forwarded).await, 101);
+    }
+    assert_eq!(open(url.clone(), "198.51.100.1").await, 429);
+    app.stop().await;
+
+    // Without trusted proxies, a client cannot escape the limit by writing the header.
+    let app = support::spawn_with(Backend::Sqlite, limited).await;
+    let url = ws_url(&app.url, "chat");
+    assert_eq!(open(url.clone(), "198.51.100.1").await, 101);
+    assert_eq!(open(url.clone(), "198.51.100.2").await, 101);
+    assert_eq!(open(url.clone(), "198.51.100.3").await, 429);
+    app.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn admins_see_the_channel_and_its_queue() {
     let (app, _) = gateway(Backend::Sqlite).await;

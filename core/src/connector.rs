@@ -197,6 +197,13 @@ pub struct DeliveryUpdate {
     pub reason: Option<String>,
 }
 
+/// The address of the client behind a request, as the server determined it: the
+/// connection's peer, or behind the operator's trusted proxies the address they
+/// name (`X-Forwarded-For`). Set on every request, for connectors that limit per
+/// address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIp(pub std::net::IpAddr);
+
 /// A webhook request, as received, for the channel's connector.
 #[derive(Debug, Clone)]
 pub struct WebhookRequest {

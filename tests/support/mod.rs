@@ -55,6 +55,15 @@ pub async fn spawn_with(backend: Backend, extra: &str) -> TestApp {
 /// Like [`spawn_with`], for config that names the gateway's own URL (a public URL
 /// that providers call back): `extra` gets it.
 pub async fn spawn_at(backend: Backend, extra: impl FnOnce(&str) -> String) -> TestApp {
+    spawn_full(backend, "", extra).await
+}
+
+/// Like [`spawn_at`], with more keys in `[server]`.
+pub async fn spawn_full(
+    backend: Backend,
+    server: &str,
+    extra: impl FnOnce(&str) -> String,
+) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let extra = extra(&url);
@@ -78,6 +87,7 @@ pub async fn spawn_at(backend: Backend, extra: impl FnOnce(&str) -> String) -> T
         r#"
 [server]
 listen = "127.0.0.1:0"
+{server}
 
 [storage]
 {storage}

@@ -19,6 +19,7 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use switchboard_core::connector::ClientIp;
 use switchboard_core::ingest::IngestError;
 use switchboard_core::model::DeliveryStatus;
 use switchboard_core::store::StoreError;
@@ -49,19 +50,21 @@ fn frame_limit(max_chars: usize) -> usize {
     max_chars * 4 + 16 * 1024
 }
 
-/// The address the request came from, when the server knows it.
+/// The client's address ([`ClientIp`], or the connection's peer), when known.
 pub struct Peer(pub Option<IpAddr>);
 
 impl<S: Send + Sync> FromRequestParts<S> for Peer {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Peer(
+        let client = parts.extensions.get::<ClientIp>().map(|ip| ip.0);
+        let peer = || {
             parts
                 .extensions
                 .get::<ConnectInfo<SocketAddr>>()
-                .map(|info| info.0.ip()),
-        ))
+                .map(|info| info.0.ip())
+        };
+        Ok(Peer(client.or_else(peer)))
     }
 }
 
@@ -133,13 +136,10 @@ pub(crate) async fn upgrade(
         .max_message_size(limit)
         .max_frame_size(limit)
         // Small buffers: most sockets sit idle for hours with nothing to read.
-        .read_buffer_size(1024)
+        .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
         .on_upgrade(move |socket| async move {
-            let fut = Connection::serve(connector, socket);
-            static ONCE: std::sync::Once = std::sync::Once::new();
-            ONCE.call_once(|| eprintln!("SIZE serve future {}", std::mem::size_of_val(&fut)));
-            fut.await;
+            Connection::serve(connector, socket).await;
         })
 }
 
