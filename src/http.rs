@@ -250,6 +250,70 @@ async fn webhook(
         .into_response()
 }
 
+/// The process is up.
+async fn healthz() -> impl IntoResponse {
+    axum::Json(json!({"status": "ok"}))
+}
+
+/// The store answers and the channels are started: send traffic here. Channels
+/// whose connectors report problems make the answer `degraded`, still 200: the node
+/// serves every other channel, and taking it out of a load balancer fixes nothing
+/// that a wrong token or a provider outage broke.
+async fn readyz(State(state): State<AppState>) -> Response {
+    let started = state.ready.load(Ordering::SeqCst);
+    let store = state.gateway.store().ping().await;
+    let ready = started && store.is_ok();
+    let problems: serde_json::Map<String, serde_json::Value> = state
+        .channels
+        .iter()
+        .filter_map(|channel| {
+            let problems = state.gateway.channel_problems(&channel.id);
+            (!problems.is_empty()).then(|| (channel.id.clone(), json!(problems)))
+        })
+        .collect();
+    let status = match (ready, problems.is_empty()) {
+        (false, _) => "not_ready",
+        (true, true) => "ready",
+        (true, false) => "degraded",
+    };
+    let body = json!({
+        "status": status,
+        "store": store.as_ref().map_or_else(|e| e.to_string(), |_| "ok".to_owned()),
+        "channels": if started { "started" } else { "starting or stopping" },
+        "channel_problems": problems,
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(body)).into_response()
+}
+
+/// Prometheus text format. The outbox depth is read from the store at each scrape,
+/// so it is right whichever node queued the messages.
+async fn metrics(State(state): State<AppState>) -> Response {
+    let handle = crate::telemetry::metrics();
+    match state.gateway.store().read(outbox::depth).await {
+        Ok(depths) => {
+            for channel in state.channels.iter() {
+                let depth = depths
+                    .iter()
+                    .find(|(c, _)| *c == channel.id)
+                    .map_or(0, |(_, n)| *n);
+                metrics::gauge!("switchboard_outbox_depth", "channel" => channel.id.clone())
+                    .set(depth as f64);
+            }
+        }
+        Err(error) => tracing::warn!(%error, "cannot read the outbox depth for /metrics"),
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        handle.render(),
+    )
+        .into_response()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,68 +379,4 @@ mod tests {
             assert!(Cidr::parse(bad).is_err(), "{bad}");
         }
     }
-}
-
-/// The process is up.
-async fn healthz() -> impl IntoResponse {
-    axum::Json(json!({"status": "ok"}))
-}
-
-/// The store answers and the channels are started: send traffic here. Channels
-/// whose connectors report problems make the answer `degraded`, still 200: the node
-/// serves every other channel, and taking it out of a load balancer fixes nothing
-/// that a wrong token or a provider outage broke.
-async fn readyz(State(state): State<AppState>) -> Response {
-    let started = state.ready.load(Ordering::SeqCst);
-    let store = state.gateway.store().ping().await;
-    let ready = started && store.is_ok();
-    let problems: serde_json::Map<String, serde_json::Value> = state
-        .channels
-        .iter()
-        .filter_map(|channel| {
-            let problems = state.gateway.channel_problems(&channel.id);
-            (!problems.is_empty()).then(|| (channel.id.clone(), json!(problems)))
-        })
-        .collect();
-    let status = match (ready, problems.is_empty()) {
-        (false, _) => "not_ready",
-        (true, true) => "ready",
-        (true, false) => "degraded",
-    };
-    let body = json!({
-        "status": status,
-        "store": store.as_ref().map_or_else(|e| e.to_string(), |_| "ok".to_owned()),
-        "channels": if started { "started" } else { "starting or stopping" },
-        "channel_problems": problems,
-    });
-    let status = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (status, axum::Json(body)).into_response()
-}
-
-/// Prometheus text format. The outbox depth is read from the store at each scrape,
-/// so it is right whichever node queued the messages.
-async fn metrics(State(state): State<AppState>) -> Response {
-    let handle = crate::telemetry::metrics();
-    match state.gateway.store().read(outbox::depth).await {
-        Ok(depths) => {
-            for channel in state.channels.iter() {
-                let depth = depths
-                    .iter()
-                    .find(|(c, _)| *c == channel.id)
-                    .map_or(0, |(_, n)| *n);
-                metrics::gauge!("switchboard_outbox_depth", "channel" => channel.id.clone())
-                    .set(depth as f64);
-            }
-        }
-        Err(error) => tracing::warn!(%error, "cannot read the outbox depth for /metrics"),
-    }
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        handle.render(),
-    )
-        .into_response()
 }
