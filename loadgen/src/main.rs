@@ -18,10 +18,15 @@
 //!     --verify-store sqlite:./data/switchboard.db
 //! ```
 //!
+//! `switchboard-loadgen chat ...` drives the web chat instead: idle and active
+//! customer sockets and agents replying through the API (see [`chat`]).
+//!
 //! Layout: `shape` is everything that differs by kind (request bodies, headers,
 //! acknowledgements, external ids); `drive` runs the workers and tallies answers;
-//! `verify` reads the store; `report` prints the result.
+//! `verify` reads the store; `report` prints the result; `chat` is the web chat's
+//! own load, beside the webhooks.
 
+mod chat;
 mod drive;
 mod report;
 mod shape;
@@ -44,8 +49,14 @@ use verify::StoreSpec;
 /// notifications) at a running Switchboard gateway and checks that every acknowledged
 /// message was stored exactly once.
 #[derive(Debug, Parser)]
-#[command(version)]
+#[command(
+    version,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// The gateway's base URL.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     url: Url,
@@ -59,8 +70,13 @@ struct Args {
     channel: String,
     /// The channel's webhook secret: an api channel's signing secret, a Telegram
     /// channel's `webhook_secret`, or a WhatsApp channel's `app_secret`.
-    #[arg(long, env = "SWITCHBOARD_LOADGEN_SECRET", hide_env_values = true)]
-    secret: String,
+    #[arg(
+        long,
+        env = "SWITCHBOARD_LOADGEN_SECRET",
+        hide_env_values = true,
+        required = true
+    )]
+    secret: Option<String>,
     /// `--kind whatsapp`: the channel's `phone_number_id`. The gateway leaves alone
     /// notifications for other numbers, so it must match.
     #[arg(long)]
@@ -87,6 +103,14 @@ struct Args {
     /// Allow a target other than loopback; without it the load stays on this machine.
     #[arg(long)]
     allow_remote: bool,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Loads a web chat channel instead: idle sockets (the gateway's memory per
+    /// socket), then active chats with agents replying (throughput, ack and reply
+    /// latency), then checks that nothing was lost or doubled.
+    Chat(chat::ChatArgs),
 }
 
 fn parse_duration(value: &str) -> Result<Duration, String> {
@@ -141,19 +165,26 @@ fn redact_url_password(value: &str) -> String {
     }
 }
 
-/// The command line as typed, shell-quoted, with the secret and store password hidden
-/// so that reports can be shared.
+/// Options whose values are secrets.
+const SECRET_OPTIONS: &[&str] = &["--secret", "--agent-token"];
+
+/// The command line as typed, shell-quoted, with the secrets and store password
+/// hidden so that reports can be shared.
 fn command_line(args: impl IntoIterator<Item = String>) -> String {
     let mut shown = Vec::new();
     let mut secret_next = false;
     for arg in args {
+        let inline_secret = SECRET_OPTIONS.iter().find(|option| {
+            arg.strip_prefix(**option)
+                .is_some_and(|v| v.starts_with('='))
+        });
         let arg = if std::mem::take(&mut secret_next) {
             "***".to_owned()
-        } else if arg == "--secret" {
+        } else if SECRET_OPTIONS.contains(&arg.as_str()) {
             secret_next = true;
             arg
-        } else if arg.starts_with("--secret=") {
-            "--secret=***".to_owned()
+        } else if let Some(option) = inline_secret {
+            format!("{option}=***")
         } else {
             redact_url_password(&arg)
         };
@@ -205,6 +236,10 @@ async fn main() -> anyhow::Result<ExitCode> {
         .map_err(|_| anyhow::anyhow!("cannot install the TLS crypto provider"))?;
     let args = Args::parse();
     let command = command_line(std::env::args());
+    if let Some(Command::Chat(chat)) = args.command {
+        return chat::run(chat, command).await;
+    }
+    let secret = args.secret.context("--secret is required")?;
     if !args.allow_remote && !is_loopback(&args.url) {
         bail!(
             "{} is not a loopback address; pass --allow-remote to load another host",
@@ -219,7 +254,7 @@ async fn main() -> anyhow::Result<ExitCode> {
     let shape: Arc<dyn Shape> = shape::build(
         args.kind,
         Run {
-            secret: &args.secret,
+            secret: &secret,
             id: &run_id,
             customers: args.customers,
             started_unix,
@@ -353,6 +388,9 @@ mod tests {
             "--secret",
             "dev-secret",
             "--secret=other",
+            "--agent-token",
+            "agent-token",
+            "--agent-token=x",
             "--verify-store",
             "postgres://sb:pw@127.0.0.1/sb",
             "--url",
@@ -362,7 +400,8 @@ mod tests {
         .map(String::from);
         assert_eq!(
             command_line(args),
-            "switchboard-loadgen --secret '***' '--secret=***' --verify-store \
+            "switchboard-loadgen --secret '***' '--secret=***' --agent-token '***' \
+             '--agent-token=***' --verify-store \
              'postgres://sb:***@127.0.0.1/sb' --url http://127.0.0.1:8080 'it'\\''s'"
         );
         assert_eq!(
