@@ -37,10 +37,14 @@ fn check_config_warns_of_development_secrets_off_loopback() {
         "a warning, not a refusal"
     );
     assert!(
-        stderr.starts_with("warning: agents[0].token, channels.api.secret still hold"),
+        stderr.starts_with(
+            "warning: agents[0].token, channels.api.secret, channels.chat.secret still hold"
+        ),
         "{stderr}"
     );
-    assert!(!stderr.contains("dev-secret") && !stderr.contains("dev-admin-token"));
+    for value in ["dev-secret", "dev-admin-token", "dev-chat-secret"] {
+        assert!(!stderr.contains(value), "{stderr}");
+    }
 }
 
 /// A problem is named by its key and line, and the exit code says the file is bad.
