@@ -657,11 +657,7 @@ fn mailbox_with_mail(server: &MailServer, count: usize) -> (String, String) {
         );
         server.deliver(&support, raw.as_bytes());
     }
-    let (imap_host, imap_port) = server.imap_addr().rsplit_once(':').unwrap();
-    let (smtp_host, smtp_port) = server.smtp_addr().rsplit_once(':').unwrap();
-    let channel = format!(
-        "[channels.email]\nkind = \"email\"\naddress = \"{support}@example.test\"\n\n[channels.email.imap]\nhost = \"{imap_host}\"\nport = {imap_port}\ntls = \"none\"\nusername = \"{support}\"\npassword = \"test\"\ninitial_sync = \"all\"\n\n[channels.email.smtp]\nhost = \"{smtp_host}\"\nport = {smtp_port}\ntls = \"none\"\n"
-    );
+    let channel = server.channel_config(&support, "all");
     (support, channel)
 }
 

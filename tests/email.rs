@@ -27,31 +27,7 @@ impl Mailboxes {
     }
 
     fn config(&self, initial_sync: &str) -> String {
-        let (imap_host, imap_port) = self.server.imap_addr().rsplit_once(':').unwrap();
-        let (smtp_host, smtp_port) = self.server.smtp_addr().rsplit_once(':').unwrap();
-        format!(
-            r#"
-[channels.email]
-kind = "email"
-address = "{support}@{DOMAIN}"
-display_name = "Example Support"
-
-[channels.email.imap]
-host = "{imap_host}"
-port = {imap_port}
-tls = "none"
-username = "{support}"
-password = "test"
-initial_sync = "{initial_sync}"
-
-[channels.email.smtp]
-host = "{smtp_host}"
-port = {smtp_port}
-tls = "none"
-timeout_seconds = 10
-"#,
-            support = self.support
-        )
+        self.server.channel_config(&self.support, initial_sync)
     }
 
     fn deliver(&self, raw: &str) {

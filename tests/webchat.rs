@@ -595,8 +595,6 @@ async fn a_chat_left_while_nobody_is_online_continues_by_email() {
     let mailbox = server.fresh_user("support");
     let customer = server.fresh_user("aminah");
     let address = format!("{customer}@customer.example");
-    let (imap_host, imap_port) = server.imap_addr().rsplit_once(':').unwrap();
-    let (smtp_host, smtp_port) = server.smtp_addr().rsplit_once(':').unwrap();
     let config = format!(
         r#"
 [channels.chat]
@@ -604,26 +602,8 @@ kind = "webchat"
 secret = "chat-secret-0123"
 allowed_origins = ["https://shop.example"]
 continue_by_email = "email"
-
-[channels.email]
-kind = "email"
-address = "{mailbox}@example.test"
-display_name = "Example Support"
-
-[channels.email.imap]
-host = "{imap_host}"
-port = {imap_port}
-tls = "none"
-username = "{mailbox}"
-password = "test"
-initial_sync = "new"
-
-[channels.email.smtp]
-host = "{smtp_host}"
-port = {smtp_port}
-tls = "none"
-timeout_seconds = 10
-"#
+{email}"#,
+        email = server.channel_config(&mailbox, "new")
     );
     let app = support::spawn_with(Backend::Sqlite, &config).await;
     let url = ws_url(&app.url, "chat");

@@ -21,7 +21,7 @@ use crate::presence::Presence;
 use crate::store::queries::{
     channel_state, contacts, conversation_log, events as event_log, messages, outbox,
 };
-use crate::store::{Store, StoreError};
+use crate::store::{Connection, Store, StoreError};
 
 /// Settings of the core, from the config's `[tickets]`, `[ingest]`, `[outbox]` and
 /// `[attachments]` sections.
@@ -211,6 +211,13 @@ impl Gateway {
     }
 }
 
+/// Whether a transaction writes.
+#[derive(Clone, Copy)]
+enum Access {
+    Read,
+    Write,
+}
+
 /// What a connector may do with the core: hand in messages and delivery updates,
 /// keep its poller's cursor, mark addresses unreachable.
 #[derive(Clone)]
@@ -275,6 +282,27 @@ impl ChannelContext {
             .await
     }
 
+    /// Runs `work` with the channel's id and the conversation key, in a transaction
+    /// that writes or only reads.
+    async fn in_conversation<T, F>(
+        &self,
+        conversation: &str,
+        access: Access,
+        mut work: F,
+    ) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnMut(&mut dyn Connection, &str, &str) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (channel, conversation) = (self.channel.as_str().to_owned(), conversation.to_owned());
+        let work = move |conn: &mut dyn Connection| work(conn, &channel, &conversation);
+        let store = &self.gateway.inner.store;
+        match access {
+            Access::Read => store.read(work).await,
+            Access::Write => store.write(work).await,
+        }
+    }
+
     /// Puts a reply that is being sent into its conversation's log, or finds it there
     /// when an earlier attempt did; returns it with its number.
     pub async fn log_sent(
@@ -282,24 +310,19 @@ impl ChannelContext {
         conversation: &str,
         message_id: i64,
     ) -> Result<conversation_log::Entry, StoreError> {
-        let (channel, conversation) = (self.channel.as_str().to_owned(), conversation.to_owned());
         let now = self.now().0;
-        self.gateway
-            .inner
-            .store
-            .write(move |conn| {
-                let seq = conversation_log::append(conn, &channel, &conversation, message_id, now)?;
-                conversation_log::read(
-                    conn,
-                    &channel,
-                    &conversation,
-                    conversation_log::Range::After(seq - 1),
-                    1,
-                )?
-                .pop()
-                .ok_or_else(|| StoreError::Database("a logged message vanished".into()))
-            })
-            .await
+        self.in_conversation(
+            conversation,
+            Access::Write,
+            move |conn, channel, conversation| {
+                let seq = conversation_log::append(conn, channel, conversation, message_id, now)?;
+                let range = conversation_log::Range::After(seq - 1);
+                conversation_log::read(conn, channel, conversation, range, 1)?
+                    .pop()
+                    .ok_or_else(|| StoreError::Database("a logged message vanished".into()))
+            },
+        )
+        .await
     }
 
     /// Part of a conversation's log ([`conversation_log::read`]), its latest number,
@@ -310,12 +333,14 @@ impl ChannelContext {
         range: conversation_log::Range,
         limit: usize,
     ) -> Result<conversation_log::Page, StoreError> {
-        let (channel, conversation) = (self.channel.as_str().to_owned(), conversation.to_owned());
-        self.gateway
-            .inner
-            .store
-            .read(move |conn| conversation_log::page(conn, &channel, &conversation, range, limit))
-            .await
+        self.in_conversation(
+            conversation,
+            Access::Read,
+            move |conn, channel, conversation| {
+                conversation_log::page(conn, channel, conversation, range, limit)
+            },
+        )
+        .await
     }
 
     /// Keeps a customer's file until a message refers to it; returns its SHA-256.
@@ -330,14 +355,14 @@ impl ChannelContext {
         conversation: &str,
         attachment_id: i64,
     ) -> Result<Option<(Attachment, bytes::Bytes)>, StoreError> {
-        let (channel, conversation) = (self.channel.as_str().to_owned(), conversation.to_owned());
         let found = self
-            .gateway
-            .inner
-            .store
-            .read(move |conn| {
-                conversation_log::attachment(conn, &channel, &conversation, attachment_id)
-            })
+            .in_conversation(
+                conversation,
+                Access::Read,
+                move |conn, channel, conversation| {
+                    conversation_log::attachment(conn, channel, conversation, attachment_id)
+                },
+            )
             .await?;
         let Some(attachment) = found else {
             return Ok(None);
@@ -360,26 +385,26 @@ impl ChannelContext {
         seq: i64,
         status: DeliveryStatus,
     ) -> Result<(), StoreError> {
-        let (channel, conversation) = (self.channel.as_str().to_owned(), conversation.to_owned());
         let now = self.now();
         let recorded = self
-            .gateway
-            .inner
-            .store
-            .write(move |conn| {
-                let changes = conversation_log::mark_outbound(
-                    conn,
-                    &channel,
-                    &conversation,
-                    seq,
-                    status,
-                    now.0,
-                )?;
-                if changes.is_empty() {
-                    return Ok(Vec::new());
-                }
-                event_log::append(conn, changes.iter().map(|c| c.event()).collect(), now)
-            })
+            .in_conversation(
+                conversation,
+                Access::Write,
+                move |conn, channel, conversation| {
+                    let changes = conversation_log::mark_outbound(
+                        conn,
+                        channel,
+                        conversation,
+                        seq,
+                        status,
+                        now.0,
+                    )?;
+                    if changes.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    event_log::append(conn, changes.iter().map(|c| c.event()).collect(), now)
+                },
+            )
             .await?;
         self.gateway.inner.events.publish(recorded);
         Ok(())

@@ -126,6 +126,35 @@ impl MailServer {
     /// later deliveries and IMAP logins find it. The prefix takes `a-z 0-9 . _ -`; start
     /// it with `reject-permanent` or `reject-temporary` for an address that the SMTP
     /// server refuses.
+    /// The config of an email channel `[channels.email]` that reads `user`'s mailbox
+    /// (its address `user@example.test`) and sends through the test SMTP server.
+    pub fn channel_config(&self, user: &str, initial_sync: &str) -> String {
+        let (imap_host, imap_port) = self.imap_addr().rsplit_once(':').unwrap();
+        let (smtp_host, smtp_port) = self.smtp_addr().rsplit_once(':').unwrap();
+        format!(
+            r#"
+[channels.email]
+kind = "email"
+address = "{user}@example.test"
+display_name = "Example Support"
+
+[channels.email.imap]
+host = "{imap_host}"
+port = {imap_port}
+tls = "none"
+username = "{user}"
+password = "test"
+initial_sync = "{initial_sync}"
+
+[channels.email.smtp]
+host = "{smtp_host}"
+port = {smtp_port}
+tls = "none"
+timeout_seconds = 10
+"#
+        )
+    }
+
     pub fn fresh_user(&self, prefix: &str) -> String {
         let prefix = prefix.to_ascii_lowercase();
         assert!(

@@ -34,6 +34,8 @@ const QUEUE: usize = 32;
 
 #[derive(Default)]
 pub struct Hub {
+    /// The channel, for the metrics.
+    channel: String,
     inner: Mutex<Rooms>,
 }
 
@@ -94,6 +96,13 @@ pub struct Membership {
 }
 
 impl Hub {
+    pub fn new(channel: &str) -> Hub {
+        Hub {
+            channel: channel.to_owned(),
+            inner: Mutex::default(),
+        }
+    }
+
     pub fn join(self: &Arc<Self>, conversation: &str) -> Membership {
         let inbox = Arc::new(Inbox::default());
         let mut rooms = self.lock();
@@ -108,7 +117,8 @@ impl Hub {
                 id,
                 inbox: inbox.clone(),
             });
-        metrics::gauge!("switchboard_webchat_sockets").increment(1.0);
+        metrics::gauge!("switchboard_webchat_sockets", "channel" => self.channel.clone())
+            .increment(1.0);
         Membership {
             hub: self.clone(),
             conversation: conversation.to_owned(),
@@ -187,7 +197,8 @@ impl Hub {
                 rooms.by_ticket.remove(&ticket);
             }
         }
-        metrics::gauge!("switchboard_webchat_sockets").decrement(1.0);
+        metrics::gauge!("switchboard_webchat_sockets", "channel" => self.channel.clone())
+            .decrement(1.0);
     }
 }
 

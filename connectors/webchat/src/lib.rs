@@ -75,7 +75,7 @@ impl WebchatConnector {
         let limits = config.limits;
         Ok(WebchatConnector {
             signer,
-            hub: Arc::default(),
+            hub: Arc::new(Hub::new(context.channel().as_str())),
             connections: RateLimiter::keyed(per_minute(limits.connections_per_minute)),
             messages: RateLimiter::keyed(per_minute(limits.messages_per_minute)),
             uploads: RateLimiter::keyed(per_minute(limits.uploads_per_minute)),

@@ -40,15 +40,7 @@ pub(crate) async fn script(headers: HeaderMap) -> Response {
     let headers = response.headers_mut();
     headers.insert(header::ETAG, HeaderValue::from_static(etag));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    // Sites load it from their pages: it is a script for any origin, like a CDN's.
-    headers.insert(
-        header::HeaderName::from_static("cross-origin-resource-policy"),
-        HeaderValue::from_static("cross-origin"),
-    );
+    for_other_sites(headers);
     response
 }
 
@@ -80,6 +72,19 @@ const DEMO_PAGE: &str = r#"<!doctype html>
 <script src="widget.js" async></script>
 </body></html>
 "#;
+
+/// What the script and files are served with: their type as declared, never sniffed,
+/// and loadable from the site's pages (another origin), as from a CDN.
+fn for_other_sites(headers: &mut HeaderMap) {
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::HeaderName::from_static("cross-origin-resource-policy"),
+        HeaderValue::from_static("cross-origin"),
+    );
+}
 
 /// CORS headers for an allowed origin.
 fn cors(response: &mut Response, origin: &str) {
@@ -278,17 +283,10 @@ pub(crate) async fn file(
         headers.insert(header::CONTENT_DISPOSITION, value);
     }
     headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static("default-src 'none'; sandbox"),
     );
-    headers.insert(
-        header::HeaderName::from_static("cross-origin-resource-policy"),
-        HeaderValue::from_static("cross-origin"),
-    );
+    for_other_sites(headers);
     headers.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("private, max-age=3600"),
