@@ -122,6 +122,7 @@ describe('the web chat', () => {
     await signIn(agent.page, AGENTS.gus);
     await agent.page.click(`a.ticket[data-reference="${ticket}"]`);
     await agent.page.waitForSelector('#ticket-pane .message .text:text("Hi, a question about fees")');
+    assert.match(await agent.page.textContent('.reply-to'), /^Reply on chat to Visitor [A-Z0-9]{1,6}$/);
     // An agent at work: the widget says so without waiting.
     await customer.page.waitForSelector('.dot.on', { timeout: 5_000 });
 

@@ -473,8 +473,11 @@ function changedBanner(changes, retry) {
       } }, retry ? 'Review first' : 'Mark as read')));
 }
 
-function address(reply) {
-  return reply.recipient ? reply.recipient.address : 'the customer';
+function address(reply, contact) {
+  if (!reply.recipient) return 'the customer';
+  // A web chat visitor's address is a session key: their name says more.
+  if (reply.recipient.kind === 'webchat') return (contact && contact.name) || 'the visitor';
+  return reply.recipient.address;
 }
 
 function replyBox(ticket, contact, reply) {
@@ -487,7 +490,7 @@ function replyBox(ticket, contact, reply) {
   const picker = h('input', { type: 'file', multiple: true, id: 'reply-attach', 'aria-label': 'Attach files',
     onchange: async (e) => { state.files = await readFiles(e.target.files); files.textContent = fileSummary(); } });
   return h('form', { class: 'reply', id: 'reply-form', onsubmit: (e) => { e.preventDefault(); send('reply'); } },
-    h('div', { class: 'reply-to' }, 'Reply on ', h('strong', {}, reply.channel), ' to ', h('strong', {}, address(reply))),
+    h('div', { class: 'reply-to' }, 'Reply on ', h('strong', {}, reply.channel), ' to ', h('strong', {}, address(reply, contact))),
     h('textarea', { id: 'reply-text', rows: 4, placeholder: 'Write a reply (r); Ctrl+Enter sends, Ctrl+Shift+Enter saves a note' }),
     status,
     h('div', { class: 'reply-actions' },
