@@ -73,6 +73,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(crate::api::error::no_route)
         .method_not_allowed_fallback(crate::api::error::wrong_method)
         .layer(axum::middleware::from_fn(limit_uri))
+        .layer(axum::middleware::from_fn(security_headers))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             client_ip,
@@ -101,6 +102,59 @@ async fn limit_uri(request: axum::extract::Request, next: axum::middleware::Next
         .into_response();
     }
     next.run(request).await
+}
+
+/// The policy of a page that sets none of its own (the API's Swagger UI): its own
+/// scripts, styles and images only, fetches to this origin, no framing; and the one
+/// style element Swagger UI writes into the page, by its hash (the browser tests fail
+/// if a new version writes another).
+const PAGE_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL7b99vMdIX99w='; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// The policy of everything that is not a page (JSON, text, files): it runs nothing
+/// and loads nothing, even if a browser were made to open it.
+const DATA_POLICY: &str = "default-src 'none'; frame-ancestors 'none'; sandbox";
+
+/// What every answer carries unless its handler chose otherwise: no type sniffing,
+/// no framing, no referrer, a Content-Security-Policy, and no loading from other
+/// sites' pages (the web chat's script and files opt in). No CORS header is sent
+/// anywhere but the web chat's uploads, for its allowed origins: other sites'
+/// scripts cannot read the API.
+async fn security_headers(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    let is_page = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    // A handler's own policy decides framing (formatted mail is framed by the inbox);
+    // otherwise nothing may frame the answer, also for browsers without CSP 2.
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        let policy = if is_page { PAGE_POLICY } else { DATA_POLICY };
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            axum::http::HeaderValue::from_static(policy),
+        );
+        headers
+            .entry(header::X_FRAME_OPTIONS)
+            .or_insert(axum::http::HeaderValue::from_static("DENY"));
+    }
+    let defaults = [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (
+            header::HeaderName::from_static("cross-origin-resource-policy"),
+            "same-origin",
+        ),
+    ];
+    for (name, value) in defaults {
+        headers
+            .entry(name)
+            .or_insert(axum::http::HeaderValue::from_static(value));
+    }
+    response
 }
 
 /// An address range: `10.0.0.0/8`, `fd00::/8`, or one address.

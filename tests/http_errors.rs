@@ -97,3 +97,100 @@ async fn the_bearer_scheme_is_case_insensitive() {
     }
     app.stop().await;
 }
+
+/// Every answer carries the security headers, whatever route answered it: pages
+/// their own strict policy, data a policy that runs nothing; the web chat's script
+/// and files alone may be loaded by other sites; and no route but the chat's uploads
+/// answers CORS, so other sites' scripts cannot read the API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_answer_carries_the_security_headers() {
+    let app = support::spawn_with(
+        Backend::Sqlite,
+        "[channels.chat]\nkind = \"webchat\"\nsecret = \"chat-secret\"\nallowed_origins = [\"https://shop.example\"]\n",
+    )
+    .await;
+    let get = |path: &str, token: Option<&str>| {
+        let mut request = app.http.get(format!("{}{path}", app.url));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    let cases: [(&str, Option<&str>, u16, &str, &str); 9] = [
+        ("/healthz", None, 200, "sandbox", "same-origin"),
+        ("/metrics", None, 200, "sandbox", "same-origin"),
+        ("/api/v1/tickets", None, 401, "sandbox", "same-origin"),
+        (
+            "/api/v1/tickets",
+            Some(ADMIN_TOKEN),
+            200,
+            "sandbox",
+            "same-origin",
+        ),
+        ("/nowhere", None, 404, "sandbox", "same-origin"),
+        ("/", None, 200, "script-src 'self'", "same-origin"),
+        ("/docs/", None, 200, "script-src 'self'", "same-origin"),
+        (
+            "/webchat/chat/widget.js",
+            None,
+            200,
+            "sandbox",
+            "cross-origin",
+        ),
+        (
+            "/webchat/chat/demo",
+            None,
+            200,
+            "script-src 'self'",
+            "same-origin",
+        ),
+    ];
+    for (path, token, status, policy, resource_policy) in cases {
+        let response = get(path, token).await.unwrap();
+        assert_eq!(response.status(), status, "{path}");
+        let headers = response.headers();
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .unwrap_or_else(|| panic!("{path}: no {name}"))
+                .to_str()
+                .unwrap()
+                .to_owned()
+        };
+        let csp = header("content-security-policy");
+        assert!(csp.contains(policy), "{path}: {csp}");
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert!(
+            !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+            "{path}: {csp}"
+        );
+        assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(header("referrer-policy"), "no-referrer", "{path}");
+        if let Some(framing) = headers.get("x-frame-options") {
+            assert_eq!(framing, "DENY", "{path}");
+        }
+        assert_eq!(
+            header("cross-origin-resource-policy"),
+            resource_policy,
+            "{path}"
+        );
+    }
+    let preflight = app
+        .http
+        .request(Method::OPTIONS, format!("{}/api/v1/tickets", app.url))
+        .header("origin", "https://evil.example")
+        .header("access-control-request-method", "GET")
+        .header("access-control-request-headers", "authorization")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        preflight
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none(),
+        "{:?}",
+        preflight.headers()
+    );
+    app.stop().await;
+}

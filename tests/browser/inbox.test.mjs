@@ -56,6 +56,16 @@ describe('the inbox', () => {
     assert.ok(gzipped < 200 * 1024, `${gzipped} bytes`);
   });
 
+  test('the API documentation page works under a strict policy of its own', async () => {
+    const { page, context, problems } = await agentPage(browser, gateway);
+    const response = await page.goto('/docs/');
+    assert.match(response.headers()['content-security-policy'], /script-src 'self'/);
+    await page.waitForSelector('.swagger-ui .info .title');
+    await page.waitForSelector('.opblock-tag');
+    assert.deepEqual(problems, []);
+    await context.close();
+  });
+
   test('a wrong token is refused by name, and sign-out ends the session', async () => {
     const { page, context, problems } = await agentPage(browser, gateway);
     await page.goto('/');
