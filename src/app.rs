@@ -98,6 +98,9 @@ impl App {
             channels: Arc::new(channels),
             ready: Arc::new(AtomicBool::new(false)),
             max_body_bytes: config.server.max_body_bytes,
+            guesses: Arc::new(crate::api::guesses::Guesses::new(
+                config.server.wrong_tokens_per_minute,
+            )),
             trusted_proxies: config
                 .server
                 .trusted_proxies

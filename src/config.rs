@@ -59,6 +59,10 @@ pub struct ServerConfig {
     /// client; without them every client is the connection's peer.
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+    /// Wrong agent tokens (bearer or sign-in) one client address may present per
+    /// minute before it is answered 429 for a while.
+    #[serde(default = "default_wrong_tokens_per_minute")]
+    pub wrong_tokens_per_minute: u32,
 }
 
 impl Default for ServerConfig {
@@ -69,6 +73,7 @@ impl Default for ServerConfig {
             session_idle_minutes: default_session_idle_minutes(),
             session_hours: default_session_hours(),
             trusted_proxies: Vec::new(),
+            wrong_tokens_per_minute: default_wrong_tokens_per_minute(),
         }
     }
 }
@@ -84,6 +89,11 @@ fn default_max_body() -> usize {
 /// A shift's pause for lunch does not sign anyone out.
 fn default_session_idle_minutes() -> u32 {
     8 * 60
+}
+
+/// A person mistyping a token tries a few times a minute; a guesser, thousands.
+fn default_wrong_tokens_per_minute() -> u32 {
+    20
 }
 
 /// One working day and the night after: agents sign in again each morning.
@@ -350,6 +360,12 @@ fn check(raw: RawConfig, text: &str, problems: &mut Vec<Problem>) -> Config {
     }
     if raw.server.session_hours == 0 {
         problem("server.session_hours".into(), "must be at least 1".into());
+    }
+    if raw.server.wrong_tokens_per_minute == 0 {
+        problem(
+            "server.wrong_tokens_per_minute".into(),
+            "must be at least 1".into(),
+        );
     }
     for proxy in &raw.server.trusted_proxies {
         if let Err(message) = crate::http::Cidr::parse(proxy) {

@@ -40,6 +40,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Arc<[Cidr]>,
+    /// Wrong agent tokens per client address, against brute force.
+    pub guesses: Arc<crate::api::guesses::Guesses>,
     /// How long inbox sessions last.
     pub sessions: crate::api::session::SessionPolicy,
     /// The counts beside the inbox's filters (this node's latest).

@@ -194,3 +194,45 @@ async fn every_answer_carries_the_security_headers() {
     );
     app.stop().await;
 }
+
+/// Guessing tokens: an address that presents wrong agent tokens past the limit (20 a
+/// minute) is answered 429 with Retry-After, the right token included; agents at
+/// work, who present the right one, never meet the limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_address_guessing_tokens_is_held_off() {
+    let app = support::spawn(Backend::Sqlite).await;
+    let status = |token: &'static str| {
+        let request = app
+            .http
+            .get(format!("{}/api/v1/tickets", app.url))
+            .bearer_auth(token);
+        async move { request.send().await.unwrap() }
+    };
+    for _ in 0..60 {
+        assert_eq!(status(ADMIN_TOKEN).await.status(), 200);
+    }
+    for n in 0..21 {
+        assert_eq!(status("guess-0123456789").await.status(), 401, "guess {n}");
+    }
+    let held = status(ADMIN_TOKEN).await;
+    assert_eq!(held.status(), 429);
+    let wait: u64 = held.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    let body: serde_json::Value = held.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
+    // Signing in from there is held off too.
+    let sign_in = app
+        .http
+        .post(format!("{}/api/v1/session", app.url))
+        .header("origin", &app.url)
+        .json(&serde_json::json!({"token": ADMIN_TOKEN}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sign_in.status(), 429);
+    app.stop().await;
+}

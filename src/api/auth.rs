@@ -7,6 +7,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
 use crate::api::error::ApiError;
+use crate::api::guesses::Client;
 use crate::api::session;
 use crate::config::Role;
 use crate::http::AppState;
@@ -37,9 +38,15 @@ impl FromRequestParts<AppState> for Agent {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let agent = match parts.headers.get(AUTHORIZATION) {
-            Some(header) => bearer_token(header.as_bytes())
-                .and_then(|token| agent_by_token(state, token))
-                .ok_or(ApiError::Unauthorized),
+            Some(header) => {
+                let client = Client::of(parts);
+                state.guesses.check(client)?;
+                let agent = bearer_token(header.as_bytes()).and_then(|t| agent_by_token(state, t));
+                if agent.is_none() {
+                    state.guesses.failed(client);
+                }
+                agent.ok_or(ApiError::Unauthorized)
+            }
             None => session::agent_from_cookie(parts, state)
                 .await?
                 .ok_or(ApiError::Unauthorized),

@@ -30,6 +30,11 @@ pub enum ApiError {
     /// 409 `changed`: the ticket has messages the agent had not seen; they come with
     /// the error as `changes`.
     Changed(String, Vec<switchboard_core::Message>),
+    /// 429 `rate_limited`, with `Retry-After`.
+    TooManyRequests {
+        retry_after: std::time::Duration,
+        message: String,
+    },
     /// Any other status with its own code.
     Status(StatusCode, &'static str, String),
 }
@@ -37,6 +42,19 @@ pub enum ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, message) = match self {
+            ApiError::TooManyRequests {
+                retry_after,
+                message,
+            } => {
+                let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+                let body = json!({"error": {"code": "rate_limited", "message": format!("{message}; retry in {seconds} s")}});
+                let mut response = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
+                response.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from(seconds),
+                );
+                return response;
+            }
             ApiError::Changed(message, changes) => {
                 let body = json!({"error": {"code": "changed", "message": message, "changes": changes}});
                 return (StatusCode::CONFLICT, Json(body)).into_response();

@@ -8,6 +8,7 @@ pub mod contacts;
 pub mod counts;
 pub mod error;
 pub mod events;
+pub mod guesses;
 pub mod presence;
 pub mod session;
 pub mod tickets;

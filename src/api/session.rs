@@ -24,6 +24,7 @@ use utoipa::ToSchema;
 
 use crate::api::auth::{Agent, agent_by_token};
 use crate::api::error::{ApiError, ApiJson};
+use crate::api::guesses::Client;
 use crate::config::Role;
 use crate::http::{AppState, ChannelInfo};
 
@@ -71,9 +72,11 @@ pub struct SessionInfo {
 /// Signs in with an agent token; answers with a session cookie.
 #[utoipa::path(post, path = "/api/v1/session", tag = "session", request_body = SignIn,
     responses((status = 201, body = SessionInfo, description = "Signed in; the cookie is set"),
-        (status = 401, description = "The token is not an agent's"), (status = 403, description = "Sent from another origin")))]
+        (status = 401, description = "The token is not an agent's"), (status = 403, description = "Sent from another origin"),
+        (status = 429, description = "Too many wrong tokens from this address; see Retry-After")))]
 pub async fn sign_in(
     State(state): State<AppState>,
+    client: Client,
     headers: HeaderMap,
     ApiJson(request): ApiJson<SignIn>,
 ) -> Result<Response, ApiError> {
@@ -86,7 +89,9 @@ pub async fn sign_in(
             "sign-in is only accepted from the gateway's own pages".into(),
         ));
     }
+    state.guesses.check(client)?;
     let agent = agent_by_token(&state, request.token.as_bytes()).ok_or_else(|| {
+        state.guesses.failed(client);
         ApiError::Status(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
