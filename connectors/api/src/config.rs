@@ -2,8 +2,9 @@
 
 use serde::Deserialize;
 use switchboard_core::Secret;
+use switchboard_core::secret::redact_urls;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiChannelConfig {
     /// The shared secret that signs both directions: `X-Switchboard-Signature:
@@ -25,6 +26,22 @@ pub struct ApiChannelConfig {
     /// How long a callback or an attachment download may take, in seconds.
     #[serde(default = "default_timeout")]
     pub timeout_seconds: u64,
+}
+
+/// The callback URL without its query: integrations put keys there.
+impl std::fmt::Debug for ApiChannelConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiChannelConfig")
+            .field("secret", &self.secret)
+            .field(
+                "callback_url",
+                &self.callback_url.as_deref().map(redact_urls),
+            )
+            .field("fetch_attachment_urls", &self.fetch_attachment_urls)
+            .field("fetch_private_addresses", &self.fetch_private_addresses)
+            .field("timeout_seconds", &self.timeout_seconds)
+            .finish()
+    }
 }
 
 fn default_timeout() -> u64 {

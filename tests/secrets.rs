@@ -1,0 +1,376 @@
+//! No secret leaks: the real binary, every channel configured with secrets that are
+//! easy to spot, debug logging on, and traffic that makes every part of it speak
+//! (good and bad signatures on every webhook, wrong and right agent tokens, a web
+//! chat with a forged identity, sends that fail at providers that are down, pollers
+//! that cannot log in). Then nothing it logged, answered or exposed as metrics, and no
+//! `Debug` of its config, may contain any of the secrets.
+
+mod support;
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::json;
+use support::chat::{Chat, ws_url};
+
+/// Every secret of the config: distinctive strings that appear nowhere else.
+const SECRETS: &[&str] = &[
+    "SEKRIT-agent-token-4b1d",
+    "SEKRIT-api-secret-77aa",
+    "SEKRIT-callback-key-9f0e",
+    "123456:SEKRIT-telegram-token-c3d2",
+    "SEKRIT-telegram-webhook-e5f6",
+    "SEKRIT-whatsapp-access-0a1b",
+    "SEKRIT-whatsapp-app-2c3d",
+    "SEKRIT-whatsapp-verify-4e5f",
+    "SEKRIT-twilio-auth-6a7b",
+    "SEKRIT-imap-password-8c9d",
+    "SEKRIT-smtp-password-0e1f",
+    "SEKRIT-chat-secret-2a3b",
+    "SEKRIT-chat-identity-4c5d",
+];
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn config(port: u16, data: &std::path::Path, down: &str) -> String {
+    let [
+        agent,
+        api,
+        callback,
+        telegram,
+        telegram_hook,
+        wa_access,
+        wa_app,
+        wa_verify,
+        twilio,
+        imap,
+        smtp,
+        chat,
+        identity,
+    ] = SECRETS
+    else {
+        unreachable!()
+    };
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:{port}"
+
+[storage]
+data_dir = {data:?}
+
+[outbox]
+backoff_base_seconds = 0.05
+backoff_max_seconds = 0.2
+max_attempts = 2
+poll_interval_ms = 20
+
+[[agents]]
+name = "Ada"
+token = "{agent}"
+role = "admin"
+
+[channels.api]
+kind = "api"
+secret = "{api}"
+callback_url = "{down}/replies?key={callback}"
+timeout_seconds = 2
+
+[channels.telegram]
+kind = "telegram"
+token = "{telegram}"
+webhook_secret = "{telegram_hook}"
+api_url = "{down}"
+timeout_seconds = 2
+
+[channels.whatsapp]
+kind = "whatsapp"
+phone_number_id = "106540352242922"
+access_token = "{wa_access}"
+app_secret = "{wa_app}"
+verify_token = "{wa_verify}"
+api_url = "{down}"
+timeout_seconds = 2
+
+[channels.sms]
+kind = "sms"
+provider = "twilio"
+public_url = "http://127.0.0.1:{port}"
+from = "+15005550006"
+timeout_seconds = 2
+
+[channels.sms.twilio]
+account_sid = "AC00000000000000000000000000000000"
+auth_token = "{twilio}"
+api_url = "{down}"
+
+[channels.email]
+kind = "email"
+address = "support@example.test"
+
+[channels.email.imap]
+host = "127.0.0.1"
+port = 9
+tls = "none"
+username = "support"
+password = "{imap}"
+
+[channels.email.smtp]
+host = "127.0.0.1"
+port = 9
+tls = "none"
+username = "support"
+password = "{smtp}"
+
+[channels.chat]
+kind = "webchat"
+secret = "{chat}"
+identity_secret = "{identity}"
+allowed_origins = ["https://shop.example"]
+"#,
+        data = data.display().to_string()
+    )
+}
+
+fn assert_no_secret(what: &str, text: &str) {
+    for secret in SECRETS {
+        assert!(
+            !text.contains(secret),
+            "{what} shows the secret {secret}:\n{}",
+            text.lines()
+                .filter(|l| l.contains(secret))
+                .take(5)
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_secret_shows_in_logs_answers_metrics_or_debug_output() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    // Providers that are down: every call out fails, and the failures are logged.
+    let down = format!("http://127.0.0.1:{}", free_port());
+    let port = free_port();
+    let path = dir.path().join("switchboard.toml");
+    std::fs::write(&path, config(port, &dir.path().join("data"), &down)).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["serve", "--config"])
+        .arg(&path)
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    for _ in 0..200 {
+        if http.get(format!("{url}/healthz")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let mut answers = String::new();
+    let mut record = |what: &str, status: u16, body: String| {
+        answers.push_str(&format!("{what}: {status} {body}\n"));
+    };
+
+    // Webhooks, signed wrongly and rightly.
+    let body = json!({"external_id": "m1", "sender": {"id": "u1"}, "text": "hello"}).to_string();
+    for (name, signature) in [("api bad", "sha256=00"), ("api good", "")] {
+        let signature = if signature.is_empty() {
+            use hmac::{Hmac, KeyInit, Mac};
+            let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRETS[1].as_bytes()).unwrap();
+            mac.update(body.as_bytes());
+            format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+        } else {
+            signature.to_owned()
+        };
+        let response = http
+            .post(format!("{url}/webhooks/api"))
+            .header("x-switchboard-signature", signature)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        record(
+            name,
+            response.status().as_u16(),
+            response.text().await.unwrap(),
+        );
+    }
+    for (path, headers) in [
+        (
+            "/webhooks/telegram",
+            vec![("x-telegram-bot-api-secret-token", "wrong")],
+        ),
+        (
+            "/webhooks/whatsapp",
+            vec![("x-hub-signature-256", "sha256=00")],
+        ),
+        ("/webhooks/sms", vec![("x-twilio-signature", "AAAA")]),
+        (
+            "/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1",
+            vec![],
+        ),
+    ] {
+        let mut request = http.post(format!("{url}{path}")).body("{}");
+        if path.contains("hub.mode") {
+            request = http.get(format!("{url}{path}"));
+        }
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let response = request.send().await.unwrap();
+        record(
+            path,
+            response.status().as_u16(),
+            response.text().await.unwrap(),
+        );
+    }
+
+    // The agent API with wrong and right tokens, and a reply that fails at the
+    // callback (whose URL carries a key).
+    for token in ["wrong-token", SECRETS[0]] {
+        let response = http
+            .get(format!("{url}/api/v1/tickets"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        record(
+            "tickets",
+            response.status().as_u16(),
+            response.text().await.unwrap(),
+        );
+    }
+    let tickets: serde_json::Value = http
+        .get(format!("{url}/api/v1/tickets"))
+        .bearer_auth(SECRETS[0])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let reference = tickets["tickets"][0]["reference"]
+        .as_str()
+        .or_else(|| tickets["items"][0]["reference"].as_str())
+        .unwrap_or_else(|| panic!("{tickets}"))
+        .to_owned();
+    let response = http
+        .post(format!("{url}/api/v1/tickets/{reference}/replies"))
+        .bearer_auth(SECRETS[0])
+        .json(&json!({"text": "we are on it"}))
+        .send()
+        .await
+        .unwrap();
+    record(
+        "reply",
+        response.status().as_u16(),
+        response.text().await.unwrap(),
+    );
+    // The reply fails (the callback is down) and its reason is shown to agents.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let detail = http
+        .get(format!("{url}/api/v1/tickets/{reference}"))
+        .bearer_auth(SECRETS[0])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(detail.contains("failure_reason"), "{detail}");
+    record("ticket", 200, detail);
+    for path in ["/api/v1/channels", "/readyz", "/api/v1/openapi.json"] {
+        let response = http
+            .get(format!("{url}{path}"))
+            .bearer_auth(SECRETS[0])
+            .send()
+            .await
+            .unwrap();
+        record(
+            path,
+            response.status().as_u16(),
+            response.text().await.unwrap(),
+        );
+    }
+
+    // The web chat: a session, a message, a forged identity.
+    let chat_url = ws_url(&url, "chat");
+    let (mut chat, welcome) = Chat::start(&chat_url, json!({"type": "hello"})).await;
+    record("welcome", 101, welcome.to_string());
+    let (ack, message) = chat.say("c1", "hello from the chat").await;
+    record("ack", 101, format!("{ack} {message}"));
+    chat.close().await;
+    let mut forged = Chat::open(&chat_url).await;
+    forged
+        .send(&json!({"type": "hello", "identity": {"user_id": "u1", "signature": "00"}}))
+        .await;
+    let refused = forged.next().await;
+    record("forged identity", 101, format!("{refused:?}"));
+
+    let metrics = http
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("switchboard_"), "{metrics}");
+
+    // Let the pollers fail a few times (IMAP and getMe against closed ports).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let _ = child.wait();
+    let mut logs = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
+    assert!(
+        logs.contains("DEBUG"),
+        "debug logging ran: {}",
+        &logs[..logs.len().min(500)]
+    );
+    assert!(logs.len() > 2_000, "the gateway logged little: {logs}");
+    // The paths that handle secrets did speak: the Bot API call (its URL holds the
+    // bot token), the callback (its query holds a key), the mailbox login.
+    for spoken in ["getMe", "/replies?", "IMAP"] {
+        assert!(logs.contains(spoken), "nothing logged about {spoken}");
+    }
+
+    assert_no_secret("the logs", &logs);
+    assert_no_secret("the answers", &answers);
+    assert_no_secret("/metrics", &metrics);
+
+    // And the config's Debug output, as a panic or a log line would print it.
+    let parsed =
+        switchboard::Config::parse(&config(port, dir.path(), &down), "switchboard.toml", |_| {
+            None
+        })
+        .unwrap();
+    assert_no_secret(
+        "the config's Debug output",
+        &format!("{parsed:?} {parsed:#?}"),
+    );
+}
