@@ -9,7 +9,6 @@ mod fakes;
 mod support;
 
 use std::collections::{HashMap, HashSet};
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,20 +19,12 @@ use fakes::whatsapp::{PHONE_NUMBER_ID, envelope, meta_json, signature};
 use serde_json::{Value, json};
 use support::chat::{Chat, ws_url};
 use support::mail::MailServer;
-use support::{ADMIN_TOKEN, Backend, FakeCallback, SECRET, message, sign};
+use support::{ADMIN_TOKEN, Backend, FakeCallback, SECRET, free_port, message, sign};
 use switchboard_core::store::{Store, StoreLocation, Synchronous};
 
 struct Gateway {
     child: Child,
     url: String,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Writes a config for `backend`; returns its path and where its store lives.

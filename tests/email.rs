@@ -9,7 +9,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::Backend;
-use support::mail::MailServer;
+use support::mail::{MailServer, header};
 
 const DOMAIN: &str = "example.test";
 
@@ -41,18 +41,6 @@ fn mail(from: &str, message_id: &str, subject: &str, headers: &str, body: &str) 
     format!(
         "From: Ana Lima <{from}>\nTo: support@{DOMAIN}\nSubject: {subject}\nDate: Sun, 22 Nov 2026 10:00:00 +0000\nMessage-ID: <{message_id}>\n{headers}MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\n{body}\n"
     )
-}
-
-/// A header's value in a raw email (first occurrence, unfolded).
-fn header(raw: &[u8], name: &str) -> Option<String> {
-    let text = String::from_utf8_lossy(raw);
-    let head = text.split("\r\n\r\n").next().unwrap_or("");
-    let unfolded = head.replace("\r\n ", " ").replace("\r\n\t", " ");
-    unfolded.lines().find_map(|line| {
-        let (key, value) = line.split_once(':')?;
-        key.eq_ignore_ascii_case(name)
-            .then(|| value.trim().to_owned())
-    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

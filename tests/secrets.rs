@@ -8,12 +8,13 @@
 mod support;
 
 use std::io::Read;
-use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::json;
 use support::chat::{Chat, ws_url};
+use support::free_port;
+use switchboard_core::{Secret, signature};
 
 /// Every secret of the config: distinctive strings that appear nowhere else.
 const SECRETS: &[&str] = &[
@@ -31,14 +32,6 @@ const SECRETS: &[&str] = &[
     "SEKRIT-chat-secret-2a3b",
     "SEKRIT-chat-identity-4c5d",
 ];
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn config(port: u16, data: &std::path::Path, down: &str) -> String {
     let [
@@ -179,146 +172,86 @@ async fn no_secret_shows_in_logs_answers_metrics_or_debug_output() {
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+    // Every answer the gateway gives, as "what: status body" lines.
     let mut answers = String::new();
-    let mut record = |what: &str, status: u16, body: String| {
+    let mut record = async |what: &str, request: reqwest::RequestBuilder| {
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap();
         answers.push_str(&format!("{what}: {status} {body}\n"));
+        body
     };
 
     // Webhooks, signed wrongly and rightly.
     let body = json!({"external_id": "m1", "sender": {"id": "u1"}, "text": "hello"}).to_string();
-    for (name, signature) in [("api bad", "sha256=00"), ("api good", "")] {
-        let signature = if signature.is_empty() {
-            use hmac::{Hmac, KeyInit, Mac};
-            let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRETS[1].as_bytes()).unwrap();
-            mac.update(body.as_bytes());
-            format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-        } else {
-            signature.to_owned()
-        };
-        let response = http
+    let good = signature::sign_sha256(&Secret::new(SECRETS[1]), body.as_bytes());
+    for (name, signature) in [("api bad", "sha256=00"), ("api good", good.as_str())] {
+        let request = http
             .post(format!("{url}/webhooks/api"))
             .header("x-switchboard-signature", signature)
-            .body(body.clone())
-            .send()
-            .await
-            .unwrap();
-        record(
-            name,
-            response.status().as_u16(),
-            response.text().await.unwrap(),
-        );
+            .body(body.clone());
+        record(name, request).await;
     }
-    for (path, headers) in [
+    for (path, header) in [
         (
             "/webhooks/telegram",
-            vec![("x-telegram-bot-api-secret-token", "wrong")],
+            ("x-telegram-bot-api-secret-token", "wrong"),
         ),
-        (
-            "/webhooks/whatsapp",
-            vec![("x-hub-signature-256", "sha256=00")],
-        ),
-        ("/webhooks/sms", vec![("x-twilio-signature", "AAAA")]),
-        (
-            "/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1",
-            vec![],
-        ),
+        ("/webhooks/whatsapp", ("x-hub-signature-256", "sha256=00")),
+        ("/webhooks/sms", ("x-twilio-signature", "AAAA")),
     ] {
-        let mut request = http.post(format!("{url}{path}")).body("{}");
-        if path.contains("hub.mode") {
-            request = http.get(format!("{url}{path}"));
-        }
-        for (name, value) in headers {
-            request = request.header(name, value);
-        }
-        let response = request.send().await.unwrap();
-        record(
-            path,
-            response.status().as_u16(),
-            response.text().await.unwrap(),
-        );
+        let request = http
+            .post(format!("{url}{path}"))
+            .header(header.0, header.1)
+            .body("{}");
+        record(path, request).await;
     }
+    let verify = "/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1";
+    record(verify, http.get(format!("{url}{verify}"))).await;
 
     // The agent API with wrong and right tokens, and a reply that fails at the
     // callback (whose URL carries a key).
-    for token in ["wrong-token", SECRETS[0]] {
-        let response = http
-            .get(format!("{url}/api/v1/tickets"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
-        record(
-            "tickets",
-            response.status().as_u16(),
-            response.text().await.unwrap(),
-        );
-    }
-    let tickets: serde_json::Value = http
-        .get(format!("{url}/api/v1/tickets"))
-        .bearer_auth(SECRETS[0])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let reference = tickets["tickets"][0]["reference"]
+    let tickets = format!("{url}/api/v1/tickets");
+    record("wrong token", http.get(&tickets).bearer_auth("wrong-token")).await;
+    let list = record("tickets", http.get(&tickets).bearer_auth(SECRETS[0])).await;
+    let list: serde_json::Value = serde_json::from_str(&list).unwrap();
+    let reference = list["tickets"][0]["reference"]
         .as_str()
-        .or_else(|| tickets["items"][0]["reference"].as_str())
-        .unwrap_or_else(|| panic!("{tickets}"))
+        .unwrap_or_else(|| panic!("{list}"))
         .to_owned();
-    let response = http
-        .post(format!("{url}/api/v1/tickets/{reference}/replies"))
+    let reply = http
+        .post(format!("{tickets}/{reference}/replies"))
         .bearer_auth(SECRETS[0])
-        .json(&json!({"text": "we are on it"}))
-        .send()
-        .await
-        .unwrap();
-    record(
-        "reply",
-        response.status().as_u16(),
-        response.text().await.unwrap(),
-    );
+        .json(&json!({"text": "we are on it"}));
+    record("reply", reply).await;
     // The reply fails (the callback is down) and its reason is shown to agents.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let detail = http
-        .get(format!("{url}/api/v1/tickets/{reference}"))
-        .bearer_auth(SECRETS[0])
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let ticket = http
+        .get(format!("{tickets}/{reference}"))
+        .bearer_auth(SECRETS[0]);
+    let detail = record("ticket", ticket).await;
     assert!(detail.contains("failure_reason"), "{detail}");
-    record("ticket", 200, detail);
     for path in ["/api/v1/channels", "/readyz", "/api/v1/openapi.json"] {
-        let response = http
-            .get(format!("{url}{path}"))
-            .bearer_auth(SECRETS[0])
-            .send()
-            .await
-            .unwrap();
         record(
             path,
-            response.status().as_u16(),
-            response.text().await.unwrap(),
-        );
+            http.get(format!("{url}{path}")).bearer_auth(SECRETS[0]),
+        )
+        .await;
     }
 
     // The web chat: a session, a message, a forged identity.
     let chat_url = ws_url(&url, "chat");
     let (mut chat, welcome) = Chat::start(&chat_url, json!({"type": "hello"})).await;
-    record("welcome", 101, welcome.to_string());
+    answers.push_str(&format!("welcome: {welcome}\n"));
     let (ack, message) = chat.say("c1", "hello from the chat").await;
-    record("ack", 101, format!("{ack} {message}"));
+    answers.push_str(&format!("ack: {ack} {message}\n"));
     chat.close().await;
     let mut forged = Chat::open(&chat_url).await;
     forged
         .send(&json!({"type": "hello", "identity": {"user_id": "u1", "signature": "00"}}))
         .await;
     let refused = forged.next().await;
-    record("forged identity", 101, format!("{refused:?}"));
+    answers.push_str(&format!("forged identity: {refused:?}\n"));
 
     let metrics = http
         .get(format!("{url}/metrics"))

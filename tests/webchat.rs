@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::chat::{Chat, ORIGIN, open_from, sign_user, ws_url};
+use support::mail::header;
 use support::{ADMIN_TOKEN, AGENT_TOKEN, Backend, TestApp};
 
 const IDENTITY_SECRET: &str = "identity-secret-0123";
@@ -571,18 +572,6 @@ fn body_of(message: &Value) -> String {
         .unwrap()
         .trim_start_matches("files/")
         .to_owned()
-}
-
-/// A raw email's header (first occurrence, unfolded).
-fn header(raw: &[u8], name: &str) -> Option<String> {
-    let text = String::from_utf8_lossy(raw);
-    let head = text.split("\r\n\r\n").next().unwrap_or("");
-    let unfolded = head.replace("\r\n ", " ").replace("\r\n\t", " ");
-    unfolded.lines().find_map(|line| {
-        let (key, value) = line.split_once(':')?;
-        key.eq_ignore_ascii_case(name)
-            .then(|| value.trim().to_owned())
-    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -328,7 +328,13 @@ impl Writer {
                         let mut outcome =
                             ingest_one(conn, channel, item, &rules, now, &mut events)?;
                         if job.logged {
-                            outcome.seq = Some(conversation_log::append(
+                            // A new message cannot have a number yet: skip the lookup.
+                            let number = if outcome.duplicate {
+                                conversation_log::append
+                            } else {
+                                conversation_log::append_new
+                            };
+                            outcome.seq = Some(number(
                                 conn,
                                 channel,
                                 &item.inbound.conversation,

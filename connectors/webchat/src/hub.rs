@@ -180,7 +180,8 @@ impl Hub {
         }
     }
 
-    pub fn is_live(&self, conversation: &str) -> bool {
+    #[cfg(test)]
+    fn is_live(&self, conversation: &str) -> bool {
         self.lock().by_conversation.contains_key(conversation)
     }
 

@@ -169,7 +169,7 @@ impl Connector for WebchatConnector {
         let mut updates = presence.subscribe();
         let mut online = self.availability();
         let mut tick = tokio::time::interval(STATUS_EVERY);
-        let mut typing: std::collections::HashMap<i64, bool> = Default::default();
+        let mut typing: std::collections::HashSet<i64> = Default::default();
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
@@ -192,9 +192,9 @@ impl Connector for WebchatConnector {
                     // Every report while typing goes out (the widget forgets a typing
                     // agent after a few seconds); the end of typing once.
                     let was = if on {
-                        typing.insert(update.ticket_id, true).is_some()
+                        !typing.insert(update.ticket_id)
                     } else {
-                        typing.remove(&update.ticket_id).is_some()
+                        typing.remove(&update.ticket_id)
                     };
                     if !on && !was {
                         continue;

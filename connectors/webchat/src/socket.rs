@@ -9,11 +9,10 @@
 //! which stores it once. A frame that cannot be read gets an `error` frame; a socket
 //! that keeps sending such frames, or goes silent, is closed.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::connect_info::ConnectInfo;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
@@ -50,21 +49,14 @@ fn frame_limit(max_chars: usize) -> usize {
     max_chars * 4 + 16 * 1024
 }
 
-/// The client's address ([`ClientIp`], or the connection's peer), when known.
+/// The client's address ([`ClientIp`], set by the server for every request), when known.
 pub struct Peer(pub Option<IpAddr>);
 
 impl<S: Send + Sync> FromRequestParts<S> for Peer {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let client = parts.extensions.get::<ClientIp>().map(|ip| ip.0);
-        let peer = || {
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|info| info.0.ip())
-        };
-        Ok(Peer(client.or_else(peer)))
+        Ok(Peer(parts.extensions.get::<ClientIp>().map(|ip| ip.0)))
     }
 }
 
@@ -153,7 +145,6 @@ struct Connection {
     /// The highest numbers already reported delivered and read.
     received: i64,
     read: i64,
-    ticket: Option<(i64, String)>,
     identified: bool,
     bad_frames: u32,
     last_heard: Instant,
@@ -222,7 +213,6 @@ impl Connection {
             sent: 0,
             received: 0,
             read: 0,
-            ticket: None,
             identified,
             bad_frames: 0,
             last_heard: Instant::now(),
@@ -274,7 +264,6 @@ impl Connection {
             PAGE
         };
         let page = self.page(range, limit).await?;
-        self.ticket = page.ticket.clone();
         if let Some(ticket) = page.ticket.clone() {
             self.connector
                 .hub
@@ -375,10 +364,7 @@ impl Connection {
         self.send_entries(page).await
     }
 
-    async fn run(&mut self, membership: Membership) -> Result<(), End>
-    where
-        Self: Sized,
-    {
+    async fn run(&mut self, membership: Membership) -> Result<(), End> {
         let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
         loop {
             if membership.take_behind() {
@@ -550,7 +536,6 @@ impl Connection {
         };
         let seq = outcome.seq.unwrap_or_default();
         let ticket = (outcome.ticket_id, outcome.ticket_reference.clone());
-        self.ticket = Some(ticket.clone());
         connector.hub.set_ticket(&self.session.conversation, ticket);
         // The session now holds what the form said: the widget keeps the new token.
         let token = gave_fields.then(|| connector.signer.session_token(&self.session));
@@ -636,7 +621,8 @@ impl Connection {
     }
 
     fn on_typing(&mut self, on: bool) {
-        let Some((ticket_id, reference)) = self.ticket.clone() else {
+        let Some((ticket_id, reference)) = self.connector.hub.ticket_of(&self.session.conversation)
+        else {
             return;
         };
         let again = self

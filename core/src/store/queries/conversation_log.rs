@@ -4,7 +4,7 @@
 
 use crate::model::{Attachment, DeliveryStatus, Message};
 use crate::store::queries::messages::{self, DeliveryChange};
-use crate::store::{Connection, StoreError, Value, params};
+use crate::store::{Connection, StoreError, params};
 
 /// One message of a conversation, with its number there.
 #[derive(Debug, Clone)]
@@ -42,9 +42,20 @@ pub fn append(
     message_id: i64,
     now: i64,
 ) -> Result<i64, StoreError> {
-    if let Some(seq) = seq_of(conn, message_id)? {
-        return Ok(seq);
+    match seq_of(conn, message_id)? {
+        Some(seq) => Ok(seq),
+        None => append_new(conn, channel, conversation, message_id, now),
     }
+}
+
+/// Gives a message that is not logged yet the conversation's next number.
+pub fn append_new(
+    conn: &mut dyn Connection,
+    channel: &str,
+    conversation: &str,
+    message_id: i64,
+    now: i64,
+) -> Result<i64, StoreError> {
     let seq = conn
         .query_one(
             "INSERT INTO conversation_heads (channel, conversation, last_seq) VALUES ($1, $2, 1)
@@ -198,26 +209,12 @@ pub fn mark_outbound(
     status: DeliveryStatus,
     now: i64,
 ) -> Result<Vec<DeliveryChange>, StoreError> {
-    let below: Vec<&str> = [
-        DeliveryStatus::Queued,
-        DeliveryStatus::Sent,
-        DeliveryStatus::Delivered,
-    ]
-    .into_iter()
-    .filter(|s| s.rank() < status.rank())
-    .map(DeliveryStatus::as_str)
-    .collect();
-    let placeholders: Vec<String> = (0..below.len()).map(|i| format!("${}", i + 4)).collect();
-    let sql = format!(
-        "SELECT m.id FROM conversation_log l JOIN messages m ON m.id = l.message_id
+    // Forward only: apply_delivery leaves what is already there or further.
+    let sql = "SELECT m.id FROM conversation_log l JOIN messages m ON m.id = l.message_id
          WHERE l.channel = $1 AND l.conversation = $2 AND l.seq <= $3
-           AND m.direction = 'outbound' AND m.delivery_status IN ({})",
-        placeholders.join(", ")
-    );
-    let mut values = params![channel, conversation, seq].to_vec();
-    values.extend(below.into_iter().map(Value::from));
+           AND m.direction = 'outbound' AND m.delivery_status IN ('queued', 'sent', 'delivered')";
     let ids = conn
-        .query(&sql, &values)?
+        .query(sql, params![channel, conversation, seq])?
         .iter()
         .map(|row| row.i64(0))
         .collect::<Result<Vec<_>, _>>()?;
