@@ -22,6 +22,7 @@
 //! - [`text`]: splitting long replies at natural boundaries for channels' limits.
 //! - [`parts`]: sending a reply as several provider messages, resumable after a failure.
 //! - [`gateway`]: the handle that ties the pieces together for the binary and connectors.
+//! - [`helpdesk`]: triage, languages, the secrets guard, templates, the knowledge base.
 
 pub mod agent;
 pub mod backoff;
@@ -33,6 +34,7 @@ pub mod dispatcher;
 pub mod download;
 pub mod events;
 pub mod gateway;
+pub mod helpdesk;
 pub mod identity;
 pub mod ingest;
 pub mod input;
