@@ -57,6 +57,10 @@ impl App {
             .map(|c| c.id.clone())
             .collect();
         let gateway = Gateway::new(store, blobs, clock, config.gateway.clone(), enabled);
+        gateway
+            .record_helpdesk_rules(config.helpdesk_rules.clone())
+            .await
+            .context("cannot record the helpdesk rules in the audit log")?;
         let mut dispatcher = Dispatcher::new(gateway.clone());
         let mut connectors = Vec::new();
         let mut webhooks = HashMap::new();
@@ -135,6 +139,10 @@ impl App {
         state.shutdown = shutdown.clone();
         let mut tasks = tokio::task::JoinSet::new();
         tasks.spawn(dispatcher.run(shutdown.clone()));
+        tasks.spawn(switchboard_core::helpdesk::scheduler::run(
+            state.gateway.clone(),
+            shutdown.clone(),
+        ));
         for (id, connector) in connectors {
             let shutdown = shutdown.clone();
             tasks.spawn(async move {

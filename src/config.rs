@@ -33,6 +33,9 @@ pub struct Config {
     /// Keys (`agents[0].token`) still set to a development value shipped in the
     /// sample configs.
     pub development_secrets: Vec<String>,
+    /// The `[helpdesk]` section as written (its webhook secret left out), recorded in
+    /// the audit log whenever it changes.
+    pub helpdesk_rules: serde_json::Value,
 }
 
 /// The secret values the shipped configs fall back to when their variable is unset:
@@ -246,8 +249,17 @@ impl Config {
             fail(vec![Problem { key, line, message }])
         })?;
         let mut problems = Vec::new();
-        let mut config = check(raw, &text, &mut problems);
+        let folder = Path::new(file)
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty());
+        let mut config = check(raw, &text, folder.unwrap_or(Path::new(".")), &mut problems);
         if let Ok(document) = text.parse::<toml::Table>() {
+            if let Some(mut rules) = document.get("helpdesk").cloned() {
+                if let Some(notify) = rules.get_mut("notify").and_then(|n| n.as_table_mut()) {
+                    notify.remove("secret");
+                }
+                config.helpdesk_rules = serde_json::to_value(rules).unwrap_or_default();
+            }
             keys_holding(
                 &document,
                 DEVELOPMENT_SECRETS,
@@ -346,7 +358,7 @@ where
     })
 }
 
-fn check(raw: RawConfig, text: &str, problems: &mut Vec<Problem>) -> Config {
+fn check(raw: RawConfig, text: &str, folder: &Path, problems: &mut Vec<Problem>) -> Config {
     let mut problem = |key: String, message: String| {
         let line = find_key_line(text, &key);
         problems.push(Problem { key, line, message });
@@ -504,6 +516,27 @@ fn check(raw: RawConfig, text: &str, problems: &mut Vec<Problem>) -> Config {
             Err((key, message)) => problem(format!("calendars.{name}.{key}"), message),
         }
     }
+    let helpdesk = match switchboard_core::helpdesk::Helpdesk::from_config(
+        &raw.helpdesk,
+        &calendars,
+        folder,
+    ) {
+        Ok(helpdesk) => helpdesk,
+        Err((key, message)) => {
+            problem(format!("helpdesk.{key}"), message);
+            switchboard_core::helpdesk::Helpdesk::default()
+        }
+    };
+    for (i, team) in raw.helpdesk.teams.iter().enumerate() {
+        for (j, name) in team.agents.iter().enumerate() {
+            if !raw.agents.iter().any(|a| &a.name == name) {
+                problem(
+                    format!("helpdesk.teams[{i}].agents[{j}]"),
+                    format!("{name:?} is not the name of an [[agents]] entry"),
+                );
+            }
+        }
+    }
     let gateway = GatewayConfig {
         reference_prefix: prefix.clone(),
         reopen_window: Duration::from_secs_f64(
@@ -525,6 +558,7 @@ fn check(raw: RawConfig, text: &str, problems: &mut Vec<Problem>) -> Config {
             .clamp(1, 64),
         dispatch,
         calendars,
+        helpdesk: std::sync::Arc::new(helpdesk),
     };
 
     if raw.agents.is_empty() {
@@ -690,6 +724,7 @@ fn check(raw: RawConfig, text: &str, problems: &mut Vec<Problem>) -> Config {
         agents: raw.agents,
         channels,
         development_secrets: Vec::new(),
+        helpdesk_rules: serde_json::Value::Null,
     }
 }
 

@@ -6,6 +6,7 @@ use thiserror::Error;
 use crate::connector::{Draft, OutboundAttachment};
 use crate::events::Event;
 use crate::gateway::Gateway;
+use crate::helpdesk::flow;
 use crate::identity::Identity;
 use crate::input;
 use crate::model::{DeliveryStatus, Direction, Message, Ticket, TicketStatus, Timestamp};
@@ -224,6 +225,7 @@ impl Gateway {
                 if direction == Direction::Outbound {
                     outbox::enqueue(conn, message_id, &channel, &conversation, now)?;
                     tickets::touch(conn, ticket.id, new_status, now)?;
+                    flow::after_agent_reply(conn, ticket.id, Timestamp(now))?;
                 }
                 let mut events = Vec::new();
                 if let Some(status) = new_status {
@@ -286,10 +288,12 @@ impl Gateway {
         Ok(preview)
     }
 
-    /// Changes a ticket's status, priority, assignee or category.
+    /// Changes a ticket's status, priority, assignee or category, as `actor` (an
+    /// agent's name, for the audit log).
     pub async fn update_ticket(
         &self,
         ticket_key: &str,
+        actor: &str,
         patch: tickets::TicketPatch,
     ) -> Result<Ticket, AgentError> {
         for (field, value) in [("category", &patch.category), ("assignee", &patch.assignee)] {
@@ -297,26 +301,42 @@ impl Gateway {
                 input::check_key(field, value).map_err(AgentError::Invalid)?;
             }
         }
-        let key = ticket_key.to_owned();
+        let (key, actor) = (ticket_key.to_owned(), actor.to_owned());
         let now = self.now().0;
+        let gateway = self.clone();
         let ticket = self
             .store()
             .write(move |conn| {
-                let ticket = tickets::find_by_id_or_reference(conn, &key)?;
-                let ticket = tickets::update(conn, ticket.id, &patch, now)?;
-                let event = Event::TicketUpdated {
+                let before = tickets::find_by_id_or_reference(conn, &key)?;
+                let ticket = tickets::update(conn, before.id, &patch, now)?;
+                let mut events = vec![Event::TicketUpdated {
                     ticket_id: ticket.id,
                     reference: ticket.reference.clone(),
                     status: ticket.status,
-                };
-                Ok((
-                    ticket,
-                    event_log::append(conn, vec![event], Timestamp(now))?,
-                ))
+                }];
+                flow::after_update(
+                    conn,
+                    &gateway,
+                    &actor,
+                    &before,
+                    &ticket,
+                    Timestamp(now),
+                    &mut events,
+                )?;
+                // What the helpdesk did may have changed the row (a survey sent).
+                let mut ticket = tickets::get(conn, ticket.id)?;
+                ticket.sla = crate::helpdesk::sla::for_ticket(conn, ticket.id)?;
+                Ok((ticket, event_log::append(conn, events, Timestamp(now))?))
             })
             .await?;
         let (ticket, recorded) = ticket;
+        let queued = recorded
+            .iter()
+            .any(|r| matches!(r.event, Event::MessageCreated { .. }));
         self.events().publish(recorded);
+        if queued {
+            self.inner.outbox_ready.notify_one();
+        }
         Ok(ticket)
     }
 
@@ -409,7 +429,7 @@ pub struct ReplyPreview {
 /// The channel and conversation the customer last wrote from on this ticket (or the
 /// route that message asked for): replies follow the customer, wherever the ticket
 /// started.
-fn reply_target(
+pub(crate) fn reply_target(
     conn: &mut dyn crate::store::Connection,
     ticket: &Ticket,
 ) -> Result<(String, String), StoreError> {

@@ -26,11 +26,22 @@ impl Clock for SystemClock {
 #[derive(Debug, Default, Clone)]
 pub struct ManualClock {
     offset_ms: Arc<AtomicI64>,
+    /// Stopped at this instant plus the offset, instead of following the wall clock.
+    frozen: Option<i64>,
 }
 
 impl ManualClock {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A clock standing at `at`, moving only by [`ManualClock::advance`]: for
+    /// arithmetic that must come out exact (business hours, due times).
+    pub fn frozen(at: Timestamp) -> Self {
+        ManualClock {
+            offset_ms: Arc::default(),
+            frozen: Some(at.0),
+        }
     }
 
     /// Moves the clock forward by `by`.
@@ -42,6 +53,7 @@ impl ManualClock {
 
 impl Clock for ManualClock {
     fn now(&self) -> Timestamp {
-        Timestamp(Timestamp::now().0 + self.offset_ms.load(Ordering::SeqCst))
+        let base = self.frozen.unwrap_or_else(|| Timestamp::now().0);
+        Timestamp(base + self.offset_ms.load(Ordering::SeqCst))
     }
 }

@@ -105,6 +105,9 @@ pub struct Outbound {
     /// What the connector saved with [`ChannelContext::save_progress`] during an
     /// earlier attempt that sent some parts of the message and then failed.
     pub progress: Option<String>,
+    /// Answers to offer as buttons, on channels that have them (a survey's 1 to 5);
+    /// the text asks for them in words too, for channels that do not.
+    pub choices: Vec<crate::helpdesk::flow::Choice>,
 }
 
 /// A file going out with a reply.

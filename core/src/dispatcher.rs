@@ -232,13 +232,14 @@ impl Dispatcher {
 
     async fn load(&self, entry: &outbox::OutboxEntry) -> Result<Outbound, String> {
         let message_id = entry.message_id;
-        let (message, thread) = self
+        let (message, thread, choices) = self
             .gateway
             .store()
             .read(move |conn| {
                 let message = messages::get(conn, message_id)?;
                 let thread = outbox::thread_context(conn, &message)?;
-                Ok((message, thread))
+                let choices = messages::choices(conn, message_id)?;
+                Ok((message, thread, choices))
             })
             .await
             .map_err(|e| e.to_string())?;
@@ -263,6 +264,7 @@ impl Dispatcher {
             thread,
             attempt: entry.attempts + 1,
             progress: entry.progress.clone(),
+            choices,
         })
     }
 

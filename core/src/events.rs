@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
+use crate::helpdesk::sla::SlaTarget;
 use crate::model::{DeliveryStatus, Direction, TicketStatus};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -41,6 +42,25 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         delivery_status: Option<DeliveryStatus>,
     },
+    /// An SLA target of the ticket has used up its at-risk share of time.
+    #[serde(rename = "sla.at_risk")]
+    SlaAtRisk {
+        ticket_id: i64,
+        reference: String,
+        target: SlaTarget,
+        policy: String,
+        /// When it falls due (milliseconds since the epoch).
+        due_at: i64,
+    },
+    /// An SLA target of the ticket passed its due time unmet.
+    #[serde(rename = "sla.breached")]
+    SlaBreached {
+        ticket_id: i64,
+        reference: String,
+        target: SlaTarget,
+        policy: String,
+        due_at: i64,
+    },
 }
 
 impl Event {
@@ -50,6 +70,8 @@ impl Event {
             Event::TicketUpdated { .. } => "ticket.updated",
             Event::MessageCreated { .. } => "message.created",
             Event::MessageUpdated { .. } => "message.updated",
+            Event::SlaAtRisk { .. } => "sla.at_risk",
+            Event::SlaBreached { .. } => "sla.breached",
         }
     }
 
@@ -58,7 +80,9 @@ impl Event {
             Event::TicketCreated { ticket_id, .. }
             | Event::TicketUpdated { ticket_id, .. }
             | Event::MessageCreated { ticket_id, .. }
-            | Event::MessageUpdated { ticket_id, .. } => *ticket_id,
+            | Event::MessageUpdated { ticket_id, .. }
+            | Event::SlaAtRisk { ticket_id, .. }
+            | Event::SlaBreached { ticket_id, .. } => *ticket_id,
         }
     }
 }

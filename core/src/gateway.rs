@@ -14,6 +14,7 @@ use crate::clock::Clock;
 use crate::connector::{self, Connector, DeliveryUpdate, Draft, Inbound, ThreadContext};
 use crate::dispatcher::DispatchConfig;
 use crate::events::Events;
+use crate::helpdesk::Helpdesk;
 use crate::identity::Identity;
 use crate::ingest::{IngestError, IngestOutcome, Ingestor};
 use crate::model::{Attachment, ChannelId, DeliveryStatus, Timestamp};
@@ -43,6 +44,8 @@ pub struct GatewayConfig {
     pub dispatch: DispatchConfig,
     /// Business hours by name, from `[calendars]`.
     pub calendars: HashMap<String, Calendar>,
+    /// Triage, SLAs, routing and the gateway's own messages, from `[helpdesk]`.
+    pub helpdesk: Arc<Helpdesk>,
 }
 
 /// Enough for an album, a mail with its inline images, a scanned document's pages.
@@ -59,6 +62,7 @@ impl Default for GatewayConfig {
             ingest_writers: 1,
             dispatch: DispatchConfig::default(),
             calendars: HashMap::new(),
+            helpdesk: Arc::default(),
         }
     }
 }
@@ -124,16 +128,21 @@ impl Gateway {
         channels: impl IntoIterator<Item = ChannelId>,
     ) -> Gateway {
         let events = Events::default();
-        let ingestor = Ingestor::start(store.clone(), events.clone(), clock.clone(), &config);
         Gateway {
-            inner: Arc::new(GatewayInner {
+            inner: Arc::new_cyclic(|gateway| GatewayInner {
+                ingestor: Ingestor::start(
+                    gateway.clone(),
+                    store.clone(),
+                    events.clone(),
+                    clock.clone(),
+                    &config,
+                ),
                 store,
                 blobs,
                 events,
                 presence: Presence::default(),
                 clock,
                 config,
-                ingestor,
                 outbox_ready: Arc::new(Notify::new()),
                 channels: channels
                     .into_iter()
@@ -164,6 +173,31 @@ impl Gateway {
 
     pub fn config(&self) -> &GatewayConfig {
         &self.inner.config
+    }
+
+    /// The helpdesk rules in force.
+    pub fn helpdesk(&self) -> &Helpdesk {
+        &self.inner.config.helpdesk
+    }
+
+    /// Whether a channel runs here (replies to others are refused).
+    pub(crate) fn serves(&self, channel: &str) -> bool {
+        self.inner.channels.contains(channel)
+    }
+
+    /// The `kind` of a channel's connector (`email`, `telegram`, ...), once built.
+    pub fn channel_kind(&self, channel: &str) -> Option<&'static str> {
+        let connectors = self
+            .inner
+            .connectors
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        connectors.get(channel).map(|c| c.kind())
+    }
+
+    /// Wakes the dispatcher for replies queued on this node.
+    pub(crate) fn outbox_queued(&self) {
+        self.inner.outbox_ready.notify_one();
     }
 
     pub fn now(&self) -> Timestamp {

@@ -7,7 +7,7 @@
 //! threaded (see `threading`). Events go out after the commit. A batch that fails is
 //! retried job by job, so that one bad message does not fail its neighbours.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Instant;
 
 use thiserror::Error;
@@ -17,7 +17,9 @@ use crate::blobs::BlobStore;
 use crate::clock::Clock;
 use crate::connector::Inbound;
 use crate::events::{Event, Events, Recorded};
-use crate::gateway::GatewayConfig;
+use crate::gateway::{Gateway, GatewayConfig, GatewayInner};
+use crate::helpdesk::flow::{self, Arrival};
+use crate::helpdesk::guard::{self, SensitiveKind};
 use crate::input;
 use crate::model::{ChannelId, Direction, Ticket, TicketStatus, Timestamp};
 use crate::store::queries::amendments::{self, AmendmentKind};
@@ -59,6 +61,8 @@ pub enum IngestError {
 struct Prepared {
     inbound: Inbound,
     attachments: Vec<StoredAttachment>,
+    /// The kinds of secret the guard masked in it.
+    sensitive: Vec<SensitiveKind>,
 }
 
 struct StoredAttachment {
@@ -93,6 +97,9 @@ pub(crate) struct Ingestor {
 
 #[derive(Clone)]
 struct Writer {
+    /// The gateway the writer works for: the helpdesk's rules and the channels'
+    /// refusals for the gateway's own messages. Weak, as the gateway owns the writers.
+    gateway: Weak<GatewayInner>,
     store: Store,
     events: Events,
     clock: Arc<dyn Clock>,
@@ -103,6 +110,7 @@ struct Writer {
 
 impl Ingestor {
     pub(crate) fn start(
+        gateway: Weak<GatewayInner>,
         store: Store,
         events: Events,
         clock: Arc<dyn Clock>,
@@ -111,6 +119,7 @@ impl Ingestor {
         let (jobs, queue) = mpsc::channel(config.ingest_batch.max(1) * 8);
         let queue = Arc::new(Mutex::new(queue));
         let writer = Writer {
+            gateway,
             store,
             events,
             clock,
@@ -142,6 +151,7 @@ impl Ingestor {
         let mut prepared = Vec::with_capacity(items.len());
         for mut inbound in items {
             self.check(&mut inbound)?;
+            let sensitive = mask_secrets(&mut inbound);
             let mut attachments = Vec::with_capacity(inbound.attachments.len());
             for attachment in std::mem::take(&mut inbound.attachments) {
                 let size = attachment.bytes.len() as i64;
@@ -156,6 +166,7 @@ impl Ingestor {
             prepared.push(Prepared {
                 inbound,
                 attachments,
+                sensitive,
             });
         }
         let channel_label = channel.as_str().to_owned();
@@ -282,7 +293,7 @@ impl Writer {
         let batch: Vec<JobItems> = jobs.iter().map(|j| j.items.clone()).collect();
         match self.write(batch).await {
             Ok((outcomes, events)) => {
-                self.events.publish(events);
+                self.publish(events);
                 for (job, outcome) in jobs.into_iter().zip(outcomes) {
                     let _ = job.reply.send(Ok(outcome));
                 }
@@ -296,7 +307,7 @@ impl Writer {
                     let result = self.write(vec![job.items.clone()]).await;
                     let _ = job.reply.send(match result {
                         Ok((mut outcomes, events)) => {
-                            self.events.publish(events);
+                            self.publish(events);
                             Ok(outcomes.pop().unwrap_or_default())
                         }
                         Err(error) => Err(error.into()),
@@ -306,11 +317,35 @@ impl Writer {
         }
     }
 
+    /// Broadcasts committed events, and wakes the dispatcher when the helpdesk
+    /// queued a message of its own.
+    fn publish(&self, events: Vec<Recorded>) {
+        let queued = events.iter().any(|r| {
+            matches!(
+                r.event,
+                Event::MessageCreated {
+                    direction: Direction::Outbound,
+                    ..
+                }
+            )
+        });
+        if queued && let Some(inner) = self.gateway.upgrade() {
+            Gateway { inner }.outbox_queued();
+        }
+        self.events.publish(events);
+    }
+
     async fn write(
         &self,
         batch: Vec<JobItems>,
     ) -> Result<(Vec<Vec<IngestOutcome>>, Vec<Recorded>), StoreError> {
         let this = self.clone();
+        let gateway = Gateway {
+            inner: self
+                .gateway
+                .upgrade()
+                .ok_or_else(|| StoreError::Database("the gateway is shutting down".into()))?,
+        };
         self.store
             .write(move |conn| {
                 conn.lock_keys(&lock_keys(&batch))?;
@@ -326,7 +361,7 @@ impl Writer {
                     let mut job_outcomes = Vec::with_capacity(job.items.len());
                     for item in &job.items {
                         let mut outcome =
-                            ingest_one(conn, channel, item, &rules, now, &mut events)?;
+                            ingest_one(conn, &gateway, channel, item, &rules, now, &mut events)?;
                         if job.logged {
                             // A new message cannot have a number yet: skip the lookup.
                             let number = if outcome.duplicate {
@@ -399,6 +434,7 @@ fn fnv1a(parts: &[&[u8]]) -> i64 {
 
 fn ingest_one(
     conn: &mut dyn Connection,
+    gateway: &Gateway,
     channel: &str,
     item: &Prepared,
     rules: &ThreadingRules<'_>,
@@ -438,31 +474,58 @@ fn ingest_one(
         inbound.sender.reachable,
         now.0,
     )?;
-    let (ticket, status, created_ticket) =
-        match threading::place(conn, channel, inbound, contact_id, rules, now)? {
-            Placement::Existing { ticket, status } => (*ticket, status, false),
-            Placement::New { previous, status } => {
-                let subject = inbound
-                    .subject
-                    .clone()
-                    .or_else(|| subject_from_text(&inbound.text));
-                let ticket = tickets::insert(
-                    conn,
-                    &tickets::NewTicket {
-                        reference_prefix: rules.reference_prefix,
-                        subject: subject.as_deref(),
-                        channel,
-                        conversation: &inbound.conversation,
-                        contact_id,
-                        previous_ticket_id: previous,
-                        status,
-                        now: now.0,
-                    },
-                )?;
-                (ticket, None, true)
-            }
-        };
-    let author = known_name.unwrap_or_else(|| inbound.sender.identity.address.clone());
+    let command = flow::command(
+        conn,
+        gateway.helpdesk(),
+        rules.reference_prefix,
+        channel,
+        inbound,
+        contact_id,
+        now,
+    )?;
+    // A command goes on the ticket it is about, or is kept aside like automatic
+    // mail: it never opens or reopens a ticket for agents.
+    let placement = match command.as_ref().and_then(|c| c.ticket()) {
+        Some(ticket) => Placement::Existing {
+            ticket: Box::new(ticket.clone()),
+            status: None,
+        },
+        None => threading::place(
+            conn,
+            channel,
+            inbound,
+            contact_id,
+            rules,
+            command.is_some(),
+            now,
+        )?,
+    };
+    let (ticket, status, created_ticket) = match placement {
+        Placement::Existing { ticket, status } => (*ticket, status, false),
+        Placement::New { previous, status } => {
+            let subject = inbound
+                .subject
+                .clone()
+                .or_else(|| subject_from_text(&inbound.text));
+            let ticket = tickets::insert(
+                conn,
+                &tickets::NewTicket {
+                    reference_prefix: rules.reference_prefix,
+                    subject: subject.as_deref(),
+                    channel,
+                    conversation: &inbound.conversation,
+                    contact_id,
+                    previous_ticket_id: previous,
+                    status,
+                    now: now.0,
+                },
+            )?;
+            (ticket, None, true)
+        }
+    };
+    let author = known_name
+        .clone()
+        .unwrap_or_else(|| inbound.sender.identity.address.clone());
     let Some(message_id) = messages::insert(
         conn,
         &messages::NewMessage {
@@ -522,6 +585,23 @@ fn ingest_one(
         }
     }
     tickets::touch(conn, ticket.id, status, now.0)?;
+    flow::after_inbound(
+        conn,
+        gateway,
+        &Arrival {
+            channel,
+            inbound,
+            contact_id,
+            contact_name: known_name.as_deref(),
+            ticket: &ticket,
+            created: created_ticket,
+            status,
+            sensitive: &item.sensitive,
+            command: command.as_ref(),
+        },
+        now,
+        events,
+    )?;
 
     if created_ticket {
         events.push(Event::TicketCreated {
@@ -646,6 +726,101 @@ fn duplicate(message_id: i64, ticket: &Ticket) -> IngestOutcome {
         reopened: false,
         seq: None,
     }
+}
+
+/// Masks secrets in everything of the message that is stored: text, subject, the
+/// sender's name and the files' names. HTML keeps its markup between words, where a
+/// seed phrase can hide from a scan of the text, so it is dropped when it or the
+/// text held a secret (the text stands for it); a copy of the whole mail goes too,
+/// and text files are masked like the text. The kinds found, each once.
+fn mask_secrets(inbound: &mut Inbound) -> Vec<SensitiveKind> {
+    let mut kinds = Vec::new();
+    let mask = |text: &mut String, kinds: &mut Vec<SensitiveKind>| {
+        if let Some((masked, found)) = guard::mask(text) {
+            *text = masked;
+            for kind in found {
+                if !kinds.contains(&kind) {
+                    kinds.push(kind);
+                }
+            }
+        }
+    };
+    mask(&mut inbound.text, &mut kinds);
+    if let Some(subject) = inbound.subject.as_mut() {
+        mask(subject, &mut kinds);
+    }
+    if let Some(name) = inbound.sender.display_name.as_mut() {
+        mask(name, &mut kinds);
+    }
+    if let Some(html) = &inbound.html {
+        let found: Vec<SensitiveKind> = guard::scan(&strip_tags(html))
+            .into_iter()
+            .chain(guard::scan(html))
+            .map(|f| f.kind)
+            .collect();
+        if !kinds.is_empty() || !found.is_empty() {
+            for kind in found {
+                if !kinds.contains(&kind) {
+                    kinds.push(kind);
+                }
+            }
+            inbound.html = None;
+        }
+    }
+    let mut dropped_original = false;
+    inbound.attachments.retain_mut(|attachment| {
+        mask(&mut attachment.filename, &mut kinds);
+        let textual = attachment.content_type.starts_with("text/");
+        let original = attachment.content_type == "message/rfc822";
+        if !(textual || original) {
+            return true;
+        }
+        let content = String::from_utf8_lossy(&attachment.bytes).into_owned();
+        match guard::mask(&content) {
+            Some((masked, found)) => {
+                for kind in found {
+                    if !kinds.contains(&kind) {
+                        kinds.push(kind);
+                    }
+                }
+                if original {
+                    dropped_original = true;
+                    return false;
+                }
+                attachment.bytes = masked.into_bytes().into();
+                true
+            }
+            None if original && !kinds.is_empty() => {
+                dropped_original = true;
+                false
+            }
+            None => true,
+        }
+    });
+    if dropped_original {
+        inbound
+            .text
+            .push_str("\n[the original email was not kept: it held a secret]");
+    }
+    kinds
+}
+
+/// The words of an HTML body, tags replaced by spaces.
+fn strip_tags(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => {
+                in_tag = true;
+                out.push(' ');
+            }
+            '>' if in_tag => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out
 }
 
 /// A subject for channels without one: the first line, shortened.

@@ -224,6 +224,26 @@ pub struct Ticket {
     pub resolved_at: Option<Timestamp>,
     #[schema(value_type = String, format = DateTime)]
     pub last_message_at: Timestamp,
+    /// The triage rule that set category and priority; absent when none matched
+    /// (the defaults applied) or the ticket predates the rules.
+    pub triage_rule: Option<String>,
+    /// The team the ticket is routed to.
+    pub team: Option<String>,
+    /// The customer's language when the ticket started (ISO 639-1).
+    pub language: Option<String>,
+    /// Kinds of secret the customer sent and the gateway removed from the stored
+    /// messages (`seed_phrase`, `private_key`, ...).
+    pub sensitive: Vec<crate::helpdesk::guard::SensitiveKind>,
+    /// When the customer was sent the acknowledgement with the reference.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub acknowledged_at: Option<Timestamp>,
+    /// When an agent first answered.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub first_response_at: Option<Timestamp>,
+    /// The customer's satisfaction rating, 1 to 5, once given.
+    pub csat_rating: Option<i64>,
+    /// The ticket's SLA targets, when a policy applies.
+    pub sla: Vec<crate::helpdesk::sla::TicketSla>,
 }
 
 /// One message on a ticket.

@@ -82,6 +82,7 @@ mod tests {
                 thread: Default::default(),
                 attempt: 1,
                 progress: progress.map(str::to_owned),
+                choices: Vec::new(),
             })
         };
         assert_eq!(with(None), Progress::default());

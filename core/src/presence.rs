@@ -39,6 +39,8 @@ struct Inner {
     last_seen: AtomicI64,
     /// Ticket id → until when its customer counts as typing.
     customers: Mutex<HashMap<i64, i64>>,
+    /// Agent name → when this node last wrote their presence to the store.
+    recorded: Mutex<HashMap<String, i64>>,
 }
 
 #[derive(Clone, Copy)]
@@ -76,6 +78,7 @@ impl Default for Presence {
                 updates: broadcast::channel(256).0,
                 last_seen: AtomicI64::new(i64::MIN),
                 customers: Mutex::default(),
+                recorded: Mutex::default(),
             }),
         }
     }
@@ -89,6 +92,23 @@ impl Presence {
     /// Records that an agent is at work (any authenticated request).
     pub fn agent_seen(&self, now: i64) {
         self.inner.last_seen.fetch_max(now, Ordering::Relaxed);
+    }
+
+    /// Whether an agent's presence is due to be written to the store again (the last
+    /// write from this node is `every` old), noting that it now is.
+    pub fn due_to_record(&self, name: &str, now: i64, every: i64) -> bool {
+        let mut recorded = self
+            .inner
+            .recorded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        match recorded.get(name) {
+            Some(&at) if now - at < every => false,
+            _ => {
+                recorded.insert(name.to_owned(), now);
+                true
+            }
+        }
     }
 
     /// Whether an agent was at work within the last [`ONLINE_FOR`].

@@ -23,6 +23,15 @@ pub fn generate(prefix: &str) -> String {
     out
 }
 
+/// A random token of 24 characters of the same alphabet (about 119 bits), for links
+/// that must not be guessed (a satisfaction survey's).
+pub fn token() -> String {
+    let mut rng = rand::rng();
+    (0..24)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
 /// Every reference with this prefix that appears in `text` (case-insensitive; customers
 /// type `sb-7k3m9q` too), in order of appearance, upper-cased.
 pub fn find_all(prefix: &str, text: &str) -> Vec<String> {

@@ -1,12 +1,15 @@
 //! Which ticket an inbound message belongs to, decided in one place for every channel:
 //!
-//! 1. a ticket reference in the subject or text (`[#SB-7K3M9Q]`);
+//! 1. a ticket reference in the subject or text (`[#SB-7K3M9Q]`), when the sender is
+//!    the ticket's contact or a participant (or the message is automatic): a stranger
+//!    who quotes a reference must not write into, nor receive the replies of,
+//!    someone else's ticket;
 //! 2. email References / In-Reply-To matched against stored message ids. The
 //!    conversation's root (the first of References, the message that started the
 //!    thread) wins over the message answered: a client that answers a message of a
 //!    later ticket while its References start on the first ticket still belongs to
-//!    that first conversation. A match counts only when the sender is the ticket's
-//!    contact or already a participant (a newsletter that everybody answers must not
+//!    that first conversation. As for references, a match counts only when the
+//!    sender belongs to the ticket (a newsletter that everybody answers must not
 //!    merge customers); automatic mail (a bounce, an auto-reply) comes from a machine
 //!    and lands on the ticket it refers to whoever sent it;
 //! 3. the provider's reply-to id, within the same conversation;
@@ -53,19 +56,23 @@ pub(crate) fn place(
     item: &Inbound,
     contact_id: i64,
     rules: &ThreadingRules<'_>,
+    quiet: bool,
     now: Timestamp,
 ) -> Result<Placement, StoreError> {
     let found = find_candidate(conn, channel, item, contact_id, rules.reference_prefix)?;
+    // A message for the gateway itself (a command) is kept aside like automatic
+    // mail: it never reopens a ticket or starts one in the agents' queue.
+    let aside = item.automatic || quiet;
     Ok(match found {
         None => Placement::New {
             previous: None,
-            status: if item.automatic {
+            status: if aside {
                 TicketStatus::Filtered
             } else {
                 TicketStatus::New
             },
         },
-        Some(ticket) => decide(ticket, item.automatic, rules.reopen_window_ms, now),
+        Some(ticket) => decide(ticket, aside, rules.reopen_window_ms, now),
     })
 }
 
@@ -79,7 +86,9 @@ fn find_candidate(
     let subject = item.subject.as_deref().unwrap_or("");
     for text in [subject, item.text.as_str()] {
         for reference in reference::find_all(prefix, text) {
-            if let Some(ticket) = tickets::find_by_reference(conn, &reference)? {
+            if let Some(ticket) = tickets::find_by_reference(conn, &reference)?
+                && (item.automatic || tickets::belongs(conn, &ticket, contact_id)?)
+            {
                 return tickets::latest_continuation(conn, ticket).map(Some);
             }
         }

@@ -245,7 +245,7 @@ async fn resolved_ticket_reopens_within_the_window_and_links_after(f: Fixture) {
         ..Default::default()
     };
     f.gateway
-        .update_ticket(&first.ticket_reference, resolve())
+        .update_ticket(&first.ticket_reference, "Ada", resolve())
         .await
         .unwrap();
     f.clock.advance(Duration::from_secs(1800));
@@ -258,7 +258,7 @@ async fn resolved_ticket_reopens_within_the_window_and_links_after(f: Fixture) {
     assert_eq!(ticket.resolved_at, None);
 
     f.gateway
-        .update_ticket(&id.to_string(), resolve())
+        .update_ticket(&id.to_string(), "Ada", resolve())
         .await
         .unwrap();
     f.clock.advance(Duration::from_secs(3601));
@@ -276,6 +276,7 @@ async fn resolved_ticket_reopens_within_the_window_and_links_after(f: Fixture) {
     f.gateway
         .update_ticket(
             &later_id.to_string(),
+            "Ada",
             tickets::TicketPatch {
                 status: Some(TicketStatus::Closed),
                 ..Default::default()
@@ -293,6 +294,7 @@ async fn automatic_messages_never_reopen(f: Fixture) {
     f.gateway
         .update_ticket(
             &first.ticket_reference,
+            "Ada",
             tickets::TicketPatch {
                 status: Some(TicketStatus::Resolved),
                 ..Default::default()
@@ -364,6 +366,7 @@ async fn the_conversations_root_wins_and_continuations_are_followed(f: Fixture) 
     f.gateway
         .update_ticket(
             &first.ticket_reference,
+            "Ada",
             tickets::TicketPatch {
                 status: Some(TicketStatus::Resolved),
                 ..Default::default()
@@ -495,6 +498,7 @@ async fn reply_to_threads_within_its_conversation(f: Fixture) {
     f.gateway
         .update_ticket(
             &first.ticket_reference,
+            "Ada",
             tickets::TicketPatch {
                 status: Some(TicketStatus::Closed),
                 ..Default::default()
@@ -935,6 +939,7 @@ async fn ticket_list_filters_and_paginates(f: Fixture) {
     f.gateway
         .update_ticket(
             &by_channel[0].reference,
+            "Ada",
             tickets::TicketPatch {
                 assignee: Some(Some("maria".into())),
                 ..Default::default()

@@ -52,7 +52,8 @@ impl FromRequestParts<AppState> for Agent {
                 .ok_or(ApiError::Unauthorized),
         }?;
         // An agent at work is what the web chat shows as "online".
-        state.gateway.presence().agent_seen(state.gateway.now().0);
+        // And what routing assigns tickets by.
+        state.gateway.agent_at_work(&agent.name).await;
         Ok(agent)
     }
 }

@@ -9,6 +9,7 @@ pub mod counts;
 pub mod error;
 pub mod events;
 pub mod guesses;
+pub mod helpdesk;
 pub mod presence;
 pub mod session;
 pub mod tickets;
@@ -29,10 +30,11 @@ use crate::http::AppState;
         presence::report, presence::current,
         contacts::show, contacts::attachment, contacts::mail_body, events::feed,
         admin::channels, admin::retry, admin::me,
+        helpdesk::canned, helpdesk::suggestions, helpdesk::csat_report, helpdesk::audit_log,
         session::sign_in, session::current, session::sign_out,
     ),
     modifiers(&BearerAuth),
-    tags((name = "tickets"), (name = "contacts"), (name = "events"), (name = "session", description = "Browser sign-in for the inbox: a cookie session, with a CSRF token for changes"), (name = "admin", description = "Admin role only, except /me"))
+    tags((name = "tickets"), (name = "contacts"), (name = "events"), (name = "helpdesk", description = "Canned replies, knowledge-base suggestions, satisfaction"), (name = "session", description = "Browser sign-in for the inbox: a cookie session, with a CSRF token for changes"), (name = "admin", description = "Admin role only, except /me"))
 )]
 pub struct ApiDoc;
 
@@ -61,6 +63,17 @@ pub fn router() -> Router<AppState> {
         .route(
             "/api/v1/tickets/{ticket}/presence",
             get(presence::current).post(presence::report),
+        )
+        .route("/api/v1/canned", get(helpdesk::canned))
+        .route(
+            "/api/v1/tickets/{ticket}/suggestions",
+            get(helpdesk::suggestions),
+        )
+        .route("/api/v1/reports/csat", get(helpdesk::csat_report))
+        .route("/api/v1/audit", get(helpdesk::audit_log))
+        .route(
+            "/csat/{token}",
+            get(helpdesk::survey_page).post(helpdesk::survey_answer),
         )
         .route("/api/v1/contacts/{id}", get(contacts::show))
         .route("/api/v1/attachments/{id}", get(contacts::attachment))

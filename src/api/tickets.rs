@@ -7,6 +7,7 @@ use base64::Engine;
 use serde::{Deserialize, Deserializer, Serialize};
 use switchboard_core::agent::ReplyPreview;
 use switchboard_core::connector::OutboundAttachment;
+use switchboard_core::helpdesk::sla;
 use switchboard_core::store::queries::{contacts, messages, tickets};
 use switchboard_core::{Contact, Message, Priority, Ticket, TicketStatus};
 use utoipa::{IntoParams, ToSchema};
@@ -74,7 +75,15 @@ pub async fn list(
     let (tickets, next) = state
         .gateway
         .store()
-        .read(move |c| tickets::list(c, &filter))
+        .read(move |c| {
+            let (mut tickets, next) = tickets::list(c, &filter)?;
+            let ids: Vec<i64> = tickets.iter().map(|t| t.id).collect();
+            let mut slas = sla::for_tickets(c, &ids)?;
+            for ticket in &mut tickets {
+                ticket.sla = slas.remove(&ticket.id).unwrap_or_default();
+            }
+            Ok((tickets, next))
+        })
         .await?;
     Ok(Json(TicketPage {
         tickets,
@@ -105,7 +114,8 @@ pub async fn show(
         .gateway
         .store()
         .read(move |c| {
-            let ticket = tickets::find_by_id_or_reference(c, &key)?;
+            let mut ticket = tickets::find_by_id_or_reference(c, &key)?;
+            ticket.sla = sla::for_ticket(c, ticket.id)?;
             let contact = contacts::get(c, ticket.contact_id)?;
             let messages = messages::for_ticket(c, ticket.id)?;
             Ok((ticket, contact, messages))
@@ -246,7 +256,7 @@ fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<S
     params(("ticket" = String, Path, description = "Numeric id or reference")),
     responses((status = 200, body = Ticket), (status = 400), (status = 404)), security(("bearer" = [])))]
 pub async fn update(
-    _agent: Agent,
+    agent: Agent,
     State(state): State<AppState>,
     ApiPath(key): ApiPath<String>,
     ApiJson(request): ApiJson<TicketUpdate>,
@@ -258,5 +268,10 @@ pub async fn update(
         assignee: clean(request.assignee),
         category: clean(request.category),
     };
-    Ok(Json(state.gateway.update_ticket(&key, patch).await?))
+    Ok(Json(
+        state
+            .gateway
+            .update_ticket(&key, &agent.name, patch)
+            .await?,
+    ))
 }

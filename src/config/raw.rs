@@ -29,6 +29,8 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub(super) calendars: BTreeMap<String, switchboard_core::calendar::CalendarConfig>,
     #[serde(default)]
+    pub(super) helpdesk: switchboard_core::helpdesk::HelpdeskConfig,
+    #[serde(default)]
     pub(super) channels: BTreeMap<String, toml::Table>,
 }
 

@@ -247,6 +247,55 @@ fn the_example_configs_are_valid() {
     };
     let config = Config::parse(text, "webchat.toml", env).unwrap();
     assert!(config.channels.iter().any(|c| c.kind() == "webchat"));
+    // The helpdesk example reads its knowledge base next to the config folder.
+    let text = include_str!("../../config/examples/helpdesk.toml");
+    let env = |name: &str| {
+        name.ends_with("_TOKEN")
+            .then(|| format!("token-{name}"))
+            .or_else(|| (name == "SWITCHBOARD_NOTIFY_SECRET").then(|| "secret".to_owned()))
+    };
+    let config = Config::parse(text, "config/examples/helpdesk.toml", env).unwrap();
+    let helpdesk = config.gateway.helpdesk.clone();
+    assert!(helpdesk.knowledge.articles().len() >= 10);
+    assert_eq!(helpdesk.canned.len(), 1);
+    assert!(
+        config.helpdesk_rules["notify"].get("secret").is_none(),
+        "the secret stays out of the audit log"
+    );
+}
+
+#[test]
+fn helpdesk_mistakes_are_named_by_key() {
+    let base = "[[agents]]\nname = \"Ada\"\ntoken = \"t\"\n";
+    for (section, key) in [
+        (
+            "[[helpdesk.sla]]\nname = \"x\"\ncalendar = \"nope\"\nfirst_response_minutes = 5\n",
+            "helpdesk.sla[0].calendar",
+        ),
+        (
+            "[[helpdesk.sla]]\nname = \"x\"\n",
+            "helpdesk.sla[0].first_response_minutes",
+        ),
+        (
+            "[[helpdesk.teams]]\nname = \"t\"\nagents = [\"Bob\"]\n",
+            "helpdesk.teams[0].agents[0]",
+        ),
+        (
+            "[helpdesk]\nlanguages = [\"klingon\"]\n",
+            "helpdesk.languages[0]",
+        ),
+        (
+            "[[helpdesk.triage]]\nname = \"r\"\ncategory = \"x\"\nregex = [\"(\"]\n",
+            "helpdesk.triage[0].regex[0]",
+        ),
+    ] {
+        let error = Config::parse(&format!("{base}{section}"), "t.toml", |_| None).unwrap_err();
+        assert!(
+            error.problems.iter().any(|p| p.key == key),
+            "{key}: {:?}",
+            error.problems
+        );
+    }
 }
 
 /// What a web chat names elsewhere in the file must be there: its calendar, and an

@@ -12,7 +12,9 @@ use teloxide::ApiError;
 use teloxide::RequestError;
 use teloxide::payloads::{SendDocumentSetters, SendMessageSetters, SendPhotoSetters};
 use teloxide::prelude::*;
-use teloxide::types::{InputFile, MessageId, ReplyParameters};
+use teloxide::types::{
+    InlineKeyboardButton, InlineKeyboardMarkup, InputFile, MessageId, ReplyParameters,
+};
 
 use crate::TelegramConnector;
 use crate::inbound::telegram_identity;
@@ -83,10 +85,14 @@ pub(crate) async fn send(
         |index| async move {
             let part = &parts[index];
             let reply = if index == 0 { quote } else { None };
-            let sent = match send_part(connector, chat, part, reply).await {
+            // Buttons go under the last part, where the question is.
+            let buttons = (index + 1 == parts.len())
+                .then(|| keyboard(&outbound.choices))
+                .flatten();
+            let sent = match send_part(connector, chat, part, reply, buttons.clone()).await {
                 Err(RequestError::Api(ApiError::MessageToReplyNotFound)) if reply.is_some() => {
                     // The customer deleted the message: answer without the quote.
-                    send_part(connector, chat, part, None).await
+                    send_part(connector, chat, part, None, buttons).await
                 }
                 other => other,
             };
@@ -109,11 +115,25 @@ fn quoted_message(outbound: &Outbound, chat: i64) -> Option<i32> {
     id.split(':').next()?.parse().ok()
 }
 
+/// An inline keyboard of the message's choices, in one row; a press comes back as a
+/// callback query with the choice's id.
+fn keyboard(choices: &[switchboard_core::helpdesk::flow::Choice]) -> Option<InlineKeyboardMarkup> {
+    if choices.is_empty() {
+        return None;
+    }
+    let row = choices
+        .iter()
+        .map(|c| InlineKeyboardButton::callback(c.label.clone(), c.id.clone()))
+        .collect::<Vec<_>>();
+    Some(InlineKeyboardMarkup::new(vec![row]))
+}
+
 async fn send_part(
     connector: &TelegramConnector,
     chat: i64,
     part: &Part<'_>,
     reply: Option<i32>,
+    buttons: Option<InlineKeyboardMarkup>,
 ) -> Result<Message, RequestError> {
     let bot = &connector.bot;
     let chat = ChatId(chat);
@@ -123,6 +143,9 @@ async fn send_part(
             let mut request = bot.send_message(chat, text.clone());
             if let Some(quote) = quote {
                 request = request.reply_parameters(quote);
+            }
+            if let Some(buttons) = buttons {
+                request = request.reply_markup(buttons);
             }
             request.await
         }
@@ -301,6 +324,7 @@ mod tests {
             },
             attempt: 1,
             progress: None,
+            choices: Vec::new(),
         }
     }
 

@@ -50,6 +50,7 @@ const MIGRATIONS: &[(i64, Script)] = &[
     (12, Shared(include_str!("schema/0012_conversation_log.sql"))),
     (13, Shared(include_str!("schema/0013_reply_routes.sql"))),
     (14, Shared(include_str!("schema/0014_outbox_active.sql"))),
+    (15, Shared(include_str!("schema/0015_helpdesk.sql"))),
 ];
 
 /// An arbitrary constant: the advisory lock that keeps two PostgreSQL nodes starting

@@ -83,6 +83,22 @@ pub fn insert(conn: &mut dyn Connection, new: &NewMessage<'_>) -> Result<Option<
     row.map(|r| r.i64(0)).transpose()
 }
 
+/// The buttons an outbound message offers (see [`crate::helpdesk::flow::Choice`]).
+pub fn choices(
+    conn: &mut dyn Connection,
+    message_id: i64,
+) -> Result<Vec<crate::helpdesk::flow::Choice>, StoreError> {
+    let row = conn.query_one(
+        "SELECT choices FROM messages WHERE id = $1",
+        params![message_id],
+    )?;
+    match row.map(|r| r.opt_string(0)).transpose()?.flatten() {
+        Some(json) => serde_json::from_str(&json)
+            .map_err(|e| StoreError::Decode(format!("message {message_id}'s choices: {e}"))),
+        None => Ok(Vec::new()),
+    }
+}
+
 /// Records where replies to an inbound message go instead of back the way it came.
 pub fn insert_reply_route(
     conn: &mut dyn Connection,

@@ -2,6 +2,7 @@
 //! [`Connection`](super::Connection) so that callers choose the transaction.
 
 pub mod amendments;
+pub mod audit;
 pub mod channel_state;
 pub mod contacts;
 pub mod conversation_log;

@@ -7,7 +7,8 @@ use crate::store::{Connection, Row, StoreError, Value, params};
 
 pub(super) const COLUMNS: &str = "t.id, t.reference, t.status, t.priority, t.category, t.assignee, t.subject, \
      t.channel, t.conversation, t.contact_id, t.previous_ticket_id, t.created_at, t.updated_at, \
-     t.resolved_at, t.last_message_at";
+     t.resolved_at, t.last_message_at, t.triage_rule, t.team, t.language, t.sensitive, \
+     t.acknowledged_at, t.first_response_at, t.csat_rating";
 
 pub(super) fn from_row(row: &Row) -> Result<Ticket, StoreError> {
     Ok(Ticket {
@@ -26,6 +27,20 @@ pub(super) fn from_row(row: &Row) -> Result<Ticket, StoreError> {
         updated_at: Timestamp(row.i64(12)?),
         resolved_at: row.opt_i64(13)?.map(Timestamp),
         last_message_at: Timestamp(row.i64(14)?),
+        triage_rule: row.opt_string(15)?,
+        team: row.opt_string(16)?,
+        language: row.opt_string(17)?,
+        sensitive: match row.opt_string(18)? {
+            Some(kinds) => kinds
+                .split(',')
+                .map(|k| k.parse().map_err(StoreError::Decode))
+                .collect::<Result<_, _>>()?,
+            None => Vec::new(),
+        },
+        acknowledged_at: row.opt_i64(19)?.map(Timestamp),
+        first_response_at: row.opt_i64(20)?.map(Timestamp),
+        csat_rating: row.opt_i64(21)?,
+        sla: Vec::new(),
     })
 }
 
