@@ -738,11 +738,7 @@ fn mask_secrets(inbound: &mut Inbound) -> Vec<SensitiveKind> {
     let mask = |text: &mut String, kinds: &mut Vec<SensitiveKind>| {
         if let Some((masked, found)) = guard::mask(text) {
             *text = masked;
-            for kind in found {
-                if !kinds.contains(&kind) {
-                    kinds.push(kind);
-                }
-            }
+            add_kinds(kinds, found);
         }
     };
     mask(&mut inbound.text, &mut kinds);
@@ -759,11 +755,7 @@ fn mask_secrets(inbound: &mut Inbound) -> Vec<SensitiveKind> {
             .map(|f| f.kind)
             .collect();
         if !kinds.is_empty() || !found.is_empty() {
-            for kind in found {
-                if !kinds.contains(&kind) {
-                    kinds.push(kind);
-                }
-            }
+            add_kinds(&mut kinds, found);
             inbound.html = None;
         }
     }
@@ -778,11 +770,7 @@ fn mask_secrets(inbound: &mut Inbound) -> Vec<SensitiveKind> {
         let content = String::from_utf8_lossy(&attachment.bytes).into_owned();
         match guard::mask(&content) {
             Some((masked, found)) => {
-                for kind in found {
-                    if !kinds.contains(&kind) {
-                        kinds.push(kind);
-                    }
-                }
+                add_kinds(&mut kinds, found);
                 if original {
                     dropped_original = true;
                     return false;
@@ -803,6 +791,15 @@ fn mask_secrets(inbound: &mut Inbound) -> Vec<SensitiveKind> {
             .push_str("\n[the original email was not kept: it held a secret]");
     }
     kinds
+}
+
+/// Adds kinds not yet in `kinds`, keeping the order they were first found in.
+fn add_kinds(kinds: &mut Vec<SensitiveKind>, found: impl IntoIterator<Item = SensitiveKind>) {
+    for kind in found {
+        if !kinds.contains(&kind) {
+            kinds.push(kind);
+        }
+    }
 }
 
 /// The words of an HTML body, tags replaced by spaces.

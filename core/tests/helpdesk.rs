@@ -180,6 +180,18 @@ impl Fixture {
         (outcome.ticket_id, outcome.ticket_reference)
     }
 
+    /// An agent moves the ticket to `status`.
+    async fn set_status(&self, reference: &str, agent: &str, status: TicketStatus) {
+        let patch = tickets::TicketPatch {
+            status: Some(status),
+            ..Default::default()
+        };
+        self.gateway
+            .update_ticket(reference, agent, patch)
+            .await
+            .unwrap();
+    }
+
     async fn agents_at_work(&self, names: &[&str]) {
         for name in names {
             self.gateway.agent_at_work(name).await;
@@ -410,17 +422,7 @@ async fn pending_stops_the_clock_and_answers_set_the_next_target(f: Fixture) {
         Some(SlaState::Met)
     );
     // Waiting on the customer for two days stops the resolution clock.
-    f.gateway
-        .update_ticket(
-            &reference,
-            "Ada",
-            tickets::TicketPatch {
-                status: Some(TicketStatus::Pending),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    f.set_status(&reference, "Ada", TicketStatus::Pending).await;
     assert_eq!(
         state(&f.ticket(id).await, SlaTarget::Resolution),
         Some(SlaState::Paused)
@@ -663,17 +665,8 @@ async fn satisfaction_survey_after_resolution_records_the_rating(f: Fixture) {
         )
         .await
         .unwrap();
-    f.gateway
-        .update_ticket(
-            &reference,
-            &assignee,
-            tickets::TicketPatch {
-                status: Some(TicketStatus::Resolved),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    f.set_status(&reference, &assignee, TicketStatus::Resolved)
+        .await;
     let before = f.messages(id).await.len();
     let survey = f.notices(id).await.pop().unwrap();
     assert!(survey.contains(&reference), "{survey}");
@@ -691,28 +684,10 @@ async fn satisfaction_survey_after_resolution_records_the_rating(f: Fixture) {
         .unwrap();
     assert!(choices.contains("csat:5"), "{choices}");
     // Resolving again does not ask again.
-    f.gateway
-        .update_ticket(
-            &reference,
-            &assignee,
-            tickets::TicketPatch {
-                status: Some(TicketStatus::Open),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    f.gateway
-        .update_ticket(
-            &reference,
-            &assignee,
-            tickets::TicketPatch {
-                status: Some(TicketStatus::Resolved),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    f.set_status(&reference, &assignee, TicketStatus::Open)
+        .await;
+    f.set_status(&reference, &assignee, TicketStatus::Resolved)
+        .await;
     assert_eq!(f.messages(id).await.len(), before);
     // The answer lands on the ticket without reopening it.
     let outcome = f

@@ -12,7 +12,7 @@ use crate::gateway::Gateway;
 use crate::model::Timestamp;
 use crate::shutdown::Shutdown;
 use crate::store::queries::{audit, events as event_log, tickets};
-use crate::store::{Connection, Dialect, StoreError, params};
+use crate::store::{Connection, StoreError, params};
 
 use super::{flow, routing, sla};
 
@@ -88,30 +88,28 @@ async fn fire_due(gateway: &Gateway) -> Result<(usize, usize), StoreError> {
             for due in sla::claim_due(conn, now, BATCH)? {
                 let ticket = tickets::get(conn, due.ticket_id)?;
                 let policy = helpdesk.policies.iter().find(|p| p.name == due.policy);
+                let (ticket_id, reference) = (ticket.id, ticket.reference.clone());
+                let (target, policy_name, due_at) = (due.target, due.policy.clone(), due.due_at);
                 let (raise, event) = if due.breach {
                     breached += 1;
-                    (
-                        policy.and_then(|p| p.breach_priority),
-                        Event::SlaBreached {
-                            ticket_id: ticket.id,
-                            reference: ticket.reference.clone(),
-                            target: due.target,
-                            policy: due.policy.clone(),
-                            due_at: due.due_at,
-                        },
-                    )
+                    let event = Event::SlaBreached {
+                        ticket_id,
+                        reference,
+                        target,
+                        policy: policy_name,
+                        due_at,
+                    };
+                    (policy.and_then(|p| p.breach_priority), event)
                 } else {
                     at_risk += 1;
-                    (
-                        policy.and_then(|p| p.at_risk_priority),
-                        Event::SlaAtRisk {
-                            ticket_id: ticket.id,
-                            reference: ticket.reference.clone(),
-                            target: due.target,
-                            policy: due.policy.clone(),
-                            due_at: due.due_at,
-                        },
-                    )
+                    let event = Event::SlaAtRisk {
+                        ticket_id,
+                        reference,
+                        target,
+                        policy: policy_name,
+                        due_at,
+                    };
+                    (policy.and_then(|p| p.at_risk_priority), event)
                 };
                 let mut changed = serde_json::Map::new();
                 if let Some(priority) = raise
@@ -280,10 +278,7 @@ fn claim_notifications(
     conn: &mut dyn Connection,
     now: Timestamp,
 ) -> Result<Vec<Claimed>, StoreError> {
-    let lock = match conn.dialect() {
-        Dialect::Sqlite => "",
-        Dialect::Postgres => "FOR UPDATE SKIP LOCKED",
-    };
+    let lock = conn.dialect().skip_locked();
     // A notification still 'sending' after its lease was left by a node that died.
     let rows = conn.query(
         &format!(

@@ -523,10 +523,7 @@ pub(crate) fn claim_due(
     now: Timestamp,
     limit: usize,
 ) -> Result<Vec<Due>, StoreError> {
-    let lock = match conn.dialect() {
-        crate::store::Dialect::Sqlite => "",
-        crate::store::Dialect::Postgres => "FOR UPDATE SKIP LOCKED",
-    };
+    let lock = conn.dialect().skip_locked();
     let sql = format!(
         "SELECT ticket_id, target, policy, due_at, warned_at, at_risk_at FROM ticket_slas
          WHERE next_check_at IS NOT NULL AND next_check_at <= $1

@@ -61,6 +61,16 @@ impl Dialect {
             Dialect::Postgres => "postgres",
         }
     }
+
+    /// What a claiming `SELECT` ends with so that concurrent claimers take
+    /// different rows: PostgreSQL skips rows another transaction locked; SQLite runs
+    /// one writer at a time and needs nothing.
+    pub fn skip_locked(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => "FOR UPDATE SKIP LOCKED",
+        }
+    }
 }
 
 /// One database connection of a backend.

@@ -5,7 +5,7 @@ use crate::connector::{Receipt, ThreadContext};
 use crate::identity::Identity;
 use crate::model::{DeliveryStatus, Message, Timestamp};
 use crate::store::queries::{messages, tickets};
-use crate::store::{Connection, Dialect, StoreError, params};
+use crate::store::{Connection, StoreError, params};
 
 /// A claimed outbox entry.
 #[derive(Debug, Clone)]
@@ -48,10 +48,7 @@ pub fn claim_due(
     lease_ms: i64,
     limit: usize,
 ) -> Result<Vec<OutboxEntry>, StoreError> {
-    let lock = match conn.dialect() {
-        Dialect::Sqlite => "",
-        Dialect::Postgres => "FOR UPDATE SKIP LOCKED",
-    };
+    let lock = conn.dialect().skip_locked();
     let sql = format!(
         "UPDATE outbox SET state = 'sending', claimed_by = $1, due_at = $2, updated_at = $3
          WHERE id IN (SELECT o.id FROM outbox o
