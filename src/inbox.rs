@@ -53,6 +53,11 @@ const ASSETS: &[Asset] = &[
         body: include_str!("../web/inbox/dom.js"),
     },
     Asset {
+        name: "helpdesk.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../web/inbox/helpdesk.js"),
+    },
+    Asset {
         name: "feed.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_str!("../web/inbox/feed.js"),

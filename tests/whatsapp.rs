@@ -515,3 +515,66 @@ async fn statuses_out_of_order_never_move_backwards() {
 }
 
 both_backends!(unsigned_and_forged_notifications_store_nothing);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_satisfaction_survey_is_a_list_and_the_pick_rates_the_ticket() {
+    let fake = FakeWhatsApp::start(TOKEN, APP_SECRET, PHONE_ID).await;
+    let app = gateway(Backend::Sqlite, &fake, "[helpdesk.csat]").await;
+    let reference = customer_writes(&app, &fake, "wamid.q1", "My withdrawal is stuck").await;
+    app.reply(&reference, "It went out now, sorry for the wait.")
+        .await;
+    let (status, body) = app
+        .send_json(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/tickets/{reference}"),
+            support::AGENT_TOKEN,
+            &json!({"status": "resolved"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    // Five choices are more than WhatsApp's three reply buttons: a list.
+    let survey = fake.wait_for_sent(2).await.pop().unwrap();
+    assert_eq!(survey.kind, "interactive", "{}", survey.body);
+    let interactive = &survey.body["interactive"];
+    assert_eq!(interactive["type"], "list");
+    assert!(survey.text.as_deref().unwrap().contains(&reference));
+    let rows = interactive["action"]["sections"][0]["rows"]
+        .as_array()
+        .unwrap();
+    let picked: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| (r["id"].as_str().unwrap(), r["title"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        picked,
+        [
+            ("csat:1", "1"),
+            ("csat:2", "2"),
+            ("csat:3", "3"),
+            ("csat:4", "4"),
+            ("csat:5", "5")
+        ]
+    );
+
+    // The customer picks 4, as WhatsApp reports a list pick.
+    let pick = whatsapp::inbound(
+        PHONE_ID,
+        CUSTOMER,
+        "Sheena Nelson",
+        json!({"from": CUSTOMER, "id": "wamid.pick", "timestamp": "1749416900", "type": "interactive",
+               "context": {"from": "15550783881", "id": survey.wamid.clone().unwrap()},
+               "interactive": {"type": "list_reply", "list_reply": {"id": "csat:4", "title": "4"}}}),
+    );
+    assert_eq!(deliver(&app, &pick).await, 200);
+    let (ticket, _) = stored(&app, "wamid.pick").await;
+    assert_eq!(ticket, reference, "the rating is part of the rated ticket");
+    let detail = app.ticket(&reference).await;
+    assert_eq!(detail["ticket"]["csat_rating"], 4);
+    assert_eq!(
+        detail["ticket"]["status"], "resolved",
+        "a rating does not reopen"
+    );
+    assert_eq!(app.count("tickets").await, 1);
+    app.stop().await;
+}

@@ -305,9 +305,9 @@ pub trait Connector: Send + Sync + 'static {
 }
 
 /// Why a reply cannot go out through `connector` now: the recipient is unreachable,
-/// or the connector refuses it ([`Connector::refuse`]).
+/// or the connector (when this node runs it) refuses it ([`Connector::refuse`]).
 pub fn refusal(
-    connector: &dyn Connector,
+    connector: Option<&dyn Connector>,
     thread: &ThreadContext,
     draft: Draft<'_>,
     now: Timestamp,
@@ -317,7 +317,7 @@ pub fn refusal(
             "the customer cannot be reached on this channel: {reason}"
         ));
     }
-    connector.refuse(thread, draft, now)
+    connector?.refuse(thread, draft, now)
 }
 
 /// How long a `Retry-After` header asks to wait (seconds, or an HTTP date).

@@ -195,7 +195,7 @@ impl Dispatcher {
         };
         // The window closed or the customer opted out while the reply waited.
         if let Some(reason) = refusal(
-            channel.connector.as_ref(),
+            Some(channel.connector.as_ref()),
             &outbound.thread,
             Draft {
                 text: &outbound.text,

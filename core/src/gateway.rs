@@ -221,8 +221,8 @@ impl Gateway {
             .connectors
             .read()
             .unwrap_or_else(|e| e.into_inner());
-        let connector = connectors.get(&thread.channel)?;
-        connector::refusal(connector.as_ref(), thread, draft, self.now())
+        let connector = connectors.get(&thread.channel).map(|c| c.as_ref());
+        connector::refusal(connector, thread, draft, self.now())
     }
 
     /// The problems a channel's connector reports now, oldest first; empty when it

@@ -15,7 +15,7 @@ use switchboard_core::gateway::{ChannelContext, Gateway, GatewayConfig};
 use switchboard_core::helpdesk::scheduler;
 use switchboard_core::helpdesk::sla::{SlaState, SlaTarget};
 use switchboard_core::helpdesk::{CsatGrouping, Helpdesk, HelpdeskConfig};
-use switchboard_core::store::queries::{audit, tickets};
+use switchboard_core::store::queries::{audit, contacts, tickets};
 use switchboard_core::store::{Store, Value, testing};
 use switchboard_core::{
     ChannelId, Direction, Identity, ManualClock, Message, Priority, Ticket, TicketStatus, Timestamp,
@@ -230,7 +230,7 @@ fn message(from: &str, conversation: &str, text: &str) -> Inbound {
         sender: Sender {
             identity: Identity::api("api", from).unwrap(),
             display_name: Some(format!("Customer {from}")),
-            reachable: true,
+            reachable: false, // what most channels say: nothing proves it either way
         },
         conversation: conversation.into(),
         thread: ThreadHint::default(),
@@ -505,6 +505,16 @@ async fn acknowledgement_once_per_ticket_with_its_reference(f: Fixture) {
     automatic.automatic = true;
     let outcome = f.api().ingest(vec![automatic]).await.unwrap().remove(0);
     assert!(f.notices(outcome.ticket_id).await.is_empty());
+    // Never to someone the channel said cannot be reached (blocked, opted out).
+    f.store()
+        .write(|c| {
+            let identity = Identity::api("api", "gil").unwrap();
+            contacts::set_unreachable(c, "api", &identity, Some("opted out"), 0)
+        })
+        .await
+        .unwrap();
+    let (id, _) = f.write("gil", "gil-1", "Where is my deposit?").await;
+    assert!(f.notices(id).await.is_empty());
     // The outbox holds the acknowledgements like any reply.
     let queued = f
         .store()

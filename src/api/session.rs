@@ -67,6 +67,8 @@ pub struct SessionInfo {
     expires_at: i64,
     /// The enabled channels, for the inbox's filters.
     channels: Vec<ChannelInfo>,
+    /// The categories the helpdesk rules name, for the ticket's category picker.
+    categories: Vec<String>,
 }
 
 /// Signs in with an agent token; answers with a session cookie.
@@ -248,6 +250,7 @@ fn info(state: &AppState, agent: &Agent, session: &Session) -> SessionInfo {
             .filter(|c| c.enabled)
             .cloned()
             .collect(),
+        categories: state.gateway.helpdesk().categories(),
         name: agent.name.clone(),
         role: agent.role,
         csrf_token: session.csrf.clone(),

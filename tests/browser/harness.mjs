@@ -32,6 +32,8 @@ export const AGENTS = {
   ada: { name: 'Ada Admin', token: 'browser-admin-token-0123456789' },
   gus: { name: 'Gus Agent', token: 'browser-agent-token-0123456789' },
 };
+// The sample knowledge base the project ships.
+export const KNOWLEDGE_DIR = path.join(here, '..', '..', 'config', 'knowledge');
 export const OUR_NUMBER = '+15005550006';
 const TWILIO_ACCOUNT = 'AC' + '0'.repeat(32);
 
@@ -204,7 +206,8 @@ async function startSite() {
 
 // Starts the gateway with every channel that needs no outside server, and email when
 // the throwaway mail servers of scripts/with-mail are there.
-export async function startGateway() {
+// `config` is appended to the gateway's config (helpdesk rules, say).
+export async function startGateway({ config: extra = '' } = {}) {
   const binary = process.env.SWITCHBOARD_BIN;
   if (!binary) throw new Error('SWITCHBOARD_BIN must name the gateway binary (scripts/browser-test sets it)');
   const dir = mkdtempSync(path.join(tmpdir(), 'switchboard-browser-'));
@@ -281,6 +284,7 @@ account_sid = "${TWILIO_ACCOUNT}"
 auth_token = "${SECRETS.twilio}"
 api_url = "${provider.url}"
 ${mail ? mail.config : ''}
+${extra}
 `;
   const configPath = path.join(dir, 'switchboard.toml');
   writeFileSync(configPath, config);

@@ -46,7 +46,7 @@ describe('the inbox', () => {
     assert.match(policy, /script-src 'self'/);
     assert.doesNotMatch(policy, /unsafe-inline|unsafe-eval/);
     const html = await page.text();
-    const assets = ['/inbox/inbox.css', '/inbox/app.js', '/inbox/api.js', '/inbox/dom.js', '/inbox/feed.js'];
+    const assets = ['/inbox/inbox.css', '/inbox/app.js', '/inbox/api.js', '/inbox/dom.js', '/inbox/feed.js', '/inbox/helpdesk.js'];
     let gzipped = gzipSync(html).length;
     for (const asset of assets) {
       const body = Buffer.from(await (await fetch(gateway.url + asset)).arrayBuffer());

@@ -71,5 +71,7 @@ export const reply = (key, text, attachments, seenMessageId) =>
 export const presence = (key) => request('GET', ticketPath(key) + '/presence');
 export const reportPresence = (key, state) => request('POST', ticketPath(key) + '/presence', { state });
 export const note = (key, text) => request('POST', ticketPath(key) + '/notes', { text });
+export const canned = (key) => request('GET', '/api/v1/canned?' + new URLSearchParams({ ticket: key }));
+export const suggestions = (key) => request('GET', ticketPath(key) + '/suggestions');
 export const attachmentUrl = (id) => '/api/v1/attachments/' + encodeURIComponent(id);
 export const mailBodyUrl = (id) => '/api/v1/messages/' + encodeURIComponent(id) + '/html';

@@ -4,12 +4,14 @@
 import * as api from './api.js';
 import { follow } from './feed.js';
 import { h, replace, when, bytes } from './dom.js';
+import * as helpdesk from './helpdesk.js';
 
 const $ = (id) => document.getElementById(id);
 
 const state = {
   me: null,
   channels: [],
+  categories: [],   // what the helpdesk rules name, for the category picker
   tickets: [],
   cursor: null,
   selected: null,   // reference of the open ticket
@@ -82,6 +84,7 @@ $('signout').addEventListener('click', async () => {
 function start(session) {
   state.me = { name: session.name, role: session.role };
   state.channels = session.channels;
+  state.categories = session.categories || [];
   $('signin').hidden = true;
   $('inbox').hidden = false;
   $('agent-name').textContent = session.name + (session.role === 'admin' ? ' (admin)' : '');
@@ -142,6 +145,7 @@ function renderList() {
   const list = $('tickets');
   replace(list, state.tickets.map((ticket) => {
     const unread = isUnread(ticket) && ticket.reference !== state.selected;
+    const sla = ticket.status === 'resolved' || ticket.status === 'closed' ? null : helpdesk.pressingSla(ticket);
     return h('li', {},
       h('a', {
         href: '#' + ticket.reference,
@@ -154,10 +158,15 @@ function renderList() {
         unread ? h('span', { class: 'dot', title: 'Unread' }, '●') : null,
         h('span', { class: 'badge channel' }, ticket.channel),
         h('span', { class: 'badge status-' + ticket.status }, ticket.status),
-        ticket.priority !== 'normal' ? h('span', { class: 'badge priority-' + ticket.priority }, ticket.priority) : null),
+        ticket.priority !== 'normal' ? h('span', { class: 'badge priority-' + ticket.priority }, ticket.priority) : null,
+        sla ? helpdesk.slaBadge(sla) : null,
+        helpdesk.sensitiveBadge(ticket)),
       h('span', { class: 'subject' }, ticket.subject || '(no subject)'),
       h('span', { class: 'ticket-bottom muted' },
-        ticket.assignee ? ticket.assignee : 'Unassigned', ' · ', when(ticket.last_message_at))));
+        ticket.assignee ? ticket.assignee : 'Unassigned',
+        ticket.team ? ' · ' + ticket.team : '',
+        ticket.language ? h('span', { title: helpdesk.languageName(ticket.language) }, ' · ' + ticket.language) : null,
+        ' · ', when(ticket.last_message_at))));
   }));
   $('list-empty').hidden = state.tickets.length > 0;
   $('more').hidden = !state.cursor;
@@ -266,6 +275,7 @@ function showPresence() {
   line.classList.toggle('typing', typists.length > 0 || customerTyping);
 }
 setInterval(showPresence, 2_000); // lapsed reports disappear without a new event
+setInterval(() => helpdesk.refreshSla(), 20_000); // due times count down in place
 
 // --- one ticket ---------------------------------------------------------------
 
@@ -315,6 +325,7 @@ function renderTicket(detail, first) {
   const fresh = new Set(unseen(messages).map((m) => m.id));
   replace(pane,
     ticketHeader(ticket),
+    helpdesk.sensitiveBanner(ticket),
     contactCard(contact),
     h('ol', { class: 'messages', 'aria-label': 'Messages' }, messages.map((m) => messageItem(m, fresh.has(m.id)))),
     fresh.size ? changedBanner(unseen(messages), null) : null,
@@ -353,7 +364,8 @@ function ticketHeader(ticket) {
     h('div', { class: 'title' },
       h('h2', {}, ticket.subject || '(no subject)'),
       h('span', { class: 'reference', title: 'The ticket’s reference: customers can quote it' }, ticket.reference),
-      ticket.category ? h('span', { class: 'badge' }, ticket.category) : null,
+      // The category shows as the picker under the controls, unless no rule names any.
+      ticket.category && !state.categories.length ? h('span', { class: 'badge' }, ticket.category) : null,
       h('span', { id: 'presence', class: 'presence', role: 'status', hidden: true })),
     h('div', { class: 'controls' },
       select('Status', ticket.status,
@@ -363,7 +375,8 @@ function ticketHeader(ticket) {
         ['low', 'normal', 'high', 'urgent'].map((p) => [p, p]),
         (priority) => patch({ priority })),
       select('Assignee', ticket.assignee || '', assignees,
-        (assignee) => patch({ assignee: assignee || null }))));
+        (assignee) => patch({ assignee: assignee || null }))),
+    helpdesk.ticketFacts(ticket, state.categories, patch));
 }
 
 function contactCard(contact) {
@@ -491,9 +504,11 @@ function replyBox(ticket, contact, reply) {
     onchange: async (e) => { state.files = await readFiles(e.target.files); files.textContent = fileSummary(); } });
   return h('form', { class: 'reply', id: 'reply-form', onsubmit: (e) => { e.preventDefault(); send('reply'); } },
     h('div', { class: 'reply-to' }, 'Reply on ', h('strong', {}, reply.channel), ' to ', h('strong', {}, address(reply, contact))),
+    helpdesk.suggestions(ticket.reference, () => $('reply-text')),
     h('textarea', { id: 'reply-text', rows: 4, placeholder: 'Write a reply (r); Ctrl+Enter sends, Ctrl+Shift+Enter saves a note' }),
     status,
     h('div', { class: 'reply-actions' },
+      helpdesk.cannedPicker(ticket.reference, () => $('reply-text')),
       picker, files,
       h('span', { class: 'spacer' }),
       h('button', { type: 'button', class: 'secondary', id: 'note-button', onclick: () => send('note') }, 'Add note'),

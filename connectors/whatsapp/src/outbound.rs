@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use switchboard_core::connector::{Outbound, OutboundAttachment, Receipt, SendError};
 use switchboard_core::gateway::Concern;
+use switchboard_core::helpdesk::flow::Choice;
 use switchboard_core::model::Timestamp;
 use switchboard_core::{parts, text};
 
@@ -29,6 +30,14 @@ const CAPTION_LIMIT: usize = 1024;
 /// A template parameter may not have new lines, tabs or more than four spaces in a
 /// row, and is kept short.
 const TEMPLATE_PARAMETER_LIMIT: usize = 1024;
+/// The longest body of an interactive message.
+const INTERACTIVE_BODY_LIMIT: usize = 1024;
+/// Reply buttons an interactive message may carry; more choices go in a list.
+const MOST_BUTTONS: usize = 3;
+/// The longest button title (20) and list row title (24); longer labels are cut.
+const BUTTON_TITLE_LIMIT: usize = 20;
+/// The list's opening button: stars read the same in every language.
+const LIST_BUTTON: &str = "⭐ 1-5";
 
 /// How WhatsApp takes a file, by type (developers.facebook.com/docs/whatsapp/cloud-api/reference/media).
 fn media_kind(attachment: &OutboundAttachment) -> (&'static str, usize) {
@@ -54,6 +63,8 @@ enum Part<'a> {
         caption: Option<String>,
     },
     Template(String),
+    /// The text with the message's choices under it, as reply buttons or a list.
+    Choices(String),
 }
 
 /// The messages a reply becomes: outside the window, the template; inside, the text
@@ -69,6 +80,15 @@ fn plan<'a>(connector: &WhatsAppConnector, outbound: &'a Outbound, open: bool) -
         .is_some_and(|a| media_kind(a).0 != "audio");
     let as_caption = captionable && text.chars().count() <= CAPTION_LIMIT;
     let mut plan = Vec::new();
+    if !outbound.choices.is_empty() && outbound.attachments.is_empty() && !text.is_empty() {
+        // The question goes last, with its buttons.
+        let limit = connector.config.max_text_chars.min(INTERACTIVE_BODY_LIMIT);
+        let mut texts = text::split(text, limit, |_| 1);
+        let question = texts.pop().unwrap_or_default();
+        plan.extend(texts.into_iter().map(Part::Text));
+        plan.push(Part::Choices(question));
+        return plan;
+    }
     if !as_caption {
         plan.extend(
             text::split(text, connector.config.max_text_chars, |_| 1)
@@ -147,6 +167,7 @@ pub(crate) async fn send(
                     json!({"type": kind, kind: media})
                 }
                 Part::Template(text) => template(connector, text)?,
+                Part::Choices(text) => interactive(text, &outbound.choices),
             };
             post_message(connector, to, body, context).await
         },
@@ -185,6 +206,34 @@ fn template(connector: &WhatsAppConnector, text: &str) -> Result<Value, SendErro
         }]);
     }
     Ok(body)
+}
+
+/// An interactive message: up to three choices as reply buttons, more as a list. A
+/// press comes back as a `button_reply` or `list_reply` with the choice's title.
+fn interactive(text: &str, choices: &[Choice]) -> Value {
+    let title = |label: &str| label.chars().take(BUTTON_TITLE_LIMIT).collect::<String>();
+    if choices.len() <= MOST_BUTTONS {
+        let buttons: Vec<Value> = choices
+            .iter()
+            .map(|c| json!({"type": "reply", "reply": {"id": c.id, "title": title(&c.label)}}))
+            .collect();
+        return json!({
+            "type": "interactive",
+            "interactive": {"type": "button", "body": {"text": text}, "action": {"buttons": buttons}},
+        });
+    }
+    let rows: Vec<Value> = choices
+        .iter()
+        .map(|c| json!({"id": c.id, "title": title(&c.label)}))
+        .collect();
+    json!({
+        "type": "interactive",
+        "interactive": {
+            "type": "list",
+            "body": {"text": text},
+            "action": {"button": LIST_BUTTON, "sections": [{"rows": rows}]},
+        },
+    })
 }
 
 /// The text as a template parameter takes it: one line, no runs of spaces.
@@ -417,5 +466,33 @@ mod tests {
             template_parameter(&long).chars().count(),
             TEMPLATE_PARAMETER_LIMIT
         );
+    }
+
+    #[test]
+    fn few_choices_are_buttons_and_more_are_a_list() {
+        let choice = |id: &str, label: &str| Choice {
+            id: id.into(),
+            label: label.into(),
+        };
+        let yes_no = interactive(
+            "Solved?",
+            &[choice("yes", "Yes"), choice("no", "No, still broken today")],
+        );
+        assert_eq!(yes_no["interactive"]["type"], "button");
+        let buttons = &yes_no["interactive"]["action"]["buttons"];
+        assert_eq!(buttons[0]["reply"], json!({"id": "yes", "title": "Yes"}));
+        assert_eq!(
+            buttons[1]["reply"]["title"], "No, still broken tod",
+            "titles are cut at 20 characters"
+        );
+        let ratings: Vec<Choice> = (1..=5)
+            .map(|n| choice(&format!("csat:{n}"), &n.to_string()))
+            .collect();
+        let list = interactive("How did we do?", &ratings);
+        assert_eq!(list["interactive"]["type"], "list");
+        assert_eq!(list["interactive"]["body"]["text"], "How did we do?");
+        let rows = &list["interactive"]["action"]["sections"][0]["rows"];
+        assert_eq!(rows.as_array().unwrap().len(), 5);
+        assert_eq!(rows[4], json!({"id": "csat:5", "title": "5"}));
     }
 }

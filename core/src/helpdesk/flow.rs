@@ -240,7 +240,6 @@ pub(crate) fn after_inbound(
     if let Some(ack) = &helpdesk.acknowledgement
         && (arrival.created || reopened)
         && !quiet
-        && inbound.sender.reachable
         && takes(&ack.channels, arrival.channel)
         && state
             .acknowledged_at
@@ -309,7 +308,7 @@ pub(crate) fn after_inbound(
             reference: ticket.reference.clone(),
             status: arrival.status.unwrap_or(ticket.status),
         });
-        if helpdesk.warn_on_secrets && !state.sensitive_warned && inbound.sender.reachable {
+        if helpdesk.warn_on_secrets && !state.sensitive_warned {
             let text = helpdesk
                 .texts
                 .render(Notice::SensitiveWarning, &chain, &Values::default());

@@ -318,6 +318,26 @@ impl Helpdesk {
         chain
     }
 
+    /// Every category the rules name (triage, SLA policies, teams), sorted: what an
+    /// agent may pick for a ticket.
+    pub fn categories(&self) -> Vec<String> {
+        let mut all: Vec<String> = self
+            .triage
+            .categories()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        all.extend(
+            self.policies
+                .iter()
+                .flat_map(|p| p.categories.iter().cloned()),
+        );
+        all.extend(self.teams.iter().flat_map(|t| t.categories.iter().cloned()));
+        all.sort();
+        all.dedup();
+        all
+    }
+
     /// The team of this name.
     pub(crate) fn team(&self, name: &str) -> Option<&Team> {
         self.teams.iter().find(|t| t.name == name)

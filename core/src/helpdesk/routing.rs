@@ -58,7 +58,7 @@ pub struct TeamConfig {
 pub(crate) struct Team {
     pub name: String,
     pub agents: Vec<String>,
-    categories: Vec<String>,
+    pub categories: Vec<String>,
     languages: Vec<&'static str>,
     channels: Vec<String>,
     calendar: Option<Calendar>,

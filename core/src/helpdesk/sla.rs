@@ -75,7 +75,7 @@ pub struct SlaPolicyConfig {
 #[derive(Debug, Clone)]
 pub(crate) struct SlaPolicy {
     pub name: String,
-    categories: Vec<String>,
+    pub categories: Vec<String>,
     priorities: Vec<Priority>,
     pub calendar: Calendar,
     first_response_ms: Option<i64>,
