@@ -516,18 +516,19 @@ fn check(raw: RawConfig, text: &str, folder: &Path, problems: &mut Vec<Problem>)
             Err((key, message)) => problem(format!("calendars.{name}.{key}"), message),
         }
     }
-    let helpdesk = match switchboard_core::helpdesk::Helpdesk::from_config(
-        &raw.helpdesk,
-        &calendars,
-        folder,
-    ) {
-        Ok(helpdesk) => helpdesk,
-        Err((key, message)) => {
-            problem(format!("helpdesk.{key}"), message);
-            switchboard_core::helpdesk::Helpdesk::default()
-        }
-    };
-    for (i, team) in raw.helpdesk.teams.iter().enumerate() {
+    let helpdesk =
+        match raw.helpdesk.as_ref().map(|config| {
+            switchboard_core::helpdesk::Helpdesk::from_config(config, &calendars, folder)
+        }) {
+            None => switchboard_core::helpdesk::Helpdesk::default(),
+            Some(Ok(helpdesk)) => helpdesk,
+            Some(Err((key, message))) => {
+                problem(format!("helpdesk.{key}"), message);
+                switchboard_core::helpdesk::Helpdesk::default()
+            }
+        };
+    let teams = raw.helpdesk.iter().flat_map(|h| h.teams.iter());
+    for (i, team) in teams.enumerate() {
         for (j, name) in team.agents.iter().enumerate() {
             if !raw.agents.iter().any(|a| &a.name == name) {
                 problem(

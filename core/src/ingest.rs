@@ -18,8 +18,10 @@ use crate::clock::Clock;
 use crate::connector::Inbound;
 use crate::events::{Event, Events, Recorded};
 use crate::gateway::{Gateway, GatewayConfig, GatewayInner};
+use crate::helpdesk::Helpdesk;
 use crate::helpdesk::flow::{self, Arrival};
 use crate::helpdesk::guard::{self, SensitiveKind};
+use crate::helpdesk::language;
 use crate::input;
 use crate::model::{ChannelId, Direction, Ticket, TicketStatus, Timestamp};
 use crate::store::queries::amendments::{self, AmendmentKind};
@@ -63,6 +65,7 @@ struct Prepared {
     attachments: Vec<StoredAttachment>,
     /// The kinds of secret the guard masked in it.
     sensitive: Vec<SensitiveKind>,
+    language: Option<&'static str>,
 }
 
 struct StoredAttachment {
@@ -91,6 +94,8 @@ struct Job {
 #[derive(Clone)]
 pub(crate) struct Ingestor {
     jobs: mpsc::Sender<Job>,
+    /// For what is worked out before a message reaches the writer: its language.
+    helpdesk: Arc<Helpdesk>,
     max_attachment_bytes: usize,
     max_attachments: usize,
 }
@@ -132,6 +137,7 @@ impl Ingestor {
         }
         Ingestor {
             jobs,
+            helpdesk: config.helpdesk.clone(),
             max_attachment_bytes: config.max_attachment_bytes,
             max_attachments: config.max_attachments,
         }
@@ -152,6 +158,13 @@ impl Ingestor {
         for mut inbound in items {
             self.check(&mut inbound)?;
             let sensitive = mask_secrets(&mut inbound);
+            // Detection is the costliest step of a message: done here, in the request's
+            // task on any core, not in the writer, which takes one batch at a time.
+            let language = if inbound.automatic || !self.helpdesk.detects_language {
+                None
+            } else {
+                language::detect(&inbound.text, &self.helpdesk.languages)
+            };
             let mut attachments = Vec::with_capacity(inbound.attachments.len());
             for attachment in std::mem::take(&mut inbound.attachments) {
                 let size = attachment.bytes.len() as i64;
@@ -167,6 +180,7 @@ impl Ingestor {
                 inbound,
                 attachments,
                 sensitive,
+                language,
             });
         }
         let channel_label = channel.as_str().to_owned();
@@ -466,14 +480,16 @@ fn ingest_one(
         let ticket = tickets::get(conn, ticket_id)?;
         return Ok(duplicate(message_id, &ticket));
     }
-    let (contact_id, known_name) = contacts::resolve(
+    let sender = contacts::resolve(
         conn,
         channel,
         &inbound.sender.identity,
         inbound.sender.display_name.as_deref(),
         inbound.sender.reachable,
+        item.language,
         now.0,
     )?;
+    let (contact_id, known_name) = (sender.contact_id, sender.name.clone());
     let command = flow::command(
         conn,
         gateway.helpdesk(),
@@ -507,6 +523,8 @@ fn ingest_one(
                 .subject
                 .clone()
                 .or_else(|| subject_from_text(&inbound.text));
+            let quiet = inbound.automatic || command.is_some();
+            let triage = flow::triage(gateway.helpdesk(), channel, inbound, item.language, quiet);
             let ticket = tickets::insert(
                 conn,
                 &tickets::NewTicket {
@@ -517,6 +535,10 @@ fn ingest_one(
                     contact_id,
                     previous_ticket_id: previous,
                     status,
+                    priority: triage.priority,
+                    category: triage.category.as_deref(),
+                    triage_rule: triage.rule.as_deref(),
+                    language: item.language.filter(|_| !quiet),
                     now: now.0,
                 },
             )?;
@@ -572,14 +594,16 @@ fn ingest_one(
         tickets::add_participant(conn, ticket.id, contact_id)?;
     }
     for participant in &inbound.participants {
-        let (id, _) = contacts::resolve(
+        let id = contacts::resolve(
             conn,
             channel,
             &participant.identity,
             participant.display_name.as_deref(),
             false,
+            None,
             now.0,
-        )?;
+        )?
+        .contact_id;
         if id != ticket.contact_id && id != contact_id {
             tickets::add_participant(conn, ticket.id, id)?;
         }
@@ -591,12 +615,13 @@ fn ingest_one(
         &Arrival {
             channel,
             inbound,
-            contact_id,
             contact_name: known_name.as_deref(),
             ticket: &ticket,
             created: created_ticket,
             status,
             sensitive: &item.sensitive,
+            language: item.language,
+            contact_language: sender.language.as_deref(),
             command: command.as_ref(),
         },
         now,

@@ -28,8 +28,8 @@ pub(super) struct RawConfig {
     pub(super) agents: Vec<AgentConfig>,
     #[serde(default)]
     pub(super) calendars: BTreeMap<String, switchboard_core::calendar::CalendarConfig>,
-    #[serde(default)]
-    pub(super) helpdesk: switchboard_core::helpdesk::HelpdeskConfig,
+    /// Absent: no helpdesk rules (an empty `[helpdesk]` turns on language detection).
+    pub(super) helpdesk: Option<switchboard_core::helpdesk::HelpdeskConfig>,
     #[serde(default)]
     pub(super) channels: BTreeMap<String, toml::Table>,
 }

@@ -15,7 +15,8 @@ use crate::store::{Connection, StoreError, params};
 use super::guard::SensitiveKind;
 use super::sla::{self, SlaTarget};
 use super::templates::{self, Notice, Values};
-use super::{Helpdesk, commands, language, routing, takes};
+use super::triage::Classification;
+use super::{Helpdesk, commands, routing, takes};
 
 /// What a customer asked the gateway itself, recognized before the message is
 /// placed: such messages never reopen or open a ticket for agents.
@@ -107,7 +108,6 @@ pub(crate) fn command(
 pub(crate) struct Arrival<'a> {
     pub channel: &'a str,
     pub inbound: &'a Inbound,
-    pub contact_id: i64,
     pub contact_name: Option<&'a str>,
     /// The ticket it went on, as it was before the message.
     pub ticket: &'a Ticket,
@@ -115,7 +115,32 @@ pub(crate) struct Arrival<'a> {
     /// The status the message gave the ticket, when it changed it.
     pub status: Option<TicketStatus>,
     pub sensitive: &'a [SensitiveKind],
+    /// The language it is written in, detected before the store was touched.
+    pub language: Option<&'static str>,
+    /// The contact's language: this message's, else the one detected last.
+    pub contact_language: Option<&'a str>,
     pub command: Option<&'a Command>,
+}
+
+/// What triage gives a new ticket: nothing for automatic mail and commands, which
+/// never open a ticket for agents.
+pub(crate) fn triage(
+    helpdesk: &Helpdesk,
+    channel: &str,
+    inbound: &Inbound,
+    language: Option<&str>,
+    quiet: bool,
+) -> Classification {
+    if quiet {
+        return Classification {
+            rule: None,
+            category: None,
+            priority: Priority::Normal,
+        };
+    }
+    helpdesk
+        .triage
+        .classify(channel, language, inbound.subject.as_deref(), &inbound.text)
 }
 
 /// What the helpdesk keeps on a ticket besides the model's fields.
@@ -154,17 +179,7 @@ pub(crate) fn after_inbound(
     let helpdesk = gateway.helpdesk();
     let inbound = arrival.inbound;
     let ticket = arrival.ticket;
-    let detected = if inbound.automatic {
-        None
-    } else {
-        language::detect(&inbound.text, &helpdesk.languages)
-    };
-    if let Some(detected) = detected {
-        conn.execute(
-            "UPDATE contacts SET language = $1 WHERE id = $2 AND (language IS NULL OR language <> $1)",
-            params![detected, arrival.contact_id],
-        )?;
-    }
+    let detected = arrival.language;
     // Read only when a rule needs them: most messages need neither.
     let needs_state = helpdesk.acknowledgement.is_some()
         || !helpdesk.policies.is_empty()
@@ -174,40 +189,15 @@ pub(crate) fn after_inbound(
     } else {
         State::default()
     };
-    let speaks = helpdesk.acknowledgement.is_some()
-        || !arrival.sensitive.is_empty()
-        || arrival.command.is_some();
-    let customer_language = match detected {
-        Some(language) => Some(language.to_owned()),
-        None if speaks => contact_language(conn, arrival.contact_id)?,
-        None => None,
-    };
-    let chain = helpdesk.language_chain(customer_language.as_deref());
+    let chain = helpdesk.language_chain(arrival.contact_language);
     let quiet = inbound.automatic || arrival.command.is_some();
     let reopened =
         arrival.status == Some(TicketStatus::Open) && ticket.status == TicketStatus::Resolved;
     let mut current = ticket.clone();
 
     if arrival.created && !quiet {
-        let class = helpdesk.triage.classify(
-            arrival.channel,
-            detected,
-            inbound.subject.as_deref(),
-            &inbound.text,
-        );
-        conn.execute(
-            "UPDATE tickets SET category = $1, priority = $2, triage_rule = $3, language = $4 WHERE id = $5",
-            params![
-                class.category.as_deref(),
-                class.priority.as_str(),
-                class.rule.as_deref(),
-                detected,
-                ticket.id
-            ],
-        )?;
-        current.category = class.category.clone();
-        current.priority = class.priority;
-        if let Some(team) = helpdesk.team_for(class.category.as_deref(), detected, arrival.channel)
+        // Triage came with the ticket's insert ([`triage`]).
+        if let Some(team) = helpdesk.team_for(ticket.category.as_deref(), detected, arrival.channel)
         {
             let agent = routing::pick_agent(conn, helpdesk, team, None, now)?;
             routing::assign(
@@ -220,7 +210,7 @@ pub(crate) fn after_inbound(
             )?;
             current.assignee = agent;
         }
-        if let Some(policy) = helpdesk.policy_for(class.category.as_deref(), class.priority) {
+        if let Some(policy) = helpdesk.policy_for(ticket.category.as_deref(), ticket.priority) {
             sla::start(conn, policy, ticket.id, SlaTarget::FirstResponse, now)?;
             sla::start(conn, policy, ticket.id, SlaTarget::Resolution, now)?;
         }

@@ -394,20 +394,15 @@ fn malay_or_indonesian(text: &str) -> &'static str {
 pub fn detect(text: &str, candidates: &[&str]) -> Option<&'static str> {
     let candidates: Vec<&'static str> = candidates.iter().filter_map(|c| normalize(c)).collect();
     let allowed = |code: &str| candidates.is_empty() || candidates.contains(&code);
-    let detector = if candidates.is_empty() {
-        Detector::new()
-    } else {
-        let mut langs: Vec<Lang> = Vec::new();
-        for lang in candidates.iter().filter_map(|c| detectable(c)) {
-            if !langs.contains(&lang) {
-                langs.push(lang);
-            }
+    let mut langs: Vec<Lang> = Vec::new();
+    for lang in candidates.iter().filter_map(|c| detectable(c)) {
+        if !langs.contains(&lang) {
+            langs.push(lang);
         }
-        if langs.is_empty() {
-            return None;
-        }
-        Detector::with_allowlist(langs)
-    };
+    }
+    if !candidates.is_empty() && langs.is_empty() {
+        return None;
+    }
 
     let words = own_words(text);
     let dense = words.chars().filter(|&c| is_dense(c)).count();
@@ -429,20 +424,23 @@ pub fn detect(text: &str, candidates: &[&str]) -> Option<&'static str> {
             .collect()
     };
 
-    let mut info = detector.detect(&text)?;
+    // Detection is most of a message's cost, so a text gets one pass when that pass
+    // is sure of its answer, and a second only when it is not.
+    let mut info = Detector::new().detect(&text)?;
     if candidates.is_empty() {
         if !info.is_reliable() && LOOKALIKES.contains(&info.lang()) {
             info = Detector::with_denylist(LOOKALIKES.to_vec())
                 .detect(&text)
                 .unwrap_or(info);
         }
-    } else if Detector::new()
-        .detect(&text)
-        .is_some_and(|other| other.is_reliable() && other.lang() != info.lang())
-    {
-        // The allowlist picks the nearest candidate even for a text in none of them
-        // (Vietnamese among en, ms and zh comes out as Indonesian).
-        return None;
+    } else if info.is_reliable() {
+        if !langs.contains(&info.lang()) {
+            // Surely in none of them: an allowlist would still pick the nearest
+            // candidate (Vietnamese among en, ms and zh comes out as Indonesian).
+            return None;
+        }
+    } else {
+        info = Detector::with_allowlist(langs).detect(&text)?;
     }
     let code = match info.lang() {
         Lang::Ind => match (allowed("ms"), allowed("id")) {

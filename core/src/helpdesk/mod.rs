@@ -156,6 +156,9 @@ pub struct Helpdesk {
     pub(crate) notify: Option<NotifyConfig>,
     pub(crate) status_requests: bool,
     pub(crate) away_after: Duration,
+    /// Whether messages' languages are detected: only with a `[helpdesk]`, as nothing
+    /// else uses them and detection is the costliest step of ingest.
+    pub(crate) detects_language: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -178,11 +181,14 @@ pub(crate) fn takes(channels: &[String], channel: &str) -> bool {
 }
 
 impl Default for Helpdesk {
-    /// No rules: no triage, SLAs, teams or automatic replies; secrets are masked and
-    /// the customer warned.
+    /// No `[helpdesk]`: no triage, SLAs, teams, automatic replies or language
+    /// detection; secrets are masked and the customer warned.
     fn default() -> Self {
-        Helpdesk::from_config(&HelpdeskConfig::default(), &HashMap::new(), Path::new("."))
-            .expect("the empty helpdesk config is valid")
+        let mut helpdesk =
+            Helpdesk::from_config(&HelpdeskConfig::default(), &HashMap::new(), Path::new("."))
+                .expect("the empty helpdesk config is valid");
+        helpdesk.detects_language = false;
+        helpdesk
     }
 }
 
@@ -307,6 +313,7 @@ impl Helpdesk {
             notify: config.notify.clone(),
             status_requests: config.status_requests.unwrap_or(true),
             away_after: Duration::from_secs(config.away_after_minutes.unwrap_or(10) * 60),
+            detects_language: true,
         })
     }
 

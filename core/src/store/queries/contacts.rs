@@ -4,25 +4,37 @@ use crate::identity::Identity;
 use crate::model::{Contact, ContactIdentity, Timestamp, Unreachable};
 use crate::store::{Connection, StoreError, params};
 
+/// Who sent a message, as ingest needs it.
+pub struct Resolved {
+    pub contact_id: i64,
+    /// The identity's display name.
+    pub name: Option<String>,
+    /// The language the contact writes in: this message's, else the last detected.
+    pub language: Option<String>,
+}
+
 /// The contact that owns `identity` (created on first sight) and the identity's
 /// display name. A display name the provider now reports replaces the stored one
 /// (people rename themselves); without one, the stored name is kept. `reachable`
 /// (the customer wrote in a way that shows they can be answered on `channel`) clears
-/// what made them unreachable there.
+/// what made them unreachable there. `language`, detected in the message, becomes
+/// the contact's.
 pub fn resolve(
     conn: &mut dyn Connection,
     channel: &str,
     identity: &Identity,
     display_name: Option<&str>,
     reachable: bool,
+    language: Option<&str>,
     now: i64,
-) -> Result<(i64, Option<String>), StoreError> {
+) -> Result<Resolved, StoreError> {
     let kind = identity.kind.as_str();
-    // Whether the channel holds the identity unreachable comes with the lookup, so
-    // that ingest writes nothing more for the usual sender.
+    // Whether the channel holds the identity unreachable, and the contact's language,
+    // come with the lookup, so that ingest writes nothing more for the usual sender.
     let existing = conn.query_one(
-        "SELECT i.contact_id, i.display_name, u.reason IS NOT NULL
+        "SELECT i.contact_id, i.display_name, u.reason IS NOT NULL, c.language
          FROM identities i
+         JOIN contacts c ON c.id = i.contact_id
          LEFT JOIN unreachable u ON u.channel = $3 AND u.kind = i.kind AND u.address = i.address
          WHERE i.kind = $1 AND i.address = $2",
         params![kind, identity.address.as_str(), channel],
@@ -30,26 +42,43 @@ pub fn resolve(
     if let Some(row) = existing {
         let contact_id = row.i64(0)?;
         let stored_name = row.opt_string(1)?;
+        let stored_language = row.opt_string(3)?;
         if reachable && row.bool(2)? {
             set_unreachable(conn, channel, identity, None, now)?;
         }
-        let Some(name) = display_name.filter(|n| stored_name.as_deref() != Some(*n)) else {
-            return Ok((contact_id, stored_name));
-        };
-        conn.execute(
-            "UPDATE identities SET display_name = $1 WHERE kind = $2 AND address = $3",
-            params![name, kind, identity.address.as_str()],
-        )?;
-        conn.execute(
-            "UPDATE contacts SET name = $1, updated_at = $2 WHERE id = $3",
-            params![name, now, contact_id],
-        )?;
-        return Ok((contact_id, Some(name.to_owned())));
+        let new_language = language.filter(|l| stored_language.as_deref() != Some(*l));
+        let new_name = display_name.filter(|n| stored_name.as_deref() != Some(*n));
+        if let Some(name) = new_name {
+            conn.execute(
+                "UPDATE identities SET display_name = $1 WHERE kind = $2 AND address = $3",
+                params![name, kind, identity.address.as_str()],
+            )?;
+        }
+        match (new_name, new_language) {
+            (None, None) => {}
+            (Some(name), None) => {
+                conn.execute(
+                    "UPDATE contacts SET name = $1, updated_at = $2 WHERE id = $3",
+                    params![name, now, contact_id],
+                )?;
+            }
+            (name, Some(language)) => {
+                conn.execute(
+                    "UPDATE contacts SET name = COALESCE($1, name), language = $2, updated_at = $3 WHERE id = $4",
+                    params![name, language, now, contact_id],
+                )?;
+            }
+        }
+        return Ok(Resolved {
+            contact_id,
+            name: new_name.map(str::to_owned).or(stored_name),
+            language: language.map(str::to_owned).or(stored_language),
+        });
     }
     let contact_id = conn
         .query_one(
-            "INSERT INTO contacts (name, created_at, updated_at) VALUES ($1, $2, $2) RETURNING id",
-            params![display_name, now],
+            "INSERT INTO contacts (name, language, created_at, updated_at) VALUES ($1, $2, $3, $3) RETURNING id",
+            params![display_name, language, now],
         )?
         .ok_or_else(|| StoreError::Database("contact insert returned no id".into()))?
         .i64(0)?;
@@ -64,7 +93,11 @@ pub fn resolve(
             now
         ],
     )?;
-    Ok((contact_id, display_name.map(str::to_owned)))
+    Ok(Resolved {
+        contact_id,
+        name: display_name.map(str::to_owned),
+        language: language.map(str::to_owned),
+    })
 }
 
 pub fn get(conn: &mut dyn Connection, id: i64) -> Result<Contact, StoreError> {

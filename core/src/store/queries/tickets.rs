@@ -66,6 +66,12 @@ pub struct NewTicket<'a> {
     pub previous_ticket_id: Option<i64>,
     /// `new`, or `filtered` for automatic mail that concerns no ticket.
     pub status: TicketStatus,
+    /// What triage gave it (`normal` and nothing else without a rule).
+    pub priority: Priority,
+    pub category: Option<&'a str>,
+    pub triage_rule: Option<&'a str>,
+    /// The language of its first message.
+    pub language: Option<&'a str>,
     pub now: i64,
 }
 
@@ -76,19 +82,23 @@ pub fn insert(conn: &mut dyn Connection, new: &NewTicket<'_>) -> Result<Ticket, 
         let reference = reference::generate(new.reference_prefix);
         let inserted = conn.query_one(
             "INSERT INTO tickets (reference, status, priority, subject, channel, conversation,
-                 contact_id, previous_ticket_id, created_at, updated_at, last_message_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $9)
+                 contact_id, previous_ticket_id, category, triage_rule, language,
+                 created_at, updated_at, last_message_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $12)
              ON CONFLICT (reference) DO NOTHING
              RETURNING id",
             params![
                 reference.as_str(),
                 new.status.as_str(),
-                Priority::Normal.as_str(),
+                new.priority.as_str(),
                 new.subject,
                 new.channel,
                 new.conversation,
                 new.contact_id,
                 new.previous_ticket_id,
+                new.category,
+                new.triage_rule,
+                new.language,
                 new.now
             ],
         )?;
