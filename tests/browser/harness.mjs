@@ -532,6 +532,16 @@ export async function signIn(page, agent) {
   await page.waitForSelector('#connection[data-state=live]');
 }
 
+let serial = 0;
+// An id no other test of this run uses.
+export const unique = (prefix) => `${prefix}-${Date.now().toString(36)}-${++serial}`;
+
+// Opens a ticket from the list and waits for its conversation.
+export async function openTicket(page, reference) {
+  await page.click(`a.ticket[data-reference="${reference}"]`);
+  await page.waitForSelector(`#ticket-pane .ticket-header .reference:text("${reference}")`);
+}
+
 export async function screenshot(page, name) {
   await page.screenshot({ path: path.join(screenshotDir, name + '.png') });
 }

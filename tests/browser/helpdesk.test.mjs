@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
 import {
-  AGENTS, KNOWLEDGE_DIR, agentPage, launchBrowser, screenshot, signIn, startGateway, waitFor,
+  AGENTS, KNOWLEDGE_DIR, agentPage, launchBrowser, openTicket, screenshot, signIn, startGateway, unique,
+  waitFor,
 } from './harness.mjs';
 
 const RULES = `
@@ -61,15 +62,8 @@ after(async () => {
   await gateway?.stop();
 });
 
-let serial = 0;
-const unique = (prefix) => `${prefix}-${Date.now().toString(36)}-${++serial}`;
 const push = (text, name = 'Nurul Aina') =>
   gateway.push({ external_id: unique('m'), sender: { id: unique('customer'), name }, text });
-
-async function openTicket(page, reference) {
-  await page.click(`a.ticket[data-reference="${reference}"]`);
-  await page.waitForSelector(`#ticket-pane .ticket-header .reference:text("${reference}")`);
-}
 
 const text = (page, selector) => page.textContent(selector).then((t) => t.trim());
 

@@ -7,8 +7,8 @@ import { after, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 
 import {
-  AGENTS, agentPage, launchBrowser, screenshot, signIn, smsMessage, startGateway,
-  telegramUpdate, waitFor, whatsappMessage,
+  AGENTS, agentPage, launchBrowser, openTicket, screenshot, signIn, smsMessage, startGateway,
+  telegramUpdate, unique, waitFor, whatsappMessage,
 } from './harness.mjs';
 
 let gateway;
@@ -24,8 +24,6 @@ after(async () => {
   await gateway?.stop();
 });
 
-let serial = 0;
-const unique = (prefix) => `${prefix}-${Date.now().toString(36)}-${++serial}`;
 
 function customerMessage(text, sender = unique('customer'), extra = {}) {
   return { external_id: unique('m'), sender: { id: sender, name: 'Nadia Rahman' }, text, ...extra };
@@ -33,11 +31,6 @@ function customerMessage(text, sender = unique('customer'), extra = {}) {
 
 // The visible messages of the open conversation, as text.
 const messageTexts = (page) => page.$$eval('#ticket-pane .message .text', (nodes) => nodes.map((n) => n.textContent));
-
-async function openTicket(page, reference) {
-  await page.click(`a.ticket[data-reference="${reference}"]`);
-  await page.waitForSelector(`#ticket-pane .ticket-header .reference:text("${reference}")`);
-}
 
 describe('the inbox', () => {
   test('the first load is small and comes with a strict policy', async () => {
