@@ -125,27 +125,21 @@ function insert(box, text) {
 }
 
 // Canned replies filled in for this ticket (its customer's name and language, the
-// reference, this agent), offered once the agent opens the picker.
+// reference, this agent); the picker shows once there are any.
 export function cannedPicker(reference, box) {
-  const select = h('select', { id: 'canned', 'aria-label': 'Canned reply' }, h('option', { value: '' }, 'Canned reply…'));
-  let replies = null;
-  const load = () => {
-    if (replies) return;
-    replies = [];
-    api.canned(reference).then((list) => {
-      replies = list;
-      select.append(...list.map((r, i) => h('option', { value: String(i), title: r.text }, r.title + ' (' + r.language + ')')));
-      select.hidden = list.length === 0;
-    }).catch(() => { replies = null; });
-  };
-  select.addEventListener('focus', load);
-  select.addEventListener('pointerdown', load);
+  const select = h('select', { id: 'canned', 'aria-label': 'Canned reply', hidden: true },
+    h('option', { value: '' }, 'Canned reply…'));
+  let replies = [];
+  api.canned(reference).then((list) => {
+    replies = list;
+    select.append(...list.map((r, i) => h('option', { value: String(i), title: r.text }, r.title + ' (' + r.language + ')')));
+    select.hidden = list.length === 0;
+  }).catch(() => {});
   select.addEventListener('change', () => {
-    const reply = replies && replies[Number(select.value)];
+    const reply = replies[Number(select.value)];
     if (reply) insert(box(), reply.text);
     select.value = '';
   });
-  load();
   return select;
 }
 

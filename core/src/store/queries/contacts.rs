@@ -54,20 +54,12 @@ pub fn resolve(
                 params![name, kind, identity.address.as_str()],
             )?;
         }
-        match (new_name, new_language) {
-            (None, None) => {}
-            (Some(name), None) => {
-                conn.execute(
-                    "UPDATE contacts SET name = $1, updated_at = $2 WHERE id = $3",
-                    params![name, now, contact_id],
-                )?;
-            }
-            (name, Some(language)) => {
-                conn.execute(
-                    "UPDATE contacts SET name = COALESCE($1, name), language = $2, updated_at = $3 WHERE id = $4",
-                    params![name, language, now, contact_id],
-                )?;
-            }
+        if new_name.is_some() || new_language.is_some() {
+            conn.execute(
+                "UPDATE contacts SET name = COALESCE($1, name), language = COALESCE($2, language), updated_at = $3
+                 WHERE id = $4",
+                params![new_name, new_language, now, contact_id],
+            )?;
         }
         return Ok(Resolved {
             contact_id,
