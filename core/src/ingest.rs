@@ -523,7 +523,7 @@ fn ingest_one(
                 .subject
                 .clone()
                 .or_else(|| subject_from_text(&inbound.text));
-            let quiet = inbound.automatic || command.is_some();
+            let quiet = flow::is_quiet(inbound, command.as_ref());
             let triage = flow::triage(gateway.helpdesk(), channel, inbound, item.language, quiet);
             let ticket = tickets::insert(
                 conn,

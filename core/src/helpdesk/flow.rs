@@ -122,8 +122,14 @@ pub(crate) struct Arrival<'a> {
     pub command: Option<&'a Command>,
 }
 
-/// What triage gives a new ticket: nothing for automatic mail and commands, which
-/// never open a ticket for agents.
+/// Automatic mail and commands: the gateway neither triages nor answers them as a
+/// customer's request.
+pub(crate) fn is_quiet(inbound: &Inbound, command: Option<&Command>) -> bool {
+    inbound.automatic || command.is_some()
+}
+
+/// What triage gives a new ticket: nothing for a quiet message ([`is_quiet`]), which
+/// never opens a ticket for agents.
 pub(crate) fn triage(
     helpdesk: &Helpdesk,
     channel: &str,
@@ -190,7 +196,7 @@ pub(crate) fn after_inbound(
         State::default()
     };
     let chain = helpdesk.language_chain(arrival.contact_language);
-    let quiet = inbound.automatic || arrival.command.is_some();
+    let quiet = is_quiet(inbound, arrival.command);
     let reopened =
         arrival.status == Some(TicketStatus::Open) && ticket.status == TicketStatus::Resolved;
     let mut current = ticket.clone();
