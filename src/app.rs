@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use anyhow::Context;
 use switchboard_core::blobs::BlobStore;
@@ -23,6 +24,7 @@ pub struct App {
     state: AppState,
     dispatcher: Dispatcher,
     connectors: Vec<(String, Arc<dyn Connector>)>,
+    connection_limits: crate::serve::ConnectionLimits,
 }
 
 /// Opens the store a config names.
@@ -61,6 +63,14 @@ impl App {
             .record_helpdesk_rules(config.helpdesk_rules.clone())
             .await
             .context("cannot record the helpdesk rules in the audit log")?;
+        let tokens = crate::api::tokens::Tokens::new(&config.agents);
+        let revoked = tokens
+            .record_config(gateway.store(), gateway.now())
+            .await
+            .context("cannot record the agents' tokens")?;
+        for agent in revoked {
+            tracing::warn!(%agent, "this agent's token in the config was revoked through the API and is refused: give them a new one");
+        }
         let mut dispatcher = Dispatcher::new(gateway.clone());
         let mut connectors = Vec::new();
         let mut webhooks = HashMap::new();
@@ -105,6 +115,11 @@ impl App {
             guesses: Arc::new(crate::api::guesses::Guesses::new(
                 config.server.wrong_tokens_per_minute,
             )),
+            tokens: Arc::new(tokens),
+            limits: Arc::new(crate::api::limits::Limits::new(
+                config.server.token_requests_per_second,
+                config.server.address_requests_per_second,
+            )),
             trusted_proxies: config
                 .server
                 .trusted_proxies
@@ -116,6 +131,13 @@ impl App {
                 lifetime_ms: i64::from(config.server.session_hours) * 3_600_000,
             },
             counts: Default::default(),
+            body_timeout: Duration::from_secs(config.server.body_timeout_seconds.into()),
+            cors_origins: config
+                .server
+                .cors_origins
+                .iter()
+                .filter_map(|o| crate::http::cors_origin(o).ok())
+                .collect(),
             shutdown: stopped,
         };
         Ok(App {
@@ -123,6 +145,10 @@ impl App {
             state,
             dispatcher,
             connectors,
+            connection_limits: crate::serve::ConnectionLimits {
+                header_timeout: Duration::from_secs(config.server.header_timeout_seconds.into()),
+                max_header_bytes: config.server.max_header_bytes,
+            },
         })
     }
 
@@ -134,6 +160,7 @@ impl App {
             mut state,
             dispatcher,
             connectors,
+            connection_limits,
             ..
         } = self;
         state.shutdown = shutdown.clone();
@@ -157,13 +184,7 @@ impl App {
             Err(error) => tracing::warn!(%error, "switchboard listening on an unknown address"),
         }
         let router = http::router(state.clone());
-        let stop = shutdown.clone();
-        // Connection addresses: the web chat limits new sockets per address.
-        let router = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move { stop.wait().await })
-            .await
-            .context("HTTP server failed")?;
+        crate::serve::serve(listener, router, connection_limits, shutdown.clone()).await;
         state.ready.store(false, Ordering::SeqCst);
         tracing::info!("HTTP server stopped; finishing background work");
         while tasks.join_next().await.is_some() {}

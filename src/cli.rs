@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 
 use switchboard_core::TicketStatus;
+use switchboard_core::access::Scope;
 use switchboard_core::store::queries::{messages, outbox, tickets};
 
 use crate::app::open_store;
@@ -86,7 +87,7 @@ pub async fn show_ticket(config: &Config, key: String) -> anyhow::Result<String>
     let store = open_store(config).await?;
     let (ticket, list) = store
         .read(move |c| {
-            let ticket = tickets::find_by_id_or_reference(c, &key)?;
+            let ticket = tickets::find_by_id_or_reference(c, &key, &Scope::All)?;
             let list = messages::for_ticket(c, ticket.id)?;
             Ok((ticket, list))
         })

@@ -66,6 +66,30 @@ pub struct ServerConfig {
     /// minute before it is answered 429 for a while.
     #[serde(default = "default_wrong_tokens_per_minute")]
     pub wrong_tokens_per_minute: u32,
+    /// Agent API requests one token may make per second (bursts of twice as many),
+    /// before it is answered 429.
+    #[serde(default = "default_token_requests_per_second")]
+    pub token_requests_per_second: u32,
+    /// Agent API requests one client address may make per second (bursts of twice as
+    /// many), whatever tokens it holds.
+    #[serde(default = "default_address_requests_per_second")]
+    pub address_requests_per_second: u32,
+    /// How long a client may take to send a request's line and headers (and to
+    /// start the next request on a kept-alive connection).
+    #[serde(default = "default_header_timeout_seconds")]
+    pub header_timeout_seconds: u32,
+    /// How long a client may pause while sending a request's body.
+    #[serde(default = "default_body_timeout_seconds")]
+    pub body_timeout_seconds: u32,
+    /// The largest request line and headers, in bytes (at least 8192); larger ones
+    /// are answered 431.
+    #[serde(default = "default_max_header_bytes")]
+    pub max_header_bytes: usize,
+    /// Other sites' origins (`https://crm.example.com`) whose pages may call the
+    /// agent API with a bearer token. None by default: the API answers no CORS
+    /// preflight and other sites' scripts cannot read it.
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -77,6 +101,12 @@ impl Default for ServerConfig {
             session_hours: default_session_hours(),
             trusted_proxies: Vec::new(),
             wrong_tokens_per_minute: default_wrong_tokens_per_minute(),
+            token_requests_per_second: default_token_requests_per_second(),
+            address_requests_per_second: default_address_requests_per_second(),
+            header_timeout_seconds: default_header_timeout_seconds(),
+            body_timeout_seconds: default_body_timeout_seconds(),
+            max_header_bytes: default_max_header_bytes(),
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -97,6 +127,31 @@ fn default_session_idle_minutes() -> u32 {
 /// A person mistyping a token tries a few times a minute; a guesser, thousands.
 fn default_wrong_tokens_per_minute() -> u32 {
     20
+}
+
+/// A person clicks a few times a second; an integration replying to a queue, more.
+fn default_token_requests_per_second() -> u32 {
+    100
+}
+
+/// An office behind one address: a few dozen agents at once.
+fn default_address_requests_per_second() -> u32 {
+    500
+}
+
+/// Phones on a bad line send a request's headers in well under a second.
+fn default_header_timeout_seconds() -> u32 {
+    10
+}
+
+/// An upload on a slow line pauses, but not for this long.
+fn default_body_timeout_seconds() -> u32 {
+    30
+}
+
+/// A session cookie and a token take a few hundred bytes; browsers stay under 8 KiB.
+fn default_max_header_bytes() -> usize {
+    32 * 1024
 }
 
 /// One working day and the night after: agents sign in again each morning.
@@ -130,26 +185,42 @@ pub struct AgentConfig {
     pub name: String,
     /// The bearer token; put it in the environment: `token = "${MARIA_TOKEN}"`.
     pub token: Secret,
-    /// `agent` (tickets) or `admin` (tickets and the gateway's operation).
+    /// What the agent may do and see: `agent` (the default), `supervisor`, `admin` or
+    /// `auditor` (see [`Role`]).
     #[serde(default)]
     pub role: Role,
+    /// The `[[helpdesk.teams]]` that list this agent among their `agents` or
+    /// `supervisors`: the tickets an agent or supervisor sees.
+    #[serde(skip)]
+    pub teams: Vec<String>,
 }
 
+/// What an agent may do, and which tickets they see.
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
+    /// Works the tickets of their teams and those assigned to them: replies, notes,
+    /// status, priority, category; takes a ticket or hands it back.
     #[default]
     Agent,
+    /// Sees the tickets of their teams (and those assigned to them); also assigns
+    /// them to anyone and reads the satisfaction report.
+    Supervisor,
+    /// Everything: every ticket, the channels, retries, tokens, the audit log.
     Admin,
+    /// Reads every ticket and the audit log, and changes nothing.
+    Auditor,
 }
 
 impl Role {
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Agent => "agent",
+            Role::Supervisor => "supervisor",
             Role::Admin => "admin",
+            Role::Auditor => "auditor",
         }
     }
 }
@@ -358,7 +429,7 @@ where
     })
 }
 
-fn check(raw: RawConfig, text: &str, folder: &Path, problems: &mut Vec<Problem>) -> Config {
+fn check(mut raw: RawConfig, text: &str, folder: &Path, problems: &mut Vec<Problem>) -> Config {
     let mut problem = |key: String, message: String| {
         let line = find_key_line(text, &key);
         problems.push(Problem { key, line, message });
@@ -373,11 +444,39 @@ fn check(raw: RawConfig, text: &str, folder: &Path, problems: &mut Vec<Problem>)
     if raw.server.session_hours == 0 {
         problem("server.session_hours".into(), "must be at least 1".into());
     }
-    if raw.server.wrong_tokens_per_minute == 0 {
+    for (key, value) in [
+        (
+            "wrong_tokens_per_minute",
+            raw.server.wrong_tokens_per_minute,
+        ),
+        (
+            "token_requests_per_second",
+            raw.server.token_requests_per_second,
+        ),
+        (
+            "address_requests_per_second",
+            raw.server.address_requests_per_second,
+        ),
+        ("header_timeout_seconds", raw.server.header_timeout_seconds),
+        ("body_timeout_seconds", raw.server.body_timeout_seconds),
+    ] {
+        if value == 0 {
+            problem(format!("server.{key}"), "must be at least 1".into());
+        }
+    }
+    if raw.server.max_header_bytes < 8192 {
         problem(
-            "server.wrong_tokens_per_minute".into(),
-            "must be at least 1".into(),
+            "server.max_header_bytes".into(),
+            format!(
+                "is {}; it must be at least 8192",
+                raw.server.max_header_bytes
+            ),
         );
+    }
+    for (i, origin) in raw.server.cors_origins.iter().enumerate() {
+        if let Err(message) = crate::http::cors_origin(origin) {
+            problem(format!("server.cors_origins[{i}]"), message);
+        }
     }
     for proxy in &raw.server.trusted_proxies {
         if let Err(message) = crate::http::Cidr::parse(proxy) {
@@ -527,14 +626,34 @@ fn check(raw: RawConfig, text: &str, folder: &Path, problems: &mut Vec<Problem>)
                 switchboard_core::helpdesk::Helpdesk::default()
             }
         };
+    // Each agent's teams: the teams that list them as an agent or a supervisor.
     let teams = raw.helpdesk.iter().flat_map(|h| h.teams.iter());
     for (i, team) in teams.enumerate() {
-        for (j, name) in team.agents.iter().enumerate() {
-            if !raw.agents.iter().any(|a| &a.name == name) {
-                problem(
-                    format!("helpdesk.teams[{i}].agents[{j}]"),
-                    format!("{name:?} is not the name of an [[agents]] entry"),
-                );
+        for (list, names) in [("agents", &team.agents), ("supervisors", &team.supervisors)] {
+            for (j, name) in names.iter().enumerate() {
+                let key = format!("helpdesk.teams[{i}].{list}[{j}]");
+                match raw.agents.iter_mut().find(|a| &a.name == name) {
+                    None => problem(
+                        key,
+                        format!("{name:?} is not the name of an [[agents]] entry"),
+                    ),
+                    Some(agent) if agent.role == Role::Auditor => problem(
+                        key,
+                        format!(
+                            "{name:?} is an auditor, who changes nothing, so cannot be in a team"
+                        ),
+                    ),
+                    Some(agent) if list == "supervisors" && agent.role == Role::Agent => problem(
+                        key,
+                        format!(
+                            "{name:?} has role = \"agent\"; a team's supervisors need role = \"supervisor\" or \"admin\""
+                        ),
+                    ),
+                    Some(agent) if !agent.teams.contains(&team.name) => {
+                        agent.teams.push(team.name.clone())
+                    }
+                    Some(_) => {}
+                }
             }
         }
     }

@@ -42,6 +42,10 @@ pub struct AppState {
     pub trusted_proxies: Arc<[Cidr]>,
     /// Wrong agent tokens per client address, against brute force.
     pub guesses: Arc<crate::api::guesses::Guesses>,
+    /// The config's tokens, and when each token's use was last written.
+    pub tokens: Arc<crate::api::tokens::Tokens>,
+    /// Requests per token and per client address on the agent API.
+    pub limits: Arc<crate::api::limits::Limits>,
     /// How long inbox sessions last.
     pub sessions: crate::api::session::SessionPolicy,
     /// The counts beside the inbox's filters (this node's latest).
@@ -49,6 +53,10 @@ pub struct AppState {
     /// Ends long-lived responses (the live feed) so a graceful stop does not wait on
     /// them forever.
     pub shutdown: Shutdown,
+    /// How long a client may pause while sending a body.
+    pub body_timeout: std::time::Duration,
+    /// Other sites' origins allowed to call the agent API (CORS); none by default.
+    pub cors_origins: Arc<[axum::http::HeaderValue]>,
 }
 
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
@@ -70,19 +78,92 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .merge(api::router())
+        .merge(api::router().layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::api::limits::by_address,
+        )))
         .merge(crate::inbox::router())
         .fallback(crate::api::error::no_route)
         .method_not_allowed_fallback(crate::api::error::wrong_method)
         .layer(axum::middleware::from_fn(limit_uri))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            api_cors,
+        ))
         .layer(axum::middleware::from_fn(security_headers))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             client_ip,
         ))
         .layer(DefaultBodyLimit::max(limit))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            state.body_timeout,
+        ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// CORS for the agent API: closed (no header, no preflight answered) unless the
+/// config names origins; then those, with bearer tokens and never cookies, so that
+/// another site's page cannot act with an agent's session. (A middleware of its own
+/// rather than a CORS layer over everything: the web chat answers its own origins.)
+async fn api_cors(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let allowed = request
+        .headers()
+        .get(header::ORIGIN)
+        .filter(|_| request.uri().path().starts_with("/api/"))
+        .filter(|origin| state.cors_origins.contains(origin))
+        .cloned();
+    let Some(origin) = allowed else {
+        return next.run(request).await;
+    };
+    let preflight = request.method() == Method::OPTIONS
+        && request
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    let mut response = if preflight {
+        let mut response = StatusCode::NO_CONTENT.into_response();
+        let headers = response.headers_mut();
+        let value = axum::http::HeaderValue::from_static;
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            value("GET, POST, PATCH, DELETE"),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            value("authorization, content-type, last-event-id"),
+        );
+        headers.insert(header::ACCESS_CONTROL_MAX_AGE, value("600"));
+        response
+    } else {
+        next.run(request).await
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    headers.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        axum::http::HeaderValue::from_static("retry-after"),
+    );
+    headers.append(header::VARY, axum::http::HeaderValue::from_static("origin"));
+    response
+}
+
+/// An origin as CORS compares it: `https://host[:port]`, nothing after.
+pub fn cors_origin(text: &str) -> Result<axum::http::HeaderValue, String> {
+    let wrong =
+        |why: &str| format!("{text:?} is not an origin like https://crm.example.com: {why}");
+    let rest = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"))
+        .ok_or_else(|| wrong("it needs http:// or https://"))?;
+    if rest.is_empty() || rest.contains(['/', '?', '#', '*', ' ']) {
+        return Err(wrong("an origin has no path, query, wildcard or space"));
+    }
+    axum::http::HeaderValue::from_str(text).map_err(|_| wrong("it is not a header value"))
 }
 
 /// The longest request target answered normally: no route or webhook needs more, and

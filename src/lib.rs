@@ -6,7 +6,8 @@
 //! - [`channels`]: the connector registry: every channel kind in one place.
 //! - [`app`]: builds the store, the core, the connectors and the dispatcher from a
 //!   config, and runs them until shutdown.
-//! - [`http`]: the HTTP server: webhooks, health, metrics, and the [`api`].
+//! - [`http`]: the HTTP routes: webhooks, health, metrics, and the [`api`];
+//!   [`serve`]: the server loop, with its limits on slow and oversized requests.
 //! - [`api`]: the agent API under `/api/v1`, with its OpenAPI description.
 //! - [`inbox`]: the agents' inbox page at `/`, embedded.
 //! - [`cli`]: the operator's commands besides `serve`.
@@ -18,6 +19,7 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod inbox;
+pub mod serve;
 pub mod telemetry;
 
 pub use app::App;

@@ -3,6 +3,7 @@
 
 use thiserror::Error;
 
+use crate::access::{Actor, Scope};
 use crate::connector::{Draft, OutboundAttachment};
 use crate::events::Event;
 use crate::gateway::Gateway;
@@ -10,7 +11,7 @@ use crate::helpdesk::flow;
 use crate::identity::Identity;
 use crate::input;
 use crate::model::{DeliveryStatus, Direction, Message, Ticket, TicketStatus, Timestamp};
-use crate::store::queries::{events as event_log, messages, outbox, tickets};
+use crate::store::queries::{audit, events as event_log, messages, outbox, tickets};
 use crate::store::{StoreError, params};
 
 #[derive(Debug, Error)]
@@ -65,7 +66,7 @@ impl Gateway {
     pub async fn reply(
         &self,
         ticket_key: &str,
-        author: &str,
+        author: &Actor,
         text: String,
         attachments: Vec<OutboundAttachment>,
     ) -> Result<Message, AgentError> {
@@ -80,7 +81,7 @@ impl Gateway {
     pub async fn reply_after(
         &self,
         ticket_key: &str,
-        author: &str,
+        author: &Actor,
         text: String,
         attachments: Vec<OutboundAttachment>,
         seen: Option<i64>,
@@ -100,7 +101,7 @@ impl Gateway {
     pub async fn note(
         &self,
         ticket_key: &str,
-        author: &str,
+        author: &Actor,
         text: String,
     ) -> Result<Message, AgentError> {
         self.add_message(ticket_key, author, text, Vec::new(), Direction::Note, None)
@@ -110,7 +111,7 @@ impl Gateway {
     async fn add_message(
         &self,
         ticket_key: &str,
-        author: &str,
+        author: &Actor,
         mut text: String,
         attachments: Vec<OutboundAttachment>,
         direction: Direction,
@@ -156,13 +157,13 @@ impl Gateway {
                 size,
             });
         }
-        let (key, author) = (ticket_key.to_owned(), author.to_owned());
+        let (key, author) = (ticket_key.to_owned(), author.clone());
         let now = self.now().0;
         let gateway = self.clone();
         let (message, recorded) = self
             .store()
             .write(move |conn| {
-                let ticket = tickets::find_by_id_or_reference(conn, &key)?;
+                let ticket = tickets::find_by_id_or_reference(conn, &key, &author.scope)?;
                 if let Some(seen) = seen {
                     let changes: Vec<Message> = messages::for_ticket(conn, ticket.id)?
                         .into_iter()
@@ -204,7 +205,7 @@ impl Gateway {
                         conversation: &conversation,
                         contact_id: None,
                         sender: None,
-                        author: &author,
+                        author: &author.name,
                         subject: None,
                         text: &text,
                         html: None,
@@ -241,6 +242,9 @@ impl Gateway {
                     direction,
                     channel: channel.clone(),
                 });
+                let action = if direction == Direction::Outbound { "message.reply" } else { "message.note" };
+                let detail = serde_json::json!({ "message_id": message_id, "channel": channel, "attachments": files.len() });
+                audit::append(conn, Timestamp(now), (&author).into(), action, Some(ticket.id), &detail)?;
                 let recorded = event_log::append(conn, events, Timestamp(now))?;
                 Ok(Ok((messages::get(conn, message_id)?, recorded)))
             })
@@ -262,13 +266,17 @@ impl Gateway {
     /// Where a reply to the ticket would go now, and why it would be refused (window
     /// closed, opted out, unreachable, channel off), so that an agent knows before
     /// writing it.
-    pub async fn reply_preview(&self, ticket_key: &str) -> Result<ReplyPreview, AgentError> {
-        let key = ticket_key.to_owned();
+    pub async fn reply_preview(
+        &self,
+        ticket_key: &str,
+        scope: &Scope,
+    ) -> Result<ReplyPreview, AgentError> {
+        let (key, scope) = (ticket_key.to_owned(), scope.clone());
         let gateway = self.clone();
         let preview = self
             .store()
             .read(move |conn| {
-                let ticket = tickets::find_by_id_or_reference(conn, &key)?;
+                let ticket = tickets::find_by_id_or_reference(conn, &key, &scope)?;
                 let (channel, conversation) = reply_target(conn, &ticket)?;
                 let thread = outbox::thread_for(conn, ticket, &channel, &conversation, i64::MAX)?;
                 let refused = if gateway.inner.channels.contains(&channel) {
@@ -288,12 +296,12 @@ impl Gateway {
         Ok(preview)
     }
 
-    /// Changes a ticket's status, priority, assignee or category, as `actor` (an
-    /// agent's name, for the audit log).
+    /// Changes a ticket's status, priority, assignee or category, as `actor` (for the
+    /// audit log, and whose scope the ticket must be in).
     pub async fn update_ticket(
         &self,
         ticket_key: &str,
-        actor: &str,
+        actor: &Actor,
         patch: tickets::TicketPatch,
     ) -> Result<Ticket, AgentError> {
         for (field, value) in [("category", &patch.category), ("assignee", &patch.assignee)] {
@@ -301,13 +309,13 @@ impl Gateway {
                 input::check_key(field, value).map_err(AgentError::Invalid)?;
             }
         }
-        let (key, actor) = (ticket_key.to_owned(), actor.to_owned());
+        let (key, actor) = (ticket_key.to_owned(), actor.clone());
         let now = self.now().0;
         let gateway = self.clone();
         let ticket = self
             .store()
             .write(move |conn| {
-                let before = tickets::find_by_id_or_reference(conn, &key)?;
+                let before = tickets::find_by_id_or_reference(conn, &key, &actor.scope)?;
                 let ticket = tickets::update(conn, before.id, &patch, now)?;
                 let mut events = vec![Event::TicketUpdated {
                     ticket_id: ticket.id,
@@ -341,8 +349,13 @@ impl Gateway {
     }
 
     /// Queues a failed outbound message again (an admin's explicit retry).
-    pub async fn retry_message(&self, message_id: i64) -> Result<Message, AgentError> {
+    pub async fn retry_message(
+        &self,
+        message_id: i64,
+        actor: &Actor,
+    ) -> Result<Message, AgentError> {
         let now = self.now().0;
+        let actor = actor.clone();
         let message = self
             .store()
             .write(move |conn| {
@@ -356,6 +369,15 @@ impl Gateway {
                     )));
                 }
                 let message = messages::get(conn, message_id)?;
+                let detail = serde_json::json!({ "message_id": message_id });
+                audit::append(
+                    conn,
+                    Timestamp(now),
+                    (&actor).into(),
+                    "message.retry",
+                    Some(message.ticket_id),
+                    &detail,
+                )?;
                 let event = Event::MessageUpdated {
                     ticket_id: message.ticket_id,
                     message_id,

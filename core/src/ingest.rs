@@ -615,7 +615,6 @@ fn ingest_one(
         &Arrival {
             channel,
             inbound,
-            contact_name: known_name.as_deref(),
             ticket: &ticket,
             created: created_ticket,
             status,

@@ -8,6 +8,7 @@
 //!   [`Inbound`] / [`Outbound`] shapes that cross it.
 //! - [`ingest`]: dedupe, contact resolution and threading of inbound messages, group-committed.
 //! - [`input`]: checks shared by every way in: NUL characters, media types.
+//! - [`access`]: which tickets an agent may see ([`access::Scope`]), and who acts.
 //! - [`agent`]: what agents do to tickets: reply, note, change status, assign.
 //! - [`dispatcher`]: drains the outbox through the connectors, with rate limits and retries.
 //! - [`ratelimit`]: per-channel and per-recipient limits (governor).
@@ -24,6 +25,7 @@
 //! - [`gateway`]: the handle that ties the pieces together for the binary and connectors.
 //! - [`helpdesk`]: triage, languages, the secrets guard, templates, the knowledge base.
 
+pub mod access;
 pub mod agent;
 pub mod backoff;
 pub mod blobs;

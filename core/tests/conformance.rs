@@ -4,7 +4,9 @@
 //! names a server (scripts/with-postgres starts one).
 
 use std::sync::Arc;
+
 use std::time::Duration;
+use switchboard_core::access::{Actor, Scope};
 
 use switchboard_core::connector::{DeliveryUpdate, Inbound, Sender, ThreadHint};
 use switchboard_core::gateway::{ChannelContext, Gateway, GatewayConfig};
@@ -229,7 +231,7 @@ async fn one_phone_is_one_contact_across_sms_and_whatsapp(f: Fixture) {
     let contact_id = x.contact_id;
     let contact = f
         .store()
-        .read(move |c| switchboard_core::store::queries::contacts::get(c, contact_id))
+        .read(move |c| switchboard_core::store::queries::contacts::get(c, contact_id, &Scope::All))
         .await
         .unwrap();
     assert_eq!(contact.identities.len(), 1);
@@ -245,7 +247,11 @@ async fn resolved_ticket_reopens_within_the_window_and_links_after(f: Fixture) {
         ..Default::default()
     };
     f.gateway
-        .update_ticket(&first.ticket_reference, "Ada", resolve())
+        .update_ticket(
+            &first.ticket_reference,
+            &Actor::unrestricted("Ada"),
+            resolve(),
+        )
         .await
         .unwrap();
     f.clock.advance(Duration::from_secs(1800));
@@ -258,7 +264,7 @@ async fn resolved_ticket_reopens_within_the_window_and_links_after(f: Fixture) {
     assert_eq!(ticket.resolved_at, None);
 
     f.gateway
-        .update_ticket(&id.to_string(), "Ada", resolve())
+        .update_ticket(&id.to_string(), &Actor::unrestricted("Ada"), resolve())
         .await
         .unwrap();
     f.clock.advance(Duration::from_secs(3601));
@@ -276,7 +282,7 @@ async fn resolved_ticket_reopens_within_the_window_and_links_after(f: Fixture) {
     f.gateway
         .update_ticket(
             &later_id.to_string(),
-            "Ada",
+            &Actor::unrestricted("Ada"),
             tickets::TicketPatch {
                 status: Some(TicketStatus::Closed),
                 ..Default::default()
@@ -294,7 +300,7 @@ async fn automatic_messages_never_reopen(f: Fixture) {
     f.gateway
         .update_ticket(
             &first.ticket_reference,
-            "Ada",
+            &Actor::unrestricted("Ada"),
             tickets::TicketPatch {
                 status: Some(TicketStatus::Resolved),
                 ..Default::default()
@@ -366,7 +372,7 @@ async fn the_conversations_root_wins_and_continuations_are_followed(f: Fixture) 
     f.gateway
         .update_ticket(
             &first.ticket_reference,
-            "Ada",
+            &Actor::unrestricted("Ada"),
             tickets::TicketPatch {
                 status: Some(TicketStatus::Resolved),
                 ..Default::default()
@@ -498,7 +504,7 @@ async fn reply_to_threads_within_its_conversation(f: Fixture) {
     f.gateway
         .update_ticket(
             &first.ticket_reference,
-            "Ada",
+            &Actor::unrestricted("Ada"),
             tickets::TicketPatch {
                 status: Some(TicketStatus::Closed),
                 ..Default::default()
@@ -521,7 +527,7 @@ async fn reply_queues_one_outbox_entry_claimed_once(f: Fixture) {
         .gateway
         .reply(
             &first.ticket_reference,
-            "Agent Smith",
+            &Actor::unrestricted("Agent Smith"),
             "On it".into(),
             Vec::new(),
         )
@@ -567,7 +573,12 @@ async fn expired_claims_are_taken_over_and_the_old_claim_cannot_record(f: Fixtur
     let api = f.channel("api");
     let first = ingest_one(&api, message("e1", "ana", "conv-1", "Help")).await;
     f.gateway
-        .reply(&first.ticket_reference, "A", "Hi".into(), Vec::new())
+        .reply(
+            &first.ticket_reference,
+            &Actor::unrestricted("A"),
+            "Hi".into(),
+            Vec::new(),
+        )
         .await
         .unwrap();
     let now = f.gateway.now().0;
@@ -591,7 +602,7 @@ async fn concurrent_claims_never_overlap(f: Fixture) {
         f.gateway
             .reply(
                 &first.ticket_reference,
-                "A",
+                &Actor::unrestricted("A"),
                 format!("reply {n}"),
                 Vec::new(),
             )
@@ -635,7 +646,12 @@ async fn replies_to_one_conversation_go_out_in_order(f: Fixture) {
     for text in ["one", "two", "three"] {
         replies.push(
             f.gateway
-                .reply(&first.ticket_reference, "A", text.into(), Vec::new())
+                .reply(
+                    &first.ticket_reference,
+                    &Actor::unrestricted("A"),
+                    text.into(),
+                    Vec::new(),
+                )
                 .await
                 .unwrap()
                 .id,
@@ -643,7 +659,12 @@ async fn replies_to_one_conversation_go_out_in_order(f: Fixture) {
     }
     let elsewhere = f
         .gateway
-        .reply(&other.ticket_reference, "A", "other".into(), Vec::new())
+        .reply(
+            &other.ticket_reference,
+            &Actor::unrestricted("A"),
+            "other".into(),
+            Vec::new(),
+        )
         .await
         .unwrap()
         .id;
@@ -695,7 +716,12 @@ async fn delivery_status_only_moves_forward(f: Fixture) {
     let first = ingest_one(&api, message("d1", "ana", "conv-1", "Help")).await;
     let reply = f
         .gateway
-        .reply(&first.ticket_reference, "A", "Hi".into(), Vec::new())
+        .reply(
+            &first.ticket_reference,
+            &Actor::unrestricted("A"),
+            "Hi".into(),
+            Vec::new(),
+        )
         .await
         .unwrap();
     let now = f.gateway.now().0;
@@ -734,7 +760,12 @@ async fn status_updates_that_overtake_the_send_are_applied_when_it_is_recorded(f
     let first = ingest_one(&api, message("e1", "ana", "conv-1", "Help")).await;
     let reply = f
         .gateway
-        .reply(&first.ticket_reference, "A", "Hi".into(), Vec::new())
+        .reply(
+            &first.ticket_reference,
+            &Actor::unrestricted("A"),
+            "Hi".into(),
+            Vec::new(),
+        )
         .await
         .unwrap();
     let now = f.gateway.now().0;
@@ -785,7 +816,12 @@ async fn a_reused_provider_id_does_not_block_marking_sent(f: Fixture) {
     let api = f.channel("api");
     let first = ingest_one(&api, message("taken", "ana", "conv-1", "Help")).await;
     f.gateway
-        .reply(&first.ticket_reference, "A", "Hi".into(), Vec::new())
+        .reply(
+            &first.ticket_reference,
+            &Actor::unrestricted("A"),
+            "Hi".into(),
+            Vec::new(),
+        )
         .await
         .unwrap();
     let now = f.gateway.now().0;
@@ -939,7 +975,7 @@ async fn ticket_list_filters_and_paginates(f: Fixture) {
     f.gateway
         .update_ticket(
             &by_channel[0].reference,
-            "Ada",
+            &Actor::unrestricted("Ada"),
             tickets::TicketPatch {
                 assignee: Some(Some("maria".into())),
                 ..Default::default()
@@ -1225,7 +1261,7 @@ async fn send_progress_is_kept_with_the_outbox_entry(f: Fixture) {
         .gateway
         .reply(
             &inbound.ticket_reference,
-            "Agent",
+            &Actor::unrestricted("Agent"),
             "a long answer".into(),
             Vec::new(),
         )

@@ -6,7 +6,9 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+
 use std::time::Duration;
+use switchboard_core::access::{Actor, Scope};
 
 use switchboard_core::calendar::{Calendar, CalendarConfig};
 use switchboard_core::connector::{Inbound, Sender, ThreadHint};
@@ -187,7 +189,7 @@ impl Fixture {
             ..Default::default()
         };
         self.gateway
-            .update_ticket(reference, agent, patch)
+            .update_ticket(reference, &Actor::unrestricted(agent), patch)
             .await
             .unwrap();
     }
@@ -377,7 +379,12 @@ async fn sla_targets_count_business_time_and_fire_once(f: Fixture) {
     assert_eq!(first.state, SlaState::Breached);
     // The late answer is recorded, and the target stays breached.
     f.gateway
-        .reply(&reference, "Ada", "Looking into it now".into(), Vec::new())
+        .reply(
+            &reference,
+            &Actor::unrestricted("Ada"),
+            "Looking into it now".into(),
+            Vec::new(),
+        )
         .await
         .unwrap();
     let first_after = f.ticket(id).await;
@@ -390,7 +397,16 @@ async fn sla_targets_count_business_time_and_fire_once(f: Fixture) {
     assert!(first_after.met_at.is_some());
     let log = f
         .store()
-        .read(move |c| audit::list(c, Some(id), None, 10))
+        .read(move |c| {
+            audit::list(
+                c,
+                &audit::AuditFilter {
+                    ticket_id: Some(id),
+                    ..Default::default()
+                },
+                10,
+            )
+        })
         .await
         .unwrap();
     assert!(
@@ -408,7 +424,7 @@ async fn pending_stops_the_clock_and_answers_set_the_next_target(f: Fixture) {
     f.gateway
         .reply(
             &reference,
-            "Ada",
+            &Actor::unrestricted("Ada"),
             "Which network did you use?".into(),
             Vec::new(),
         )
@@ -669,7 +685,7 @@ async fn satisfaction_survey_after_resolution_records_the_rating(f: Fixture) {
     f.gateway
         .reply(
             &reference,
-            &assignee,
+            &Actor::unrestricted(&assignee),
             "Found it, credited now".into(),
             Vec::new(),
         )
@@ -713,7 +729,7 @@ async fn satisfaction_survey_after_resolution_records_the_rating(f: Fixture) {
     assert_eq!(ticket.status, TicketStatus::Resolved);
     let report = f
         .gateway
-        .csat_report(CsatGrouping::Agent, Timestamp(0))
+        .csat_report(CsatGrouping::Agent, Timestamp(0), &Scope::All)
         .await
         .unwrap();
     let group = report
@@ -766,7 +782,16 @@ async fn tickets_of_an_agent_gone_away_go_to_a_colleague(f: Fixture) {
     assert_eq!(f.ticket(id).await.assignee.as_deref(), Some("Ben"));
     let log = f
         .store()
-        .read(move |c| audit::list(c, Some(id), None, 10))
+        .read(move |c| {
+            audit::list(
+                c,
+                &audit::AuditFilter {
+                    ticket_id: Some(id),
+                    ..Default::default()
+                },
+                10,
+            )
+        })
         .await
         .unwrap();
     assert!(log.iter().any(|e| e.action == "ticket.reassign"), "{log:?}");
@@ -794,7 +819,7 @@ async fn rule_changes_and_agent_changes_are_audited(f: Fixture) {
     f.gateway
         .update_ticket(
             &reference,
-            "Ada",
+            &Actor::unrestricted("Ada"),
             tickets::TicketPatch {
                 category: Some(Some("account".into())),
                 priority: Some(Priority::High),
@@ -805,7 +830,7 @@ async fn rule_changes_and_agent_changes_are_audited(f: Fixture) {
         .unwrap();
     let log = f
         .store()
-        .read(|c| audit::list(c, None, None, 10))
+        .read(|c| audit::list(c, &audit::AuditFilter::default(), 10))
         .await
         .unwrap();
     let change = log.iter().find(|e| e.ticket_id == Some(id)).unwrap();

@@ -65,7 +65,7 @@ pub async fn retry(
     ApiPath(id): ApiPath<i64>,
 ) -> Result<(axum::http::StatusCode, Json<Message>), ApiError> {
     agent.require_admin("retrying a message")?;
-    let message = state.gateway.retry_message(id).await?;
+    let message = state.gateway.retry_message(id, &agent.actor()).await?;
     Ok((axum::http::StatusCode::ACCEPTED, Json(message)))
 }
 
@@ -73,6 +73,10 @@ pub async fn retry(
 pub struct Me {
     name: String,
     role: Role,
+    /// The teams whose tickets the agent sees.
+    teams: Vec<String>,
+    /// The id of the token this request came with (to rotate or revoke it).
+    token_id: i64,
 }
 
 /// Who the token belongs to.
@@ -82,5 +86,7 @@ pub async fn me(agent: Agent) -> Json<Me> {
     Json(Me {
         name: agent.name,
         role: agent.role,
+        teams: agent.teams,
+        token_id: agent.token_id,
     })
 }

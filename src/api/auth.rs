@@ -1,14 +1,16 @@
 //! Authentication as an extractor: a handler that takes an [`Agent`] only runs for a
-//! known agent, signed in by bearer token or by the inbox's session cookie;
-//! [`Agent::require_admin`] guards admin actions.
+//! known agent, signed in by bearer token or by the inbox's session cookie. The
+//! agent's role says what they may do (`require_*`), and their [`Scope`] which
+//! tickets the store shows them: every query of an agent's request takes it.
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use switchboard_core::access::{Actor, Scope};
 
 use crate::api::error::ApiError;
 use crate::api::guesses::Client;
-use crate::api::session;
+use crate::api::{audit, session};
 use crate::config::Role;
 use crate::http::AppState;
 
@@ -17,14 +19,70 @@ use crate::http::AppState;
 pub struct Agent {
     pub name: String,
     pub role: Role,
+    /// The teams whose tickets an agent or supervisor sees.
+    pub teams: Vec<String>,
+    /// The token the request was authenticated by, itself or through a session.
+    pub token_id: i64,
+    /// The client's address, for the audit log.
+    pub origin: Option<String>,
 }
 
 impl Agent {
-    pub fn require_admin(&self, what: &'static str) -> Result<(), ApiError> {
+    /// The tickets this agent may see: all for admins and auditors; their teams' and
+    /// their own for agents and supervisors.
+    pub fn scope(&self) -> Scope {
         match self.role {
-            Role::Admin => Ok(()),
-            Role::Agent => Err(ApiError::Forbidden(what)),
+            Role::Admin | Role::Auditor => Scope::All,
+            Role::Agent | Role::Supervisor => Scope::Teams {
+                agent: self.name.clone(),
+                teams: self.teams.clone(),
+            },
         }
+    }
+
+    /// The agent as the author of what they change.
+    pub fn actor(&self) -> Actor {
+        Actor {
+            name: self.name.clone(),
+            origin: self.origin.clone(),
+            scope: self.scope(),
+        }
+    }
+
+    pub fn require_admin(&self, what: &'static str) -> Result<(), ApiError> {
+        self.require(&[Role::Admin], what)
+    }
+
+    /// Anyone but an auditor, who changes nothing.
+    pub fn require_changes(&self, what: &'static str) -> Result<(), ApiError> {
+        self.require(&[Role::Agent, Role::Supervisor, Role::Admin], what)
+    }
+
+    /// Admins and auditors: the audit log, the list of agents and tokens.
+    pub fn require_oversight(&self, what: &'static str) -> Result<(), ApiError> {
+        self.require(&[Role::Admin, Role::Auditor], what)
+    }
+
+    /// Those who manage others' work: supervisors, admins, and auditors (to read).
+    pub fn require_manager(&self, what: &'static str) -> Result<(), ApiError> {
+        self.require(&[Role::Supervisor, Role::Admin, Role::Auditor], what)
+    }
+
+    fn require(&self, roles: &[Role], what: &'static str) -> Result<(), ApiError> {
+        if roles.contains(&self.role) {
+            return Ok(());
+        }
+        let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+        let needs = match names.split_last() {
+            Some((last, [])) => format!("the {last} role"),
+            Some((last, rest)) => format!("the {} or {last} role", rest.join(", ")),
+            None => "a role".into(),
+        };
+        Err(ApiError::Forbidden {
+            what,
+            needs,
+            role: self.role,
+        })
     }
 }
 
@@ -37,40 +95,30 @@ impl FromRequestParts<AppState> for Agent {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        let client = Client::of(parts);
         let agent = match parts.headers.get(AUTHORIZATION) {
             Some(header) => {
-                let client = Client::of(parts);
                 state.guesses.check(client)?;
-                let agent = bearer_token(header.as_bytes()).and_then(|t| agent_by_token(state, t));
+                let agent = match bearer_token(header.as_bytes()) {
+                    Some(token) => state.tokens.agent(state, token, client).await?,
+                    None => None,
+                };
                 if agent.is_none() {
                     state.guesses.failed(client);
+                    audit::failed_token(state, client, "token.refused").await?;
                 }
                 agent.ok_or(ApiError::Unauthorized)
             }
-            None => session::agent_from_cookie(parts, state)
+            None => session::agent_from_cookie(parts, state, client)
                 .await?
                 .ok_or(ApiError::Unauthorized),
         }?;
+        state.limits.check_token(agent.token_id)?;
         // An agent at work is what the web chat shows as "online".
         // And what routing assigns tickets by.
         state.gateway.agent_at_work(&agent.name).await;
         Ok(agent)
     }
-}
-
-/// The agent whose token this is. Every agent is compared, each in constant time, so
-/// the time taken says nothing about which token came close.
-pub fn agent_by_token(state: &AppState, token: &[u8]) -> Option<Agent> {
-    let mut found = None;
-    for agent in state.agents.iter() {
-        if agent.token.matches(token) && found.is_none() {
-            found = Some(Agent {
-                name: agent.name.clone(),
-                role: agent.role,
-            });
-        }
-    }
-    found
 }
 
 /// The token of `Bearer <token>`; the scheme is case-insensitive (RFC 9110 11.1), and

@@ -16,7 +16,7 @@ use crate::http::AppState;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ContactDetail {
     contact: Contact,
-    /// The contact's tickets, most recently active first (up to 200).
+    /// The contact's tickets the agent may see, most recently active first (up to 200).
     tickets: Vec<Ticket>,
 }
 
@@ -24,17 +24,19 @@ pub struct ContactDetail {
 #[utoipa::path(get, path = "/api/v1/contacts/{id}", tag = "contacts", params(("id" = i64, Path)),
     responses((status = 200, body = ContactDetail), (status = 404)), security(("bearer" = [])))]
 pub async fn show(
-    _agent: Agent,
+    agent: Agent,
     State(state): State<AppState>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<ContactDetail>, ApiError> {
+    let scope = agent.scope();
     let detail = state
         .gateway
         .store()
         .read(move |c| {
-            let contact = contacts::get(c, id)?;
+            let contact = contacts::get(c, id, &scope)?;
             let filter = tickets::TicketFilter {
                 contact_id: Some(id),
+                scope,
                 limit: 200,
                 ..Default::default()
             };
@@ -50,14 +52,15 @@ pub async fn show(
     responses((status = 200, description = "The file", content_type = "application/octet-stream"), (status = 404)),
     security(("bearer" = [])))]
 pub async fn attachment(
-    _agent: Agent,
+    agent: Agent,
     State(state): State<AppState>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Response, ApiError> {
+    let scope = agent.scope();
     let attachment = state
         .gateway
         .store()
-        .read(move |c| messages::get_attachment(c, id))
+        .read(move |c| messages::get_attachment(c, id, &scope))
         .await?;
     let bytes = state
         .gateway
@@ -164,17 +167,16 @@ pub const MAIL_BODY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline
     responses((status = 200, description = "The sanitized html", content_type = "text/html"), (status = 404)),
     security(("bearer" = [])))]
 pub async fn mail_body(
-    _agent: Agent,
+    agent: Agent,
     State(state): State<AppState>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Response, ApiError> {
-    let message = state
+    let scope = agent.scope();
+    let html = state
         .gateway
         .store()
-        .read(move |c| messages::get(c, id))
-        .await?;
-    let html = message
-        .html
+        .read(move |c| messages::html_body(c, id, &scope))
+        .await?
         .ok_or_else(|| ApiError::NotFound(format!("message {id} has no formatted body")))?;
     Ok((
         [

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use axum::Json;
 use axum::extract::{Query, State};
 use serde::{Deserialize, Serialize};
+use switchboard_core::access::Scope;
 use switchboard_core::store::queries::events;
 use switchboard_core::store::queries::tickets::{self, TicketGroup};
 use switchboard_core::store::{Store, StoreError};
@@ -120,18 +121,22 @@ pub struct Count {
     responses((status = 200, body = Counts), (status = 400), (status = 401)),
     security(("bearer" = [])))]
 pub async fn counts(
-    _agent: Agent,
+    agent: Agent,
     State(state): State<AppState>,
     query: Result<Query<CountsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Counts>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let (as_of, groups) = state.counts.groups(state.gateway.store()).await?;
-    Ok(Json(facets(&groups, &query, as_of)))
+    Ok(Json(facets(&groups, &query, &agent.scope(), as_of)))
 }
 
-/// The facet counts for `query`: a group counts toward a facet's value when it passes
-/// every other filter.
-fn facets(groups: &[TicketGroup], query: &CountsQuery, as_of: Timestamp) -> Counts {
+/// The facet counts for `query`, of the tickets in `scope`: a group counts toward a
+/// facet's value when it passes every other filter.
+fn facets(groups: &[TicketGroup], query: &CountsQuery, scope: &Scope, as_of: Timestamp) -> Counts {
+    let groups: Vec<&TicketGroup> = groups
+        .iter()
+        .filter(|g| scope.allows(g.team.as_deref(), g.assignee.as_deref()))
+        .collect();
     #[derive(Clone, Copy, PartialEq)]
     enum Facet {
         Status,
@@ -204,6 +209,7 @@ mod tests {
             priority: Priority::Normal,
             category: None,
             assignee: assignee.map(Into::into),
+            team: None,
             tickets,
         }
     }
@@ -231,7 +237,7 @@ mod tests {
             priority: None,
             category: None,
         };
-        let counts = facets(&groups, &query, Timestamp(0));
+        let counts = facets(&groups, &query, &Scope::All, Timestamp(0));
         // The queue on email: open and new, not filtered.
         assert_eq!(counts.total, 7);
         // Statuses on email, every status named (filtered too, to pick it).
@@ -254,6 +260,7 @@ mod tests {
                 priority: None,
                 category: None,
             },
+            &Scope::All,
             Timestamp(0),
         );
         assert_eq!(mine.total, 1);

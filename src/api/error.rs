@@ -17,7 +17,12 @@ pub enum ApiError {
     /// 401: no valid bearer token or session.
     Unauthorized,
     /// 403: the agent's role does not allow this.
-    Forbidden(&'static str),
+    Forbidden {
+        what: &'static str,
+        /// The roles that may, in words (`the admin role`).
+        needs: String,
+        role: crate::config::Role,
+    },
     NotFound(String),
     /// 422: well-formed, but cannot be done as asked.
     Unprocessable(String),
@@ -65,10 +70,10 @@ impl IntoResponse for ApiError {
                 "unauthorized",
                 "sign in: a valid 'Authorization: Bearer <token>' header or session cookie is required".into(),
             ),
-            ApiError::Forbidden(what) => (
+            ApiError::Forbidden { what, needs, role } => (
                 StatusCode::FORBIDDEN,
                 "forbidden",
-                format!("{what} needs the admin role"),
+                format!("{what} needs {needs}; this agent's role is {}", role.as_str()),
             ),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m),
             ApiError::Unprocessable(m) => (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable", m),

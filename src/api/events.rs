@@ -17,9 +17,10 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures::Stream;
 use serde_json::json;
+use switchboard_core::access::Scope;
 use switchboard_core::events::Recorded;
 use switchboard_core::store::Store;
-use switchboard_core::store::queries::events as event_log;
+use switchboard_core::store::queries::{events as event_log, tickets};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
@@ -54,7 +55,7 @@ pub struct FeedQuery {
     responses((status = 200, description = "An event stream", content_type = "text/event-stream"), (status = 400)),
     security(("bearer" = [])))]
 pub async fn feed(
-    _agent: Agent,
+    agent: Agent,
     State(state): State<AppState>,
     headers: HeaderMap,
     query: Result<axum::extract::Query<FeedQuery>, axum::extract::rejection::QueryRejection>,
@@ -90,10 +91,11 @@ pub async fn feed(
     let (oldest, newest) = store.read(event_log::bounds).await?;
     let (tx, rx) = mpsc::channel(256);
     let shutdown = state.shutdown.clone();
+    let scope = agent.scope();
     tokio::spawn(async move {
         tokio::select! {
             _ = shutdown.wait() => {}
-            _ = follow(store, live, presence, tx, resume, (oldest, newest)) => {}
+            _ = follow(store, scope, live, presence, tx, resume, (oldest, newest)) => {}
         }
     });
     Ok(Sse::new(ReceiverStream::new(rx))
@@ -105,9 +107,12 @@ type Out = mpsc::Sender<Result<SseEvent, Infallible>>;
 /// Sends the log after the resume point, then live events, until the client goes.
 /// The broadcast only wakes the feed: an event that does not follow the last one sent
 /// (events committed by other tasks arrive out of order, or some were missed) sends
-/// the log's events up to it, so the client sees every id once, in order.
+/// the log's events up to it, so the client sees every id once, in order. A feed
+/// limited to some tickets reads every event from the log, which leaves out the
+/// others; so does each presence report, checked against the store.
 async fn follow(
     store: Store,
+    scope: Scope,
     mut live: broadcast::Receiver<Recorded>,
     mut presence: broadcast::Receiver<PresenceUpdate>,
     out: Out,
@@ -148,8 +153,9 @@ async fn follow(
     loop {
         if catch_up {
             loop {
-                let Ok(batch) = store
-                    .read(move |c| event_log::after(c, last, CATCH_UP_BATCH))
+                let in_scope = scope.clone();
+                let Ok((batch, read_up_to)) = store
+                    .read(move |c| event_log::after(c, last, &in_scope, CATCH_UP_BATCH))
                     .await
                 else {
                     // The client reconnects and resumes from what it got.
@@ -157,11 +163,11 @@ async fn follow(
                 };
                 let done = batch.len() < CATCH_UP_BATCH;
                 for recorded in batch {
-                    last = recorded.id;
                     if send(&out, &recorded).await.is_err() {
                         return;
                     }
                 }
+                last = read_up_to;
                 if done {
                     break;
                 }
@@ -171,7 +177,7 @@ async fn follow(
             _ = out.closed() => return,
             received = live.recv() => match received {
                 Ok(recorded) if recorded.id <= last => false,
-                Ok(recorded) if recorded.id == last + 1 => {
+                Ok(recorded) if recorded.id == last + 1 && scope == Scope::All => {
                     last = recorded.id;
                     if send(&out, &recorded).await.is_err() {
                         return;
@@ -183,6 +189,7 @@ async fn follow(
             },
             update = presence.recv() => {
                 match update {
+                    Ok(update) if !visible(&store, &scope, update.ticket_id).await => {}
                     Ok(update) => {
                         let event = SseEvent::default()
                             .event("presence")
@@ -200,6 +207,18 @@ async fn follow(
             }
         };
     }
+}
+
+/// Whether the ticket is in scope; a store that cannot say hides it.
+async fn visible(store: &Store, scope: &Scope, ticket_id: i64) -> bool {
+    if *scope == Scope::All {
+        return true;
+    }
+    let scope = scope.clone();
+    store
+        .read(move |c| tickets::find_by_id_or_reference(c, &ticket_id.to_string(), &scope))
+        .await
+        .is_ok()
 }
 
 async fn send(out: &Out, recorded: &Recorded) -> Result<(), ()> {

@@ -1,5 +1,5 @@
 //! The helpdesk's part of the API: canned replies filled in for a ticket, knowledge
-//! base suggestions, satisfaction reports, the audit log; and the survey page email
+//! base suggestions, satisfaction reports; and the survey page email
 //! customers reach by the link in their survey.
 
 use axum::Json;
@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 use switchboard_core::helpdesk::knowledge::Suggestion;
 use switchboard_core::helpdesk::templates::Values;
 use switchboard_core::helpdesk::{CsatGroup, CsatGrouping};
-use switchboard_core::store::queries::audit::{self, AuditEntry};
 use switchboard_core::store::queries::{contacts, messages, tickets};
 use switchboard_core::{Direction, Timestamp};
 use utoipa::{IntoParams, ToSchema};
@@ -52,12 +51,13 @@ pub async fn canned(
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let (values, language) = match query.ticket {
         Some(key) => {
+            let scope = agent.scope();
             let (ticket, contact) = state
                 .gateway
                 .store()
                 .read(move |c| {
-                    let ticket = tickets::find_by_id_or_reference(c, &key)?;
-                    let contact = contacts::get(c, ticket.contact_id)?;
+                    let ticket = tickets::find_by_id_or_reference(c, &key, &scope)?;
+                    let contact = contacts::get(c, ticket.contact_id, &scope)?;
                     Ok((ticket, contact))
                 })
                 .await?;
@@ -103,15 +103,16 @@ pub struct Suggestions {
     params(("ticket" = String, Path, description = "Numeric id or reference")),
     responses((status = 200, body = Suggestions), (status = 404)), security(("bearer" = [])))]
 pub async fn suggestions(
-    _agent: Agent,
+    agent: Agent,
     State(state): State<AppState>,
     ApiPath(key): ApiPath<String>,
 ) -> Result<Json<Suggestions>, ApiError> {
+    let scope = agent.scope();
     let (ticket, texts) = state
         .gateway
         .store()
         .read(move |c| {
-            let ticket = tickets::find_by_id_or_reference(c, &key)?;
+            let ticket = tickets::find_by_id_or_reference(c, &key, &scope)?;
             let texts: Vec<String> = messages::for_ticket(c, ticket.id)?
                 .into_iter()
                 .filter(|m| m.direction == Direction::Inbound)
@@ -143,52 +144,28 @@ pub struct CsatQuery {
     days: Option<u32>,
 }
 
-/// Customer satisfaction per agent, team or channel.
+/// Customer satisfaction per agent, team or channel: of a supervisor's teams, or of
+/// every ticket for admins and auditors.
 #[utoipa::path(get, path = "/api/v1/reports/csat", params(CsatQuery), tag = "helpdesk",
-    responses((status = 200, body = [CsatGroup]), (status = 400)), security(("bearer" = [])))]
+    responses((status = 200, body = [CsatGroup]), (status = 400), (status = 403)), security(("bearer" = [])))]
 pub async fn csat_report(
-    _agent: Agent,
+    agent: Agent,
     State(state): State<AppState>,
     query: Result<Query<CsatQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<CsatGroup>>, ApiError> {
+    agent.require_manager("reading the satisfaction report")?;
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let days = i64::from(query.days.unwrap_or(30).clamp(1, 3660));
     let since = Timestamp(state.gateway.now().0 - days * 86_400_000);
     let report = state
         .gateway
-        .csat_report(query.by.unwrap_or(CsatGrouping::Agent), since)
+        .csat_report(
+            query.by.unwrap_or(CsatGrouping::Agent),
+            since,
+            &agent.scope(),
+        )
         .await?;
     Ok(Json(report))
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct AuditQuery {
-    /// Only entries about this ticket (numeric id).
-    ticket: Option<i64>,
-    /// Entries older than this id (the `id` of the last entry of the previous page).
-    before: Option<i64>,
-    /// Page size, 1-500 (default 100).
-    limit: Option<usize>,
-}
-
-/// The audit log, newest first: agents' changes to tickets, the helpdesk's own
-/// escalations and reassignments, and changes of the helpdesk rules. Admins only.
-#[utoipa::path(get, path = "/api/v1/audit", params(AuditQuery), tag = "admin",
-    responses((status = 200, body = [AuditEntry]), (status = 403)), security(("bearer" = [])))]
-pub async fn audit_log(
-    agent: Agent,
-    State(state): State<AppState>,
-    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Vec<AuditEntry>>, ApiError> {
-    agent.require_admin("read the audit log")?;
-    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let entries = state
-        .gateway
-        .store()
-        .read(move |c| audit::list(c, query.ticket, query.before, query.limit.unwrap_or(100)))
-        .await?;
-    Ok(Json(entries))
 }
 
 /// The survey page's policy: a form to its own address, nothing else.

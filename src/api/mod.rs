@@ -3,6 +3,7 @@
 //! `/api/v1/openapi.json`, with an interactive page at `/docs`.
 
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod contacts;
 pub mod counts;
@@ -10,9 +11,11 @@ pub mod error;
 pub mod events;
 pub mod guesses;
 pub mod helpdesk;
+pub mod limits;
 pub mod presence;
 pub mod session;
 pub mod tickets;
+pub mod tokens;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -30,7 +33,8 @@ use crate::http::AppState;
         presence::report, presence::current,
         contacts::show, contacts::attachment, contacts::mail_body, events::feed,
         admin::channels, admin::retry, admin::me,
-        helpdesk::canned, helpdesk::suggestions, helpdesk::csat_report, helpdesk::audit_log,
+        tokens::agents, tokens::issue, tokens::rotate, tokens::revoke, audit::list, audit::export,
+        helpdesk::canned, helpdesk::suggestions, helpdesk::csat_report,
         session::sign_in, session::current, session::sign_out,
     ),
     modifiers(&BearerAuth),
@@ -70,7 +74,12 @@ pub fn router() -> Router<AppState> {
             get(helpdesk::suggestions),
         )
         .route("/api/v1/reports/csat", get(helpdesk::csat_report))
-        .route("/api/v1/audit", get(helpdesk::audit_log))
+        .route("/api/v1/audit", get(audit::list))
+        .route("/api/v1/audit/export", get(audit::export))
+        .route("/api/v1/agents", get(tokens::agents))
+        .route("/api/v1/agents/{name}/tokens", post(tokens::issue))
+        .route("/api/v1/tokens/{id}", axum::routing::delete(tokens::revoke))
+        .route("/api/v1/tokens/{id}/rotate", post(tokens::rotate))
         .route(
             "/csat/{token}",
             get(helpdesk::survey_page).post(helpdesk::survey_answer),

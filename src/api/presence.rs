@@ -33,10 +33,12 @@ pub async fn report(
     ApiPath(key): ApiPath<String>,
     ApiJson(request): ApiJson<PresenceReport>,
 ) -> Result<StatusCode, ApiError> {
+    agent.require_changes("working on tickets")?;
+    let scope = agent.scope();
     let ticket = state
         .gateway
         .store()
-        .read(move |c| tickets::find_by_id_or_reference(c, &key))
+        .read(move |c| tickets::find_by_id_or_reference(c, &key, &scope))
         .await?;
     state.gateway.presence().report(
         ticket.id,
@@ -53,14 +55,15 @@ pub async fn report(
     params(("ticket" = String, Path, description = "Reference or id")),
     responses((status = 200, body = PresenceUpdate), (status = 404)), security(("bearer" = [])))]
 pub async fn current(
-    _agent: Agent,
+    agent: Agent,
     State(state): State<AppState>,
     ApiPath(key): ApiPath<String>,
 ) -> Result<Json<PresenceUpdate>, ApiError> {
+    let scope = agent.scope();
     let ticket = state
         .gateway
         .store()
-        .read(move |c| tickets::find_by_id_or_reference(c, &key))
+        .read(move |c| tickets::find_by_id_or_reference(c, &key, &scope))
         .await?;
     let (presence, now) = (state.gateway.presence(), state.gateway.now().0);
     Ok(Json(PresenceUpdate {

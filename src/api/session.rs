@@ -3,7 +3,7 @@
 //! The cookie (`HttpOnly`, `SameSite=Strict`, `Secure` behind TLS) holds a random id;
 //! the store keeps only its SHA-256. A session ends at sign-out, after
 //! `session_idle_minutes` without use, `session_hours` after sign-in, or when the
-//! agent's token changes in the config. Requests authenticated by the cookie that
+//! token it was signed in with is revoked or leaves the config. Requests authenticated by the cookie that
 //! change anything must also carry the session's CSRF token in `X-CSRF-Token`, which
 //! only a page of this origin can read (from the sign-in answer or
 //! `GET /api/v1/session`).
@@ -14,17 +14,19 @@ use axum::http::header::{COOKIE, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
-use rand::RngCore;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+use switchboard_core::Timestamp;
+use switchboard_core::store::queries::audit as audit_log;
 use switchboard_core::store::queries::sessions::{self, Session};
+use switchboard_core::store::queries::tokens;
 use utoipa::ToSchema;
 
-use crate::api::auth::{Agent, agent_by_token};
+use crate::api::audit;
+use crate::api::auth::Agent;
 use crate::api::error::{ApiError, ApiJson};
 use crate::api::guesses::Client;
+use crate::api::tokens::random_token;
 use crate::config::Role;
 use crate::http::{AppState, ChannelInfo};
 
@@ -53,7 +55,7 @@ impl SessionPolicy {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignIn {
-    /// The agent's token from the config.
+    /// One of the agent's tokens.
     token: String,
 }
 
@@ -92,30 +94,43 @@ pub async fn sign_in(
         ));
     }
     state.guesses.check(client)?;
-    let agent = agent_by_token(&state, request.token.as_bytes()).ok_or_else(|| {
+    let token = request.token.as_bytes();
+    let Some(agent) = state.tokens.agent(&state, token, client).await? else {
         state.guesses.failed(client);
-        ApiError::Status(
+        audit::failed_token(&state, client, "session.sign_in_failed").await?;
+        return Err(ApiError::Status(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "that token is not an agent's".into(),
-        )
-    })?;
+        ));
+    };
     let id = random_token();
     let now = state.gateway.now().0;
     let session = Session {
         agent: agent.name.clone(),
-        token_hash: token_hash(&state, &agent.name),
+        token_hash: tokens::hash(token),
         csrf: random_token(),
         created_at: now,
         seen_at: now,
         expires_at: state.sessions.expiry(now, now),
     };
-    let id_hash = hash(id.as_bytes());
-    let stored = session.clone();
+    let id_hash = tokens::hash(id.as_bytes());
+    let (stored, by, token_id) = (session.clone(), agent.actor(), agent.token_id);
     state
         .gateway
         .store()
-        .write(move |c| sessions::create(c, &id_hash, &stored))
+        .write(move |c| {
+            sessions::create(c, &id_hash, &stored)?;
+            let detail = serde_json::json!({ "token_id": token_id });
+            audit_log::append(
+                c,
+                Timestamp(now),
+                (&by).into(),
+                "session.sign_in",
+                None,
+                &detail,
+            )
+        })
         .await?;
     tracing::info!(agent = %agent.name, "agent signed in");
     let cookie = format!(
@@ -134,9 +149,10 @@ pub async fn sign_in(
     responses((status = 200, body = SessionInfo), (status = 401)))]
 pub async fn current(
     State(state): State<AppState>,
+    client: Client,
     headers: HeaderMap,
 ) -> Result<Json<SessionInfo>, ApiError> {
-    let (agent, session) = from_cookie(&headers, &state)
+    let (agent, session) = from_cookie(&headers, &state, client)
         .await?
         .ok_or(ApiError::Unauthorized)?;
     Ok(Json(info(&state, &agent, &session)))
@@ -149,18 +165,30 @@ pub async fn current(
     responses((status = 204, description = "Signed out (or was not signed in)"), (status = 403)))]
 pub async fn sign_out(
     State(state): State<AppState>,
+    client: Client,
     method: Method,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    if let Some((agent, session)) = from_cookie(&headers, &state).await? {
+    if let Some((agent, session)) = from_cookie(&headers, &state, client).await? {
         check_csrf(&method, &headers, &session)?;
         let id_hash = cookie_value(&headers)
-            .map(|id| hash(id.as_bytes()))
+            .map(|id| tokens::hash(id.as_bytes()))
             .unwrap_or_default();
+        let (now, by) = (state.gateway.now(), agent.actor());
         state
             .gateway
             .store()
-            .write(move |c| sessions::delete(c, &id_hash))
+            .write(move |c| {
+                sessions::delete(c, &id_hash)?;
+                audit_log::append(
+                    c,
+                    now,
+                    (&by).into(),
+                    "session.sign_out",
+                    None,
+                    &serde_json::json!({}),
+                )
+            })
             .await?;
         tracing::info!(agent = %agent.name, "agent signed out");
     }
@@ -170,8 +198,12 @@ pub async fn sign_out(
 
 /// The agent signed in by the request's cookie, if it has one that is still valid.
 /// A state-changing request must carry the session's CSRF token, or it is refused.
-pub async fn agent_from_cookie(parts: &Parts, state: &AppState) -> Result<Option<Agent>, ApiError> {
-    let Some((agent, session)) = from_cookie(&parts.headers, state).await? else {
+pub async fn agent_from_cookie(
+    parts: &Parts,
+    state: &AppState,
+    client: Client,
+) -> Result<Option<Agent>, ApiError> {
+    let Some((agent, session)) = from_cookie(&parts.headers, state, client).await? else {
         return Ok(None);
     };
     check_csrf(&parts.method, &parts.headers, &session)?;
@@ -201,11 +233,12 @@ fn check_csrf(method: &Method, headers: &HeaderMap, session: &Session) -> Result
 async fn from_cookie(
     headers: &HeaderMap,
     state: &AppState,
+    client: Client,
 ) -> Result<Option<(Agent, Session)>, ApiError> {
     let Some(id) = cookie_value(headers) else {
         return Ok(None);
     };
-    let id_hash = hash(id.as_bytes());
+    let id_hash = tokens::hash(id.as_bytes());
     let now = state.gateway.now().0;
     let lookup = id_hash.clone();
     let Some(mut session) = state
@@ -216,16 +249,12 @@ async fn from_cookie(
     else {
         return Ok(None);
     };
-    // The agent must still be in the config with the token it signed in with.
+    // The token it was signed in with must still be good, and still the agent's.
     let Some(agent) = state
-        .agents
-        .iter()
-        .find(|a| a.name == session.agent)
-        .filter(|a| token_hash(state, &a.name) == session.token_hash)
-        .map(|a| Agent {
-            name: a.name.clone(),
-            role: a.role,
-        })
+        .tokens
+        .agent_by_hash(state, session.token_hash.clone(), client)
+        .await?
+        .filter(|a| a.name == session.agent)
     else {
         return Ok(None);
     };
@@ -269,27 +298,6 @@ fn cookie_value(headers: &HeaderMap) -> Option<&str> {
         .find(|(name, _)| *name == COOKIE_NAME)
         .map(|(_, value)| value)
         .filter(|value| !value.is_empty())
-}
-
-/// The hash a session keeps of its agent's token, so a changed token ends it.
-fn token_hash(state: &AppState, agent: &str) -> String {
-    state
-        .agents
-        .iter()
-        .find(|a| a.name == agent)
-        .map(|a| hash(a.token.expose().as_bytes()))
-        .unwrap_or_default()
-}
-
-fn hash(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
-/// 256 random bits, URL-safe.
-fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// Browsers send `Origin` with every POST; without one (curl, scripts) there is no

@@ -50,7 +50,7 @@ pub struct TicketPage {
     responses((status = 200, body = TicketPage), (status = 400), (status = 401)),
     security(("bearer" = [])))]
 pub async fn list(
-    _agent: Agent,
+    agent: Agent,
     State(state): State<AppState>,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<TicketPage>, ApiError> {
@@ -68,6 +68,7 @@ pub async fn list(
         priority: query.priority,
         category: query.category,
         contact_id: None,
+        scope: agent.scope(),
         text: query.q,
         after,
         limit: query.limit.unwrap_or(50).clamp(1, 200),
@@ -106,23 +107,27 @@ pub struct TicketDetail {
     params(("ticket" = String, Path, description = "Numeric id or reference (SB-7K3M9Q)")),
     responses((status = 200, body = TicketDetail), (status = 404)), security(("bearer" = [])))]
 pub async fn show(
-    _agent: Agent,
+    agent: Agent,
     State(state): State<AppState>,
     ApiPath(key): ApiPath<String>,
 ) -> Result<Json<TicketDetail>, ApiError> {
+    let scope = agent.scope();
     let detail = state
         .gateway
         .store()
         .read(move |c| {
-            let mut ticket = tickets::find_by_id_or_reference(c, &key)?;
+            let mut ticket = tickets::find_by_id_or_reference(c, &key, &scope)?;
             ticket.sla = sla::for_ticket(c, ticket.id)?;
-            let contact = contacts::get(c, ticket.contact_id)?;
+            let contact = contacts::get(c, ticket.contact_id, &scope)?;
             let messages = messages::for_ticket(c, ticket.id)?;
             Ok((ticket, contact, messages))
         })
         .await?;
     let (ticket, contact, messages) = detail;
-    let reply = state.gateway.reply_preview(&ticket.id.to_string()).await?;
+    let reply = state
+        .gateway
+        .reply_preview(&ticket.id.to_string(), &agent.scope())
+        .await?;
     Ok(Json(TicketDetail {
         ticket,
         contact,
@@ -177,6 +182,7 @@ pub async fn reply(
     ApiPath(key): ApiPath<String>,
     ApiJson(request): ApiJson<ReplyRequest>,
 ) -> Result<(StatusCode, Json<Queued>), ApiError> {
+    agent.require_changes("replying")?;
     let mut attachments = Vec::with_capacity(request.attachments.len());
     for (i, a) in request.attachments.into_iter().enumerate() {
         let bytes = base64::engine::general_purpose::STANDARD
@@ -194,7 +200,7 @@ pub async fn reply(
         .gateway
         .reply_after(
             &key,
-            &agent.name,
+            &agent.actor(),
             request.text,
             attachments,
             request.seen_message_id,
@@ -226,7 +232,11 @@ pub async fn note(
     ApiPath(key): ApiPath<String>,
     ApiJson(request): ApiJson<NoteRequest>,
 ) -> Result<(StatusCode, Json<Message>), ApiError> {
-    let message = state.gateway.note(&key, &agent.name, request.text).await?;
+    agent.require_changes("writing notes")?;
+    let message = state
+        .gateway
+        .note(&key, &agent.actor(), request.text)
+        .await?;
     Ok((StatusCode::CREATED, Json(message)))
 }
 
@@ -261,6 +271,7 @@ pub async fn update(
     ApiPath(key): ApiPath<String>,
     ApiJson(request): ApiJson<TicketUpdate>,
 ) -> Result<Json<Ticket>, ApiError> {
+    agent.require_changes("changing tickets")?;
     let clean = |value: Option<Option<String>>| value.map(|v| v.filter(|s| !s.trim().is_empty()));
     let patch = tickets::TicketPatch {
         status: request.status,
@@ -268,10 +279,17 @@ pub async fn update(
         assignee: clean(request.assignee),
         category: clean(request.category),
     };
+    // An agent takes a ticket or hands it back; giving it to someone else is a
+    // supervisor's call.
+    if let Some(Some(assignee)) = &patch.assignee
+        && *assignee != agent.name
+    {
+        agent.require_manager("assigning a ticket to someone else")?;
+    }
     Ok(Json(
         state
             .gateway
-            .update_ticket(&key, &agent.name, patch)
+            .update_ticket(&key, &agent.actor(), patch)
             .await?,
     ))
 }

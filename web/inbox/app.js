@@ -87,7 +87,7 @@ function start(session) {
   state.categories = session.categories || [];
   $('signin').hidden = true;
   $('inbox').hidden = false;
-  $('agent-name').textContent = session.name + (session.role === 'admin' ? ' (admin)' : '');
+  $('agent-name').textContent = session.name + (session.role === 'agent' ? '' : ' (' + session.role + ')');
   // Admin views are only offered to admins; the gateway refuses them to anyone else.
   $('channels-button').hidden = session.role !== 'admin';
   const channel = $('filter-channel');
@@ -245,8 +245,11 @@ function handleEvent(event) {
 // Reports while a ticket is open, so that colleagues see it; the gateway forgets a
 // report after 30 s, so a closed tab stops counting by itself.
 function report(activity, reference = state.selected) {
-  if (reference) api.reportPresence(reference, activity).catch(() => {});
+  if (reference && !readOnly()) api.reportPresence(reference, activity).catch(() => {});
 }
+
+// An auditor reads every ticket and changes none: no reply box, no pickers.
+const readOnly = () => state.me.role === 'auditor';
 setInterval(() => { if (state.selected && !$('inbox').hidden) report(typingUntil > Date.now() ? 'typing' : 'viewing'); }, 10_000);
 
 let typingUntil = 0;
@@ -329,7 +332,9 @@ function renderTicket(detail, first) {
     contactCard(contact),
     h('ol', { class: 'messages', 'aria-label': 'Messages' }, messages.map((m) => messageItem(m, fresh.has(m.id)))),
     fresh.size ? changedBanner(unseen(messages), null) : null,
-    replyBox(ticket, contact, reply));
+    readOnly()
+      ? h('p', { class: 'muted', id: 'read-only' }, 'Read only: the auditor role changes nothing.')
+      : replyBox(ticket, contact, reply));
 
   const box = pane.querySelector('#reply-text');
   box.value = text;
@@ -349,7 +354,7 @@ const unseen = (messages) => messages.filter((m) => m.direction !== 'note' && m.
 
 function select(label, value, options, onChange) {
   return h('label', { class: 'field' }, label,
-    h('select', { onchange: (e) => onChange(e.target.value) },
+    h('select', { onchange: (e) => onChange(e.target.value), disabled: readOnly() },
       options.map(([v, text]) => h('option', { value: v, selected: v === value }, text))));
 }
 

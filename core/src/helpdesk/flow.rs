@@ -5,6 +5,7 @@
 //! rate limits, retries, and channels' refusals (WhatsApp's closed window, an
 //! opted-out number) apply to them too; a notice a channel would refuse is not sent.
 
+use crate::access::Actor;
 use crate::connector::{Draft, Inbound};
 use crate::events::Event;
 use crate::gateway::Gateway;
@@ -108,7 +109,6 @@ pub(crate) fn command(
 pub(crate) struct Arrival<'a> {
     pub channel: &'a str,
     pub inbound: &'a Inbound,
-    pub contact_name: Option<&'a str>,
     /// The ticket it went on, as it was before the message.
     pub ticket: &'a Ticket,
     pub created: bool,
@@ -353,7 +353,8 @@ pub(crate) fn after_inbound(
             audit::append(
                 conn,
                 now,
-                arrival.contact_name.unwrap_or("customer"),
+                // Not the customer's name: the log outlives an erasure of the contact.
+                audit::By::gateway("customer"),
                 "ticket.csat",
                 Some(rated.id),
                 &serde_json::json!({ "rating": rating, "channel": arrival.channel }),
@@ -489,7 +490,7 @@ pub(crate) fn after_agent_reply(
 pub(crate) fn after_update(
     conn: &mut dyn Connection,
     gateway: &Gateway,
-    actor: &str,
+    actor: &Actor,
     before: &Ticket,
     after: &Ticket,
     now: Timestamp,
@@ -528,7 +529,7 @@ pub(crate) fn after_update(
     audit::append(
         conn,
         now,
-        actor,
+        actor.into(),
         "ticket.update",
         Some(after.id),
         &serde_json::Value::Object(changed),

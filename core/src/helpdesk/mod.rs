@@ -368,7 +368,14 @@ impl crate::gateway::Gateway {
                 {
                     return Ok(false);
                 }
-                audit::append(conn, now, "config", "helpdesk.rules", None, &rules)?;
+                audit::append(
+                    conn,
+                    now,
+                    audit::By::gateway("config"),
+                    "helpdesk.rules",
+                    None,
+                    &rules,
+                )?;
                 Ok(true)
             })
             .await
@@ -405,7 +412,9 @@ impl crate::gateway::Gateway {
         &self,
         by: CsatGrouping,
         since: crate::model::Timestamp,
+        scope: &crate::access::Scope,
     ) -> Result<Vec<CsatGroup>, crate::StoreError> {
+        let scope = scope.clone();
         let column = match by {
             CsatGrouping::Agent => "assignee",
             CsatGrouping::Team => "team",
@@ -413,17 +422,19 @@ impl crate::gateway::Gateway {
         };
         self.store()
             .read(move |conn| {
+                let mut values = vec![crate::store::Value::from(since.0)];
+                let in_scope = scope.clause(&mut values);
                 let sql = format!(
-                    "SELECT {column}, COUNT(*), COUNT(csat_rating),
-                         CAST(SUM(CASE WHEN csat_rating = 1 THEN 1 ELSE 0 END) AS BIGINT),
-                         CAST(SUM(CASE WHEN csat_rating = 2 THEN 1 ELSE 0 END) AS BIGINT),
-                         CAST(SUM(CASE WHEN csat_rating = 3 THEN 1 ELSE 0 END) AS BIGINT),
-                         CAST(SUM(CASE WHEN csat_rating = 4 THEN 1 ELSE 0 END) AS BIGINT),
-                         CAST(SUM(CASE WHEN csat_rating = 5 THEN 1 ELSE 0 END) AS BIGINT)
-                     FROM tickets WHERE csat_requested_at >= $1
-                     GROUP BY {column} ORDER BY {column}"
+                    "SELECT t.{column}, COUNT(*), COUNT(t.csat_rating),
+                         CAST(SUM(CASE WHEN t.csat_rating = 1 THEN 1 ELSE 0 END) AS BIGINT),
+                         CAST(SUM(CASE WHEN t.csat_rating = 2 THEN 1 ELSE 0 END) AS BIGINT),
+                         CAST(SUM(CASE WHEN t.csat_rating = 3 THEN 1 ELSE 0 END) AS BIGINT),
+                         CAST(SUM(CASE WHEN t.csat_rating = 4 THEN 1 ELSE 0 END) AS BIGINT),
+                         CAST(SUM(CASE WHEN t.csat_rating = 5 THEN 1 ELSE 0 END) AS BIGINT)
+                     FROM tickets t WHERE t.csat_requested_at >= $1 AND {in_scope}
+                     GROUP BY t.{column} ORDER BY t.{column}"
                 );
-                conn.query(&sql, crate::store::params![since.0])?
+                conn.query(&sql, &values)?
                     .iter()
                     .map(|row| {
                         let mut distribution = [0; 5];
@@ -485,7 +496,7 @@ impl crate::gateway::Gateway {
                 audit::append(
                     conn,
                     now,
-                    "customer",
+                    audit::By::gateway("customer"),
                     "ticket.csat",
                     Some(ticket.id),
                     &serde_json::json!({ "rating": rating, "channel": "link" }),

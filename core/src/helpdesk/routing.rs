@@ -36,9 +36,14 @@ crate::model::string_enum!(
 #[serde(deny_unknown_fields)]
 pub struct TeamConfig {
     pub name: String,
-    /// Agent names, as in `[[agents]]`.
+    /// Agent names, as in `[[agents]]`: they see the team's tickets and are assigned
+    /// them.
     #[serde(default)]
     pub agents: Vec<String>,
+    /// Supervisors' names: they see and manage the team's tickets, and are not
+    /// assigned any.
+    #[serde(default)]
+    pub supervisors: Vec<String>,
     /// Categories (skills) it takes; empty: any.
     #[serde(default)]
     pub categories: Vec<String>,

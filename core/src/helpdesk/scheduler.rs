@@ -151,7 +151,7 @@ async fn fire_due(gateway: &Gateway) -> Result<(usize, usize), StoreError> {
                     audit::append(
                         conn,
                         now,
-                        "helpdesk",
+                        audit::By::gateway("helpdesk"),
                         action,
                         Some(ticket.id),
                         &serde_json::Value::Object(changed),
@@ -193,7 +193,7 @@ async fn reassign_away(gateway: &Gateway) -> Result<usize, StoreError> {
                 audit::append(
                     conn,
                     now,
-                    "helpdesk",
+                    audit::By::gateway("helpdesk"),
                     "ticket.reassign",
                     Some(*ticket_id),
                     &serde_json::json!({ "assignee": [away, to], "reason": "agent away" }),

@@ -1,8 +1,9 @@
 //! Contacts and their identities.
 
+use crate::access::Scope;
 use crate::identity::Identity;
 use crate::model::{Contact, ContactIdentity, Timestamp, Unreachable};
-use crate::store::{Connection, StoreError, params};
+use crate::store::{Connection, StoreError, Value, params};
 
 /// Who sent a message, as ingest needs it.
 pub struct Resolved {
@@ -92,12 +93,19 @@ pub fn resolve(
     })
 }
 
-pub fn get(conn: &mut dyn Connection, id: i64) -> Result<Contact, StoreError> {
+/// A contact with its identities, if `scope` holds one of its tickets: an agent
+/// cannot look up a customer they have no ticket of.
+pub fn get(conn: &mut dyn Connection, id: i64, scope: &Scope) -> Result<Contact, StoreError> {
+    let mut values = vec![Value::from(id)];
+    let sql = match scope.condition(&mut values) {
+        Some(in_scope) => format!(
+            "SELECT c.id, c.name, c.created_at FROM contacts c WHERE c.id = $1 AND EXISTS
+             (SELECT 1 FROM tickets t WHERE t.contact_id = c.id AND {in_scope})"
+        ),
+        None => "SELECT c.id, c.name, c.created_at FROM contacts c WHERE c.id = $1".into(),
+    };
     let row = conn
-        .query_one(
-            "SELECT id, name, created_at FROM contacts WHERE id = $1",
-            params![id],
-        )?
+        .query_one(&sql, &values)?
         .ok_or_else(|| StoreError::NotFound(format!("contact {id}")))?;
     let mut identities = conn
         .query(

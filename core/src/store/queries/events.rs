@@ -1,9 +1,10 @@
 //! The event log behind the live feed: appended in the transaction of each change,
 //! read by clients that resume, pruned after [`KEEP_MS`].
 
+use crate::access::Scope;
 use crate::events::{Event, Recorded};
 use crate::model::Timestamp;
-use crate::store::{Connection, StoreError, params};
+use crate::store::{Connection, StoreError, Value, params};
 
 /// How long events stay resumable. A client away longer is told to reload.
 pub const KEEP_MS: i64 = 24 * 3600 * 1000;
@@ -46,27 +47,51 @@ pub fn append(
     Ok(recorded)
 }
 
-/// Events after `id`, oldest first, at most `limit`.
+/// Events after `id` about tickets in `scope`, oldest first, at most `limit`; and the
+/// id the log has been read up to, from which the next read goes on. Events about
+/// other tickets are passed over, so a reader with a narrow scope does not read them
+/// again and again.
 pub fn after(
     conn: &mut dyn Connection,
     id: i64,
+    scope: &Scope,
     limit: usize,
-) -> Result<Vec<Recorded>, StoreError> {
-    conn.query(
-        "SELECT id, body FROM events WHERE id > $1 ORDER BY id LIMIT $2",
-        params![id, limit as i64],
-    )?
-    .into_iter()
-    .map(|row| {
-        let body = row.string(1)?;
-        Ok(Recorded {
-            id: row.i64(0)?,
-            event: serde_json::from_str(&body).map_err(|e| {
-                StoreError::Decode(format!("event {}: {e}", row.i64(0).unwrap_or(0)))
-            })?,
+) -> Result<(Vec<Recorded>, i64), StoreError> {
+    // Every id up to the newest is committed (appends hold a lock until their
+    // commit), so what the next statement does not return up to it will never come.
+    let (_, newest) = bounds(conn)?;
+    let mut values = vec![
+        Value::from(id),
+        Value::from(newest),
+        Value::from(limit as i64),
+    ];
+    let sql = match scope.condition(&mut values) {
+        Some(in_scope) => format!(
+            "SELECT e.id, e.body FROM events e JOIN tickets t ON t.id = e.ticket_id
+             WHERE e.id > $1 AND e.id <= $2 AND {in_scope} ORDER BY e.id LIMIT $3"
+        ),
+        None => "SELECT e.id, e.body FROM events e WHERE e.id > $1 AND e.id <= $2
+                 ORDER BY e.id LIMIT $3"
+            .into(),
+    };
+    let recorded = conn
+        .query(&sql, &values)?
+        .into_iter()
+        .map(|row| {
+            let body = row.string(1)?;
+            Ok(Recorded {
+                id: row.i64(0)?,
+                event: serde_json::from_str(&body).map_err(|e| {
+                    StoreError::Decode(format!("event {}: {e}", row.i64(0).unwrap_or(0)))
+                })?,
+            })
         })
-    })
-    .collect()
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let read_up_to = match recorded.last() {
+        Some(last) if recorded.len() == limit => last.id,
+        _ => newest.max(id),
+    };
+    Ok((recorded, read_up_to))
 }
 
 /// The oldest and newest ids kept; `(0, 0)` before the first event.

@@ -1,8 +1,9 @@
 //! Messages, their attachments, and delivery status.
 
+use crate::access::Scope;
 use crate::identity::Identity;
 use crate::model::{Attachment, DeliveryStatus, Direction, Message, MessageEdit, Timestamp};
-use crate::store::{Connection, Row, StoreError, params};
+use crate::store::{Connection, Row, StoreError, Value, params};
 
 pub(crate) const COLUMNS: &str = "id, ticket_id, direction, channel, external_id, conversation, contact_id, \
      author, subject, body, html, automatic, delivery_status, failure_reason, created_at, edited_at, segments";
@@ -205,6 +206,25 @@ pub fn get(conn: &mut dyn Connection, id: i64) -> Result<Message, StoreError> {
     Ok(message)
 }
 
+/// A message's formatted mail body (`None`: it has none), if its ticket is in `scope`.
+pub fn html_body(
+    conn: &mut dyn Connection,
+    id: i64,
+    scope: &Scope,
+) -> Result<Option<String>, StoreError> {
+    let mut values = vec![Value::from(id)];
+    let in_scope = scope.clause(&mut values);
+    conn.query_one(
+        &format!(
+            "SELECT m.html FROM messages m JOIN tickets t ON t.id = m.ticket_id
+             WHERE m.id = $1 AND {in_scope}"
+        ),
+        &values,
+    )?
+    .ok_or_else(|| StoreError::NotFound(format!("message {id}")))?
+    .opt_string(0)
+}
+
 /// A ticket's messages, oldest first, with their attachments.
 pub fn for_ticket(conn: &mut dyn Connection, ticket_id: i64) -> Result<Vec<Message>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM messages WHERE ticket_id = $1 ORDER BY id");
@@ -308,10 +328,21 @@ pub fn insert_attachment(
     .i64(0)
 }
 
-pub fn get_attachment(conn: &mut dyn Connection, id: i64) -> Result<Attachment, StoreError> {
+/// An attachment, if its message's ticket is in `scope`.
+pub fn get_attachment(
+    conn: &mut dyn Connection,
+    id: i64,
+    scope: &Scope,
+) -> Result<Attachment, StoreError> {
+    let mut values = vec![Value::from(id)];
+    let in_scope = scope.clause(&mut values);
     conn.query_one(
-        "SELECT id, message_id, filename, content_type, size, sha256 FROM attachments WHERE id = $1",
-        params![id],
+        &format!(
+            "SELECT a.id, a.message_id, a.filename, a.content_type, a.size, a.sha256
+             FROM attachments a JOIN messages m ON m.id = a.message_id
+             JOIN tickets t ON t.id = m.ticket_id WHERE a.id = $1 AND {in_scope}"
+        ),
+        &values,
     )?
     .as_ref()
     .map(attachment_from_row)

@@ -12,3 +12,4 @@ pub mod outbox;
 mod search;
 pub mod sessions;
 pub mod tickets;
+pub mod tokens;

@@ -1,6 +1,7 @@
 //! Tickets: creation with a unique reference, lookups used by threading, agent
 //! updates, and the filtered, paginated list.
 
+use crate::access::Scope;
 use crate::model::{Priority, Ticket, TicketStatus, Timestamp};
 use crate::reference;
 use crate::store::{Connection, Row, StoreError, Value, params};
@@ -130,13 +131,25 @@ pub fn find_by_reference(
     )
 }
 
-/// A ticket by numeric id or by reference, as agents type them.
-pub fn find_by_id_or_reference(conn: &mut dyn Connection, key: &str) -> Result<Ticket, StoreError> {
-    let found = match key.parse::<i64>() {
-        Ok(id) => one(conn, "t.id = $1", params![id])?,
-        Err(_) => find_by_reference(conn, key)?,
+/// A ticket by numeric id or by reference, as agents type them, if it is in `scope`:
+/// a ticket outside it is not found, exactly like one that does not exist.
+pub fn find_by_id_or_reference(
+    conn: &mut dyn Connection,
+    key: &str,
+    scope: &Scope,
+) -> Result<Ticket, StoreError> {
+    let not_found = || StoreError::NotFound(format!("ticket {key}"));
+    let (by_key, mut values) = match key.parse::<i64>() {
+        Ok(id) => ("t.id = $1", vec![Value::from(id)]),
+        // No reference holds one, and PostgreSQL refuses NUL in text outright.
+        Err(_) if key.chars().any(char::is_control) => return Err(not_found()),
+        Err(_) => ("t.reference = $1", vec![key.to_ascii_uppercase().into()]),
     };
-    found.ok_or_else(|| StoreError::NotFound(format!("ticket {key}")))
+    let filter = match scope.condition(&mut values) {
+        Some(in_scope) => format!("{by_key} AND {in_scope}"),
+        None => by_key.to_owned(),
+    };
+    one(conn, &filter, &values)?.ok_or_else(not_found)
 }
 
 /// The newest ticket of a conversation, whatever its status.
@@ -313,6 +326,8 @@ pub struct TicketFilter {
     pub priority: Option<Priority>,
     pub category: Option<String>,
     pub contact_id: Option<i64>,
+    /// The tickets the reader may see; every one by default (the gateway's own reads).
+    pub scope: Scope,
     /// A ticket reference, or words searched in the subjects and bodies of the
     /// ticket's messages (full-text: whole words, the last one also as a prefix).
     pub text: Option<String>,
@@ -443,10 +458,11 @@ pub(super) fn filter_clauses(filter: &TicketFilter, values: &mut Vec<Value>) -> 
     if let Some(contact_id) = filter.contact_id {
         clauses.push(bind("t.contact_id = ?", contact_id.into(), values));
     }
+    clauses.extend(filter.scope.condition(values));
     clauses
 }
 
-/// How many tickets share one status, channel, priority, category and assignee.
+/// How many tickets share one status, channel, priority, category, assignee and team.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TicketGroup {
     pub status: TicketStatus,
@@ -454,16 +470,19 @@ pub struct TicketGroup {
     pub priority: Priority,
     pub category: Option<String>,
     pub assignee: Option<String>,
+    /// Not a filter of its own: it decides whose counts the group is in.
+    pub team: Option<String>,
     pub tickets: i64,
 }
 
-/// Every ticket counted by status, channel, priority, category and assignee: the
-/// inbox's counts beside each filter come from these groups, so one pass over an
-/// index that holds the five columns serves every combination of filters.
+/// Every ticket counted by status, channel, priority, category, assignee and team:
+/// the inbox's counts beside each filter come from these groups, so one pass over an
+/// index that holds the six columns serves every combination of filters and every
+/// agent's [`Scope`].
 pub fn groups(conn: &mut dyn Connection) -> Result<Vec<TicketGroup>, StoreError> {
     conn.query(
-        "SELECT status, channel, priority, category, assignee, COUNT(*) FROM tickets
-         GROUP BY status, channel, priority, category, assignee",
+        "SELECT status, channel, priority, category, assignee, team, COUNT(*) FROM tickets
+         GROUP BY status, channel, priority, category, assignee, team",
         &[],
     )?
     .iter()
@@ -474,7 +493,8 @@ pub fn groups(conn: &mut dyn Connection) -> Result<Vec<TicketGroup>, StoreError>
             priority: row.parse(2)?,
             category: row.opt_string(3)?,
             assignee: row.opt_string(4)?,
-            tickets: row.i64(5)?,
+            team: row.opt_string(5)?,
+            tickets: row.i64(6)?,
         })
     })
     .collect()

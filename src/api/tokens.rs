@@ -1,0 +1,313 @@
+//! Agents and their tokens. A request's token is looked up by its SHA-256 in the
+//! store ([`tokens`]), so a token issued, rotated or revoked through the API holds on
+//! every node at once, without a restart. The config's tokens are recorded there at
+//! start; one counts only while the config still gives it to that agent.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use base64::Engine;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use switchboard_core::store::queries::audit::{self, By};
+use switchboard_core::store::queries::tokens::{self, TokenInfo, TokenSource};
+use switchboard_core::store::{Store, StoreError};
+use switchboard_core::{Timestamp, input};
+use utoipa::ToSchema;
+
+use crate::api::auth::Agent;
+use crate::api::error::{ApiError, ApiJson, ApiPath};
+use crate::api::guesses::Client;
+use crate::config::{AgentConfig, Role};
+use crate::http::AppState;
+
+/// A token's last use is written at most this often, not on every request.
+const TOUCH_EVERY_MS: i64 = 5 * 60_000;
+
+/// What a node knows of tokens without asking the store.
+pub struct Tokens {
+    /// The config's token of each agent, by its hash.
+    config: HashMap<String, String>,
+    /// When each token's use was last written.
+    touched: Mutex<HashMap<i64, i64>>,
+}
+
+impl Tokens {
+    pub fn new(agents: &[AgentConfig]) -> Tokens {
+        Tokens {
+            config: agents
+                .iter()
+                .map(|a| (tokens::hash(a.token.expose().as_bytes()), a.name.clone()))
+                .collect(),
+            touched: Mutex::default(),
+        }
+    }
+
+    /// Records the config's tokens in the store; the agents whose config token was
+    /// revoked through the API (they need a new one in the config, or an issued one).
+    pub async fn record_config(
+        &self,
+        store: &Store,
+        now: Timestamp,
+    ) -> Result<Vec<String>, StoreError> {
+        let config: Vec<(String, String)> = self.config.clone().into_iter().collect();
+        store
+            .write(move |c| {
+                let mut revoked = Vec::new();
+                for (hash, agent) in &config {
+                    if tokens::record_config(c, agent, hash, now)?
+                        .revoked_at
+                        .is_some()
+                    {
+                        revoked.push(agent.clone());
+                    }
+                }
+                revoked.sort();
+                Ok(revoked)
+            })
+            .await
+    }
+
+    /// The agent whose token this is.
+    pub async fn agent(
+        &self,
+        state: &AppState,
+        token: &[u8],
+        client: Client,
+    ) -> Result<Option<Agent>, ApiError> {
+        self.agent_by_hash(state, tokens::hash(token), client).await
+    }
+
+    /// The agent whose token hashes to `hash`: a token in the store, not revoked, of
+    /// an agent in the config (and, for a config token, still that agent's there).
+    pub async fn agent_by_hash(
+        &self,
+        state: &AppState,
+        hash: String,
+        client: Client,
+    ) -> Result<Option<Agent>, ApiError> {
+        let in_config = self.config.get(&hash).cloned();
+        let Some(token) = state
+            .gateway
+            .store()
+            .read(move |c| tokens::find(c, &hash))
+            .await?
+            .filter(|t| t.revoked_at.is_none())
+            .filter(|t| t.source == TokenSource::Issued || in_config.as_ref() == Some(&t.agent))
+        else {
+            return Ok(None);
+        };
+        let Some(config) = state.agents.iter().find(|a| a.name == token.agent) else {
+            return Ok(None);
+        };
+        self.touch(state, token.id).await?;
+        Ok(Some(Agent {
+            name: config.name.clone(),
+            role: config.role,
+            teams: config.teams.clone(),
+            token_id: token.id,
+            origin: client.0.map(|ip| ip.to_string()),
+        }))
+    }
+
+    async fn touch(&self, state: &AppState, id: i64) -> Result<(), ApiError> {
+        let now = state.gateway.now();
+        {
+            let mut touched = self.touched.lock().unwrap_or_else(|e| e.into_inner());
+            if touched
+                .get(&id)
+                .is_some_and(|at| now.0 - at < TOUCH_EVERY_MS)
+            {
+                return Ok(());
+            }
+            touched.insert(id, now.0);
+        }
+        state
+            .gateway
+            .store()
+            .write(move |c| tokens::touch(c, id, now))
+            .await?;
+        Ok(())
+    }
+}
+
+/// 256 random bits, URL-safe.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AgentInfo {
+    name: String,
+    role: Role,
+    teams: Vec<String>,
+    /// Every token of the agent, revoked ones too, oldest first.
+    tokens: Vec<TokenInfo>,
+}
+
+/// The agents in the config, with their tokens (admins and auditors).
+#[utoipa::path(get, path = "/api/v1/agents", tag = "admin",
+    responses((status = 200, body = [AgentInfo]), (status = 403)), security(("bearer" = [])))]
+pub async fn agents(
+    agent: Agent,
+    State(state): State<AppState>,
+) -> Result<Json<Vec<AgentInfo>>, ApiError> {
+    agent.require_oversight("listing agents and tokens")?;
+    let mut all = state.gateway.store().read(tokens::list).await?;
+    Ok(Json(
+        state
+            .agents
+            .iter()
+            .map(|a| AgentInfo {
+                name: a.name.clone(),
+                role: a.role,
+                teams: a.teams.clone(),
+                tokens: all.extract_if(.., |t| t.agent == a.name).collect(),
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    /// What the token is for (`laptop`, `crm integration`).
+    label: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IssuedToken {
+    /// The token itself: shown this once, stored only as a hash.
+    token: String,
+    #[serde(flatten)]
+    info: TokenInfo,
+}
+
+/// Issues a new token for an agent (admin). The old ones keep working until revoked.
+#[utoipa::path(post, path = "/api/v1/agents/{name}/tokens", tag = "admin", request_body = NewToken,
+    params(("name" = String, Path)),
+    responses((status = 201, body = IssuedToken), (status = 403), (status = 404), (status = 422)),
+    security(("bearer" = [])))]
+pub async fn issue(
+    agent: Agent,
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(request): ApiJson<NewToken>,
+) -> Result<(StatusCode, Json<IssuedToken>), ApiError> {
+    agent.require_admin("issuing tokens")?;
+    if !state.agents.iter().any(|a| a.name == name) {
+        return Err(ApiError::NotFound(format!("agent {name:?} not found")));
+    }
+    let label = request.label.trim().to_owned();
+    if label.is_empty() || label.chars().count() > 100 {
+        return Err(ApiError::Unprocessable(
+            "label must be 1-100 characters".into(),
+        ));
+    }
+    input::check_key("label", &label).map_err(ApiError::Unprocessable)?;
+    let issued = new_token(&state, &agent, name, label, None).await?;
+    Ok((StatusCode::CREATED, Json(issued)))
+}
+
+/// Replaces a token by a new one with the same label; the old one is revoked at once
+/// and its browser sessions end. An admin may rotate any token, an agent their own.
+#[utoipa::path(post, path = "/api/v1/tokens/{id}/rotate", tag = "admin", params(("id" = i64, Path)),
+    responses((status = 201, body = IssuedToken), (status = 403), (status = 404)), security(("bearer" = [])))]
+pub async fn rotate(
+    agent: Agent,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<(StatusCode, Json<IssuedToken>), ApiError> {
+    let old = own_or_admin(&state, &agent, id, "rotating another agent's token").await?;
+    if old.revoked_at.is_some() {
+        return Err(ApiError::Unprocessable(format!(
+            "token {id} is revoked; issue a new one"
+        )));
+    }
+    let issued = new_token(&state, &agent, old.agent, old.label, Some(id)).await?;
+    Ok((StatusCode::CREATED, Json(issued)))
+}
+
+/// Revokes a token: it is refused from now on, on every node, and its browser
+/// sessions end. An admin may revoke any token, an agent their own.
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "admin", params(("id" = i64, Path)),
+    responses((status = 200, body = TokenInfo), (status = 403), (status = 404)), security(("bearer" = [])))]
+pub async fn revoke(
+    agent: Agent,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<TokenInfo>, ApiError> {
+    let token = own_or_admin(&state, &agent, id, "revoking another agent's token").await?;
+    let (now, by) = (state.gateway.now(), agent.actor());
+    let info = state
+        .gateway
+        .store()
+        .write(move |c| {
+            if tokens::revoke(c, id, &by.name, now)? {
+                let detail = serde_json::json!({ "token_id": id, "agent": token.agent });
+                audit::append(c, now, (&by).into(), "token.revoke", None, &detail)?;
+            }
+            tokens::get(c, id)
+        })
+        .await?;
+    Ok(Json(info))
+}
+
+/// The token `id`, if the agent may rotate or revoke it.
+async fn own_or_admin(
+    state: &AppState,
+    agent: &Agent,
+    id: i64,
+    what: &'static str,
+) -> Result<TokenInfo, ApiError> {
+    let token = state
+        .gateway
+        .store()
+        .read(move |c| tokens::get(c, id))
+        .await?;
+    if token.agent != agent.name {
+        agent.require_admin(what)?;
+    }
+    Ok(token)
+}
+
+/// Stores a new token of `owner`, revoking `replacing` in the same transaction.
+async fn new_token(
+    state: &AppState,
+    agent: &Agent,
+    owner: String,
+    label: String,
+    replacing: Option<i64>,
+) -> Result<IssuedToken, ApiError> {
+    let token = format!("sbt_{}", random_token());
+    let hash = tokens::hash(token.as_bytes());
+    let (now, by) = (state.gateway.now(), agent.actor());
+    let info = state
+        .gateway
+        .store()
+        .write(move |c| {
+            let info = tokens::issue(c, &owner, &hash, &label, &by.name, now)?;
+            let (action, detail) = match replacing {
+                Some(old) => {
+                    tokens::revoke(c, old, &by.name, now)?;
+                    (
+                        "token.rotate",
+                        serde_json::json!({ "token_id": info.id, "replaces": old, "agent": owner }),
+                    )
+                }
+                None => (
+                    "token.issue",
+                    serde_json::json!({ "token_id": info.id, "agent": owner, "label": label }),
+                ),
+            };
+            audit::append(c, now, By::from(&by), action, None, &detail)?;
+            Ok(info)
+        })
+        .await?;
+    Ok(IssuedToken { token, info })
+}
