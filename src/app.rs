@@ -170,6 +170,10 @@ impl App {
             state.gateway.clone(),
             shutdown.clone(),
         ));
+        tasks.spawn(switchboard_core::privacy::run(
+            state.gateway.clone(),
+            shutdown.clone(),
+        ));
         for (id, connector) in connectors {
             let shutdown = shutdown.clone();
             tasks.spawn(async move {

@@ -159,6 +159,9 @@ fn default_session_hours() -> u32 {
     24
 }
 
+/// How often the retention policy runs (on one node at a time).
+const RETENTION_EVERY: Duration = Duration::from_secs(3600);
+
 /// `[storage]`
 #[derive(Debug, Clone)]
 pub struct StorageConfig {
@@ -679,7 +682,34 @@ fn check(mut raw: RawConfig, text: &str, folder: &Path, problems: &mut Vec<Probl
         dispatch,
         calendars,
         helpdesk: std::sync::Arc::new(helpdesk),
+        retention: switchboard_core::privacy::Retention {
+            rules: raw.retention.clone(),
+            every: RETENTION_EVERY,
+        },
     };
+    for (i, rule) in raw.retention.iter().enumerate() {
+        let key = |field: &str| format!("retention[{i}].{field}");
+        if rule.days == 0 {
+            problem(key("days"), "must be at least 1".into());
+        }
+        if let Some(channel) = &rule.channel
+            && !raw.channels.contains_key(channel)
+        {
+            problem(
+                key("channel"),
+                format!("names {channel:?}, which is not a configured channel"),
+            );
+        }
+        if let Some(catch_all) = raw.retention[..i]
+            .iter()
+            .position(|r| r.channel.is_none() && r.category.is_none())
+        {
+            problem(
+                format!("retention[{i}]"),
+                format!("can never apply: retention[{catch_all}] before it matches every ticket"),
+            );
+        }
+    }
 
     if raw.agents.is_empty() {
         problem(

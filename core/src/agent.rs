@@ -11,7 +11,7 @@ use crate::helpdesk::flow;
 use crate::identity::Identity;
 use crate::input;
 use crate::model::{DeliveryStatus, Direction, Message, Ticket, TicketStatus, Timestamp};
-use crate::store::queries::{audit, events as event_log, messages, outbox, tickets};
+use crate::store::queries::{audit, events as event_log, messages, outbox, privacy, tickets};
 use crate::store::{StoreError, params};
 
 #[derive(Debug, Error)]
@@ -174,6 +174,9 @@ impl Gateway {
                     }
                 }
                 let (channel, conversation) = if direction == Direction::Outbound {
+                    if privacy::is_erased(&ticket.conversation) {
+                        return Ok(Err(Stop::Refused(privacy::ERASED_REFUSAL.into())));
+                    }
                     let target = reply_target(conn, &ticket)?;
                     if !gateway.inner.channels.contains(&target.0) {
                         return Err(StoreError::Invalid(format!(
@@ -279,7 +282,9 @@ impl Gateway {
                 let ticket = tickets::find_by_id_or_reference(conn, &key, &scope)?;
                 let (channel, conversation) = reply_target(conn, &ticket)?;
                 let thread = outbox::thread_for(conn, ticket, &channel, &conversation, i64::MAX)?;
-                let refused = if gateway.inner.channels.contains(&channel) {
+                let refused = if privacy::is_erased(&thread.conversation) {
+                    Some(privacy::ERASED_REFUSAL.to_owned())
+                } else if gateway.inner.channels.contains(&channel) {
                     gateway.refusal(&thread, Draft { text: "", attachments: 0 })
                 } else {
                     Some(format!(

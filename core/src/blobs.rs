@@ -53,6 +53,19 @@ impl BlobStore {
     }
 }
 
+impl BlobStore {
+    /// Deletes the file stored under `sha256`; one already gone is no error.
+    pub async fn delete(&self, sha256: &str) -> std::io::Result<()> {
+        let path = self.path_of(sha256).ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a SHA-256 digest")
+        })?;
+        match tokio::fs::remove_file(path).await {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    }
+}
+
 fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut file = std::fs::File::create(path)?;
     file.write_all(bytes)?;

@@ -46,6 +46,8 @@ pub struct GatewayConfig {
     pub calendars: HashMap<String, Calendar>,
     /// Triage, SLAs, routing and the gateway's own messages, from `[helpdesk]`.
     pub helpdesk: Arc<Helpdesk>,
+    /// How long tickets' contents are kept, from `[[retention]]`.
+    pub retention: crate::privacy::Retention,
 }
 
 /// Enough for an album, a mail with its inline images, a scanned document's pages.
@@ -63,6 +65,7 @@ impl Default for GatewayConfig {
             dispatch: DispatchConfig::default(),
             calendars: HashMap::new(),
             helpdesk: Arc::default(),
+            retention: crate::privacy::Retention::default(),
         }
     }
 }

@@ -24,6 +24,7 @@
 //! - [`parts`]: sending a reply as several provider messages, resumable after a failure.
 //! - [`gateway`]: the handle that ties the pieces together for the binary and connectors.
 //! - [`helpdesk`]: triage, languages, the secrets guard, templates, the knowledge base.
+//! - [`privacy`]: the retention policy, and a contact's export and erasure.
 
 pub mod access;
 pub mod agent;
@@ -43,6 +44,7 @@ pub mod input;
 pub mod model;
 pub mod parts;
 pub mod presence;
+pub mod privacy;
 pub mod ratelimit;
 pub mod reference;
 pub mod secret;

@@ -242,6 +242,10 @@ pub struct Ticket {
     pub first_response_at: Option<Timestamp>,
     /// The customer's satisfaction rating, 1 to 5, once given.
     pub csat_rating: Option<i64>,
+    /// When the retention policy or an erasure deleted its messages' contents and
+    /// files (the ticket's metadata stays).
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub purged_at: Option<Timestamp>,
     /// The ticket's SLA targets, when a policy applies.
     pub sla: Vec<crate::helpdesk::sla::TicketSla>,
 }
@@ -309,6 +313,10 @@ pub struct Contact {
     pub identities: Vec<ContactIdentity>,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
+    /// When the contact was erased on request: no name, no identities, no contents.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub erased_at: Option<Timestamp>,
 }
 
 /// An identity as stored on a contact, with what the gateway learned about it.

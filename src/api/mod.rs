@@ -13,6 +13,7 @@ pub mod guesses;
 pub mod helpdesk;
 pub mod limits;
 pub mod presence;
+pub mod privacy;
 pub mod session;
 pub mod tickets;
 pub mod tokens;
@@ -34,6 +35,7 @@ use crate::http::AppState;
         contacts::show, contacts::attachment, contacts::mail_body, events::feed,
         admin::channels, admin::retry, admin::me,
         tokens::agents, tokens::issue, tokens::rotate, tokens::revoke, audit::list, audit::export,
+        privacy::preview, privacy::export, privacy::erase,
         helpdesk::canned, helpdesk::suggestions, helpdesk::csat_report,
         session::sign_in, session::current, session::sign_out,
     ),
@@ -85,6 +87,9 @@ pub fn router() -> Router<AppState> {
             get(helpdesk::survey_page).post(helpdesk::survey_answer),
         )
         .route("/api/v1/contacts/{id}", get(contacts::show))
+        .route("/api/v1/contacts/{id}/export", get(privacy::export))
+        .route("/api/v1/contacts/{id}/erase", post(privacy::erase))
+        .route("/api/v1/retention", get(privacy::preview))
         .route("/api/v1/attachments/{id}", get(contacts::attachment))
         .route("/api/v1/events", get(events::feed))
         .route("/api/v1/channels", get(admin::channels))

@@ -32,6 +32,9 @@ pub(super) struct RawConfig {
     pub(super) helpdesk: Option<switchboard_core::helpdesk::HelpdeskConfig>,
     #[serde(default)]
     pub(super) channels: BTreeMap<String, toml::Table>,
+    /// How long tickets' contents are kept: the first rule that matches decides.
+    #[serde(default)]
+    pub(super) retention: Vec<switchboard_core::store::queries::privacy::RetentionRule>,
 }
 
 #[derive(Deserialize)]

@@ -329,18 +329,25 @@ function renderTicket(detail, first) {
   replace(pane,
     ticketHeader(ticket),
     helpdesk.sensitiveBanner(ticket),
+    ticket.purged_at
+      ? h('p', { class: 'purged-banner', id: 'purged', role: 'note' },
+        'The messages’ contents and files were deleted on ', new Date(ticket.purged_at).toLocaleDateString(),
+        contact.erased_at ? ', when the contact was erased on request.' : ', by the retention policy.')
+      : null,
     contactCard(contact),
     h('ol', { class: 'messages', 'aria-label': 'Messages' }, messages.map((m) => messageItem(m, fresh.has(m.id)))),
     fresh.size ? changedBanner(unseen(messages), null) : null,
     readOnly()
-      ? h('p', { class: 'muted', id: 'read-only' }, 'Read only: the auditor role changes nothing.')
+      ? h('p', { class: 'reply muted', id: 'read-only' }, 'Read only: the auditor role changes nothing.')
       : replyBox(ticket, contact, reply));
 
   const box = pane.querySelector('#reply-text');
-  box.value = text;
-  box.addEventListener('input', typing);
+  if (box) {
+    box.value = text;
+    box.addEventListener('input', typing);
+    if (focused) box.focus();
+  }
   showPresence();
-  if (focused) box.focus();
   const list = pane.querySelector('.messages');
   if (first || atBottom) list.scrollTop = list.scrollHeight;
 }
@@ -381,7 +388,7 @@ function ticketHeader(ticket) {
         (priority) => patch({ priority })),
       select('Assignee', ticket.assignee || '', assignees,
         (assignee) => patch({ assignee: assignee || null }))),
-    helpdesk.ticketFacts(ticket, state.categories, patch));
+    helpdesk.ticketFacts(ticket, state.categories, patch, readOnly()));
 }
 
 function contactCard(contact) {

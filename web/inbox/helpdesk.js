@@ -91,11 +91,11 @@ export function sensitiveBanner(ticket) {
 
 // The ticket's helpdesk facts: category (agents may change it), team, language,
 // the rule that triaged it, and every target with its due time.
-export function ticketFacts(ticket, categories, patch) {
+export function ticketFacts(ticket, categories, patch, readOnly = false) {
   const options = [...new Set([...(categories || []), ...(ticket.category ? [ticket.category] : [])])].sort();
   const category = options.length
     ? h('label', { class: 'fact' }, 'Category ',
-      h('select', { id: 'ticket-category', onchange: (e) => patch({ category: e.target.value || null }) },
+      h('select', { id: 'ticket-category', disabled: readOnly, onchange: (e) => patch({ category: e.target.value || null }) },
         h('option', { value: '' }, 'none'),
         options.map((c) => h('option', { value: c, selected: c === ticket.category }, c))))
     : null;

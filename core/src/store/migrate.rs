@@ -51,7 +51,7 @@ const MIGRATIONS: &[(i64, Script)] = &[
     (13, Shared(include_str!("schema/0013_reply_routes.sql"))),
     (14, Shared(include_str!("schema/0014_outbox_active.sql"))),
     (15, Shared(include_str!("schema/0015_helpdesk.sql"))),
-    (16, Shared(include_str!("schema/0016_access.sql"))),
+    (16, Shared(include_str!("schema/0016_data_protection.sql"))),
 ];
 
 /// An arbitrary constant: the advisory lock that keeps two PostgreSQL nodes starting

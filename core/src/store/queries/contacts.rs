@@ -99,10 +99,10 @@ pub fn get(conn: &mut dyn Connection, id: i64, scope: &Scope) -> Result<Contact,
     let mut values = vec![Value::from(id)];
     let sql = match scope.condition(&mut values) {
         Some(in_scope) => format!(
-            "SELECT c.id, c.name, c.created_at FROM contacts c WHERE c.id = $1 AND EXISTS
+            "SELECT c.id, c.name, c.created_at, c.erased_at FROM contacts c WHERE c.id = $1 AND EXISTS
              (SELECT 1 FROM tickets t WHERE t.contact_id = c.id AND {in_scope})"
         ),
-        None => "SELECT c.id, c.name, c.created_at FROM contacts c WHERE c.id = $1".into(),
+        None => "SELECT c.id, c.name, c.created_at, c.erased_at FROM contacts c WHERE c.id = $1".into(),
     };
     let row = conn
         .query_one(&sql, &values)?
@@ -149,6 +149,7 @@ pub fn get(conn: &mut dyn Connection, id: i64, scope: &Scope) -> Result<Contact,
         name: row.opt_string(1)?,
         identities,
         created_at: Timestamp(row.i64(2)?),
+        erased_at: row.opt_i64(3)?.map(Timestamp),
     })
 }
 

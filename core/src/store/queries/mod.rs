@@ -9,6 +9,7 @@ pub mod conversation_log;
 pub mod events;
 pub mod messages;
 pub mod outbox;
+pub mod privacy;
 mod search;
 pub mod sessions;
 pub mod tickets;

@@ -9,7 +9,7 @@ use crate::store::{Connection, Row, StoreError, Value, params};
 pub(super) const COLUMNS: &str = "t.id, t.reference, t.status, t.priority, t.category, t.assignee, t.subject, \
      t.channel, t.conversation, t.contact_id, t.previous_ticket_id, t.created_at, t.updated_at, \
      t.resolved_at, t.last_message_at, t.triage_rule, t.team, t.language, t.sensitive, \
-     t.acknowledged_at, t.first_response_at, t.csat_rating";
+     t.acknowledged_at, t.first_response_at, t.csat_rating, t.purged_at";
 
 pub(super) fn from_row(row: &Row) -> Result<Ticket, StoreError> {
     Ok(Ticket {
@@ -41,6 +41,7 @@ pub(super) fn from_row(row: &Row) -> Result<Ticket, StoreError> {
         acknowledged_at: row.opt_i64(19)?.map(Timestamp),
         first_response_at: row.opt_i64(20)?.map(Timestamp),
         csat_rating: row.opt_i64(21)?,
+        purged_at: row.opt_i64(22)?.map(Timestamp),
         sla: Vec::new(),
     })
 }

@@ -1,6 +1,7 @@
--- Who may see what: agents' tokens, stored hashed, revocable without a restart; where
--- each audited action came from; the counts beside the inbox's filters per team, so
--- an agent counts only the tickets they may see.
+-- Who may see what, and what is kept: agents' tokens, stored hashed, revocable
+-- without a restart; where each audited action came from; the counts beside the
+-- inbox's filters per team, so an agent counts only the tickets they may see; and
+-- when retention deleted a ticket's contents or a contact was erased.
 
 -- Every token an agent may present: the ones in the config (recorded at start, so
 -- that one can be revoked) and the ones issued through the API. Only the SHA-256 of a
@@ -25,3 +26,10 @@ CREATE INDEX audit_log_action ON audit_log (action, id);
 
 DROP INDEX tickets_groups;
 CREATE INDEX tickets_groups ON tickets (status, channel, priority, category, assignee, team);
+
+-- When the retention policy (or an erasure) deleted the ticket's message bodies and
+-- files; its metadata stays.
+ALTER TABLE tickets ADD COLUMN purged_at BIGINT;
+CREATE INDEX tickets_retention ON tickets (status, purged_at, resolved_at);
+-- When the contact was erased on request: identities, names and contents gone.
+ALTER TABLE contacts ADD COLUMN erased_at BIGINT;
