@@ -63,8 +63,8 @@ impl App {
             .record_helpdesk_rules(config.helpdesk_rules.clone())
             .await
             .context("cannot record the helpdesk rules in the audit log")?;
-        let tokens = crate::api::tokens::Tokens::new(&config.agents);
-        let revoked = tokens
+        let agents = crate::api::tokens::Agents::new(&config.agents);
+        let revoked = agents
             .record_config(gateway.store(), gateway.now())
             .await
             .context("cannot record the agents' tokens")?;
@@ -106,7 +106,7 @@ impl App {
         let (_, stopped) = switchboard_core::shutdown::channel();
         let state = AppState {
             gateway: gateway.clone(),
-            agents: config.agents.clone().into(),
+            agents: Arc::new(agents),
             webhooks: Arc::new(webhooks),
             channel_routes: Arc::new(channel_routes),
             channels: Arc::new(channels),
@@ -115,7 +115,6 @@ impl App {
             guesses: Arc::new(crate::api::guesses::Guesses::new(
                 config.server.wrong_tokens_per_minute,
             )),
-            tokens: Arc::new(tokens),
             limits: Arc::new(crate::api::limits::Limits::new(
                 config.server.token_requests_per_second,
                 config.server.address_requests_per_second,
@@ -150,6 +149,13 @@ impl App {
                 max_header_bytes: config.server.max_header_bytes,
             },
         })
+    }
+
+    /// What applies a reloaded config while the app runs.
+    pub fn reloader(&self) -> Reloader {
+        Reloader {
+            state: self.state.clone(),
+        }
     }
 
     /// Serves on `listener` until `shutdown` fires: stops accepting, lets requests in
@@ -194,5 +200,81 @@ impl App {
         while tasks.join_next().await.is_some() {}
         tracing::info!("switchboard stopped");
         Ok(())
+    }
+}
+
+/// Applies a reloaded config (on SIGHUP) to a running gateway: the `[[agents]]` (who
+/// may sign in, their roles and config tokens) and their teams take effect from the
+/// next request. Everything else in the file (channels, storage, helpdesk rules,
+/// limits) is read at start only: changing it needs a restart.
+#[derive(Clone)]
+pub struct Reloader {
+    state: AppState,
+}
+
+/// What a reload changed, by agent name (never a token).
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Reloaded {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub role_changed: Vec<String>,
+    pub teams_changed: Vec<String>,
+    pub token_changed: Vec<String>,
+}
+
+impl Reloader {
+    pub async fn reload(&self, config: &Config) -> anyhow::Result<Reloaded> {
+        let before = self.state.agents.current();
+        let mut changes = Reloaded::default();
+        for agent in &config.agents {
+            match before.find(&agent.name) {
+                None => changes.added.push(agent.name.clone()),
+                Some(old) => {
+                    let name = || agent.name.clone();
+                    if old.role != agent.role {
+                        changes.role_changed.push(name());
+                    }
+                    if old.teams != agent.teams {
+                        changes.teams_changed.push(name());
+                    }
+                    if old.token != agent.token {
+                        changes.token_changed.push(name());
+                    }
+                }
+            }
+        }
+        changes.removed = before
+            .agents
+            .iter()
+            .filter(|a| !config.agents.iter().any(|b| b.name == a.name))
+            .map(|a| a.name.clone())
+            .collect();
+        self.state.agents.replace(&config.agents);
+        let gateway = &self.state.gateway;
+        let revoked = self
+            .state
+            .agents
+            .record_config(gateway.store(), gateway.now())
+            .await
+            .context("cannot record the agents' tokens")?;
+        for agent in revoked {
+            tracing::warn!(%agent, "this agent's token in the config was revoked through the API and is refused: give them a new one");
+        }
+        let (now, detail) = (gateway.now(), serde_json::to_value(&changes)?);
+        gateway
+            .store()
+            .write(move |c| {
+                switchboard_core::store::queries::audit::append(
+                    c,
+                    now,
+                    switchboard_core::store::queries::audit::By::gateway("config"),
+                    "config.reload",
+                    None,
+                    &detail,
+                )
+            })
+            .await
+            .context("cannot record the reload in the audit log")?;
+        Ok(changes)
     }
 }

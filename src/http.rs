@@ -21,13 +21,13 @@ use switchboard_core::store::queries::outbox;
 
 use crate::api;
 use crate::api::error::ApiError;
-use crate::config::AgentConfig;
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub gateway: Gateway,
-    pub agents: Arc<[AgentConfig]>,
+    /// The config's agents and their tokens; a config reload replaces them.
+    pub agents: Arc<crate::api::tokens::Agents>,
     /// Enabled channels' connectors by channel id.
     pub webhooks: Arc<HashMap<String, Arc<dyn Connector>>>,
     /// Routes channels serve themselves (the web chat), by channel id: mounted under
@@ -42,8 +42,6 @@ pub struct AppState {
     pub trusted_proxies: Arc<[Cidr]>,
     /// Wrong agent tokens per client address, against brute force.
     pub guesses: Arc<crate::api::guesses::Guesses>,
-    /// The config's tokens, and when each token's use was last written.
-    pub tokens: Arc<crate::api::tokens::Tokens>,
     /// Requests per token and per client address on the agent API.
     pub limits: Arc<crate::api::limits::Limits>,
     /// How long inbox sessions last.

@@ -93,9 +93,9 @@ fn main() -> ExitCode {
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
     let result = runtime.block_on(async move {
         match args.command {
-            Command::Serve { log_format } => {
-                serve(config, log_format).await.map(|()| String::new())
-            }
+            Command::Serve { log_format } => serve(config, args.config.clone(), log_format)
+                .await
+                .map(|()| String::new()),
             Command::Tickets {
                 command:
                     TicketsCommand::List {
@@ -124,7 +124,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve(config: Config, log_format: LogFormat) -> anyhow::Result<()> {
+async fn serve(config: Config, path: PathBuf, log_format: LogFormat) -> anyhow::Result<()> {
     telemetry::init_logging(log_format);
     if let Some(warning) = config.development_secrets_warning() {
         tracing::warn!("{warning}");
@@ -137,7 +137,30 @@ async fn serve(config: Config, log_format: LogFormat) -> anyhow::Result<()> {
         tracing::info!("shutdown requested");
         trigger.fire();
     });
+    tokio::spawn(reload_on_hangup(app.reloader(), path));
     app.run(listener, shutdown).await
+}
+
+/// SIGHUP reads the config file again; a file with problems changes nothing.
+async fn reload_on_hangup(reloader: switchboard::app::Reloader, path: PathBuf) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+        tracing::warn!("no SIGHUP handler: config reloads need a restart");
+        return;
+    };
+    while hangup.recv().await.is_some() {
+        match Config::load(&path) {
+            Err(error) => tracing::error!("config reload refused, nothing changed: {error}"),
+            Ok(config) => match reloader.reload(&config).await {
+                Ok(changes) => {
+                    tracing::info!(?changes, "config reloaded: agents, roles, teams and tokens")
+                }
+                Err(error) => {
+                    tracing::error!(error = %format!("{error:#}"), "config reload failed")
+                }
+            },
+        }
+    }
 }
 
 async fn wait_for_signal() {

@@ -3,7 +3,7 @@
 //! stay while another ticket needs them, a dry run counts first, one node runs it);
 //! an erasure on request removes a contact's identities, names, contents, files and
 //! search entries, after an export of everything held about them; the audit log
-//! keeps that it happened and nothing of what went.
+//! keeps that it happened and nothing of what went, and no one can change it.
 
 mod support;
 
@@ -182,7 +182,20 @@ async fn a_contact_is_exported_then_erased_everywhere(backend: Backend) {
         true,
     )
     .await;
-    let bystander = open(&app, "e4", "bo", "Unrelated wombatqi", true).await;
+    // Bo's group conversation, where Ana writes too.
+    let mut group = message("e4", "bo", "Unrelated wombatqi");
+    group["conversation"] = json!("group-1");
+    group["attachments"] =
+        json!([{"filename": "same.png", "content_type": "image/png", "data": FILE}]);
+    let (status, pushed) = app.push(&group).await;
+    assert_eq!(status, 200, "{pushed}");
+    let bystander = pushed["ticket_reference"].as_str().unwrap().to_owned();
+    let mut in_group = message("e5", "ana", "Ana in the group capybarix");
+    in_group["conversation"] = json!("group-1");
+    assert_eq!(
+        app.push(&in_group).await.1["ticket_reference"],
+        bystander.as_str()
+    );
     let reply = format!("/api/v1/tickets/{first}/replies");
     let (status, _) = app
         .send_json(
@@ -214,7 +227,21 @@ async fn a_contact_is_exported_then_erased_everywhere(backend: Backend) {
         .map(|t| t["ticket"]["reference"].as_str().unwrap())
         .collect();
     assert!(exported_refs.contains(&first.as_str()) && exported_refs.contains(&second.as_str()));
-    assert!(!exported_refs.contains(&bystander.as_str()));
+    let group = tickets
+        .iter()
+        .find(|t| t["ticket"]["reference"] == bystander.as_str())
+        .unwrap();
+    let texts: Vec<&str> = group["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        texts,
+        ["Ana in the group capybarix"],
+        "only what Ana wrote on Bo's ticket"
+    );
     let with_file = tickets
         .iter()
         .find(|t| t["ticket"]["reference"] == first.as_str())
@@ -251,8 +278,8 @@ async fn a_contact_is_exported_then_erased_everywhere(backend: Backend) {
     assert_eq!(status, 200, "{erased}");
     assert_eq!(erased["removed"]["tickets"], 2, "{erased}");
     assert_eq!(
-        erased["removed"]["messages"], 3,
-        "two of theirs and the reply"
+        erased["removed"]["messages"], 4,
+        "two on their tickets, the reply, and one on Bo's"
     );
     assert_eq!(erased["removed"]["attachments"], 1);
 
@@ -277,6 +304,17 @@ async fn a_contact_is_exported_then_erased_everywhere(backend: Backend) {
         "no trace of the identity: {after}"
     );
     assert!(search(&app, "platypusx").await.is_empty());
+    assert!(search(&app, "capybarix").await.is_empty());
+    let group = app.ticket(&bystander).await;
+    let messages = group["messages"].as_array().unwrap();
+    assert_eq!(
+        (messages[0]["text"].as_str(), messages[0]["author"].as_str()),
+        (Some("Unrelated wombatqi"), Some("Customer bo"))
+    );
+    assert_eq!(
+        (messages[1]["text"].as_str(), messages[1]["author"].as_str()),
+        (Some(""), Some("erased"))
+    );
     assert_eq!(
         search(&app, "wombatqi").await,
         vec![bystander.clone()],
@@ -325,6 +363,25 @@ async fn a_contact_is_exported_then_erased_everywhere(backend: Backend) {
         "{log}"
     );
 
+    // Nor can anyone with a connection to the store change the log.
+    for sql in [
+        "UPDATE audit_log SET actor = 'someone else'",
+        "DELETE FROM audit_log",
+    ] {
+        let refused = app
+            .gateway
+            .store()
+            .write(move |c| c.execute(sql, &[]))
+            .await
+            .expect_err(sql);
+        assert!(
+            refused.to_string().contains("append-only"),
+            "{sql}: {refused}"
+        );
+    }
+    let (_, unchanged) = app.get("/api/v1/audit?action=contact.", ADMIN_TOKEN).await;
+    assert_eq!(unchanged, log);
+
     // Erased is erased; the same address writing again is a new customer.
     let (status, body) = app
         .send_json(
@@ -335,7 +392,7 @@ async fn a_contact_is_exported_then_erased_everywhere(backend: Backend) {
         )
         .await;
     assert_eq!(status, 422, "{body}");
-    let again = open(&app, "e5", "ana", "Hello again", false).await;
+    let again = open(&app, "e6", "ana", "Hello again", false).await;
     let fresh = app.ticket(&again).await;
     assert_ne!(fresh["contact"]["id"], contact);
     assert_ne!(again, first);

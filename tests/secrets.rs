@@ -1,5 +1,6 @@
 //! No secret leaks: the real binary, every channel configured with secrets that are
-//! easy to spot, debug logging on, and traffic that makes every part of it speak
+//! easy to spot, debug logging on, a token issued through the API, concurrent load
+//! on every channel and the agent API, and traffic that makes every part of it speak
 //! (good and bad signatures on every webhook, wrong and right agent tokens, a web
 //! chat with a forged identity, sends that fail at providers that are down, pollers
 //! that cannot log in). Then nothing it logged, answered or exposed as metrics, and no
@@ -133,6 +134,78 @@ allowed_origins = ["https://shop.example"]
     )
 }
 
+/// Concurrent load: LOAD_WORKERS workers, LOAD_ROUNDS rounds each.
+const LOAD_WORKERS: usize = 16;
+const LOAD_ROUNDS: usize = 40;
+
+/// One worker's rounds: a signed message (every third one signed wrongly), webhooks
+/// of every provider with wrong signatures, agent requests with a wrong token and
+/// with the issued one. The messages the API channel accepted, and every answer.
+async fn load_worker(
+    http: &reqwest::Client,
+    url: &str,
+    worker: usize,
+    issued: &str,
+) -> (usize, String) {
+    let mut accepted = 0;
+    let mut seen = String::new();
+    for round in 0..LOAD_ROUNDS {
+        let body = json!({
+            "external_id": format!("load-{worker}-{round}"),
+            "sender": {"id": format!("load-{worker}")},
+            "text": format!("load {round}"),
+        })
+        .to_string();
+        let signed = signature::sign_sha256(&Secret::new(SECRETS[1]), body.as_bytes());
+        let signature = if round % 3 == 0 {
+            "sha256=00"
+        } else {
+            signed.as_str()
+        };
+        let requests = [
+            http.post(format!("{url}/webhooks/api"))
+                .header("x-switchboard-signature", signature)
+                .body(body),
+            http.post(format!("{url}/webhooks/telegram"))
+                .header("x-telegram-bot-api-secret-token", "wrong")
+                .body("{\"update_id\": 1}"),
+            http.post(format!("{url}/webhooks/whatsapp"))
+                .header("x-hub-signature-256", "sha256=00")
+                .body("{}"),
+            http.post(format!("{url}/webhooks/sms"))
+                .header("x-twilio-signature", "AAAA")
+                .body("From=%2B15005550006&Body=hi"),
+            http.get(format!("{url}/api/v1/tickets"))
+                .bearer_auth(format!("wrong-{worker}")),
+            http.get(format!("{url}/api/v1/tickets?limit=5"))
+                .bearer_auth(issued),
+        ];
+        for (i, request) in requests.into_iter().enumerate() {
+            let Ok(response) = request.send().await else {
+                continue;
+            };
+            let status = response.status().as_u16();
+            if i == 0 && status == 200 {
+                accepted += 1;
+            }
+            seen.push_str(&format!(
+                "load {worker}/{round}/{i}: {status} {}\n",
+                response.text().await.unwrap_or_default()
+            ));
+        }
+    }
+    (accepted, seen)
+}
+
+/// Reads a pipe to its end on a thread of its own.
+fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = pipe.read_to_string(&mut text);
+        text
+    })
+}
+
 fn assert_no_secret(what: &str, text: &str) {
     for secret in SECRETS {
         assert!(
@@ -164,6 +237,11 @@ async fn no_secret_shows_in_logs_answers_metrics_or_debug_output() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // Read as it comes: under load the logs outgrow a pipe's buffer.
+    let readers = [
+        drain(child.stdout.take().unwrap()),
+        drain(child.stderr.take().unwrap()),
+    ];
     let url = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     for _ in 0..200 {
@@ -253,6 +331,35 @@ async fn no_secret_shows_in_logs_answers_metrics_or_debug_output() {
     let refused = forged.next().await;
     answers.push_str(&format!("forged identity: {refused:?}\n"));
 
+    // A token issued through the API is a secret too: shown once, in its answer.
+    let issued = http
+        .post(format!("{url}/api/v1/agents/Ada/tokens"))
+        .bearer_auth(SECRETS[0])
+        .json(&json!({"label": "load"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(issued.status(), 201);
+    let issued: serde_json::Value = issued.json().await.unwrap();
+    let issued = issued["token"].as_str().unwrap().to_owned();
+
+    // Load: every kind of request at once, many times over, right and wrong.
+    let mut load = tokio::task::JoinSet::new();
+    for worker in 0..LOAD_WORKERS {
+        let (http, url, issued) = (http.clone(), url.clone(), issued.clone());
+        load.spawn(async move { load_worker(&http, &url, worker, &issued).await });
+    }
+    let mut stored = 0;
+    while let Some(worker) = load.join_next().await {
+        let (accepted, seen) = worker.unwrap();
+        stored += accepted;
+        answers.push_str(&seen);
+    }
+    assert!(
+        stored >= LOAD_WORKERS * LOAD_ROUNDS / 2,
+        "the load reached the store: {stored} accepted"
+    );
+
     let metrics = http
         .get(format!("{url}/metrics"))
         .send()
@@ -267,19 +374,7 @@ async fn no_secret_shows_in_logs_answers_metrics_or_debug_output() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let _ = Command::new("kill").arg(child.id().to_string()).status();
     let _ = child.wait();
-    let mut logs = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut logs)
-        .unwrap();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut logs)
-        .unwrap();
+    let logs: String = readers.map(|r| r.join().unwrap()).concat();
     assert!(
         logs.contains("DEBUG"),
         "debug logging ran: {}",
@@ -295,6 +390,13 @@ async fn no_secret_shows_in_logs_answers_metrics_or_debug_output() {
     assert_no_secret("the logs", &logs);
     assert_no_secret("the answers", &answers);
     assert_no_secret("/metrics", &metrics);
+    for (what, text) in [
+        ("the logs", &logs),
+        ("the answers", &answers),
+        ("/metrics", &metrics),
+    ] {
+        assert!(!text.contains(&issued), "{what} show the issued token");
+    }
 
     // And the config's Debug output, as a panic or a log line would print it.
     let parsed =

@@ -100,7 +100,7 @@ impl FromRequestParts<AppState> for Agent {
             Some(header) => {
                 state.guesses.check(client)?;
                 let agent = match bearer_token(header.as_bytes()) {
-                    Some(token) => state.tokens.agent(state, token, client).await?,
+                    Some(token) => state.agents.agent(state, token, client).await?,
                     None => None,
                 };
                 if agent.is_none() {

@@ -95,7 +95,7 @@ pub async fn sign_in(
     }
     state.guesses.check(client)?;
     let token = request.token.as_bytes();
-    let Some(agent) = state.tokens.agent(&state, token, client).await? else {
+    let Some(agent) = state.agents.agent(&state, token, client).await? else {
         state.guesses.failed(client);
         audit::failed_token(&state, client, "session.sign_in_failed").await?;
         return Err(ApiError::Status(
@@ -251,7 +251,7 @@ async fn from_cookie(
     };
     // The token it was signed in with must still be good, and still the agent's.
     let Some(agent) = state
-        .tokens
+        .agents
         .agent_by_hash(state, session.token_hash.clone(), client)
         .await?
         .filter(|a| a.name == session.agent)

@@ -1,10 +1,11 @@
 //! Agents and their tokens. A request's token is looked up by its SHA-256 in the
 //! store ([`tokens`]), so a token issued, rotated or revoked through the API holds on
 //! every node at once, without a restart. The config's tokens are recorded there at
-//! start; one counts only while the config still gives it to that agent.
+//! start (and at a reload); one counts only while the config still gives it to that
+//! agent.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 
 use axum::Json;
 use axum::extract::State;
@@ -27,23 +28,56 @@ use crate::http::AppState;
 /// A token's last use is written at most this often, not on every request.
 const TOUCH_EVERY_MS: i64 = 5 * 60_000;
 
-/// What a node knows of tokens without asking the store.
-pub struct Tokens {
-    /// The config's token of each agent, by its hash.
-    config: HashMap<String, String>,
+/// The agents of the config and what a node knows of their tokens without asking the
+/// store. A config reload replaces them (see [`Agents::replace`]).
+pub struct Agents {
+    current: RwLock<Arc<Directory>>,
     /// When each token's use was last written.
     touched: Mutex<HashMap<i64, i64>>,
 }
 
-impl Tokens {
-    pub fn new(agents: &[AgentConfig]) -> Tokens {
-        Tokens {
-            config: agents
+/// The config's agents, and each one's config token by its hash.
+pub struct Directory {
+    pub agents: Vec<AgentConfig>,
+    config_tokens: HashMap<String, String>,
+}
+
+impl Directory {
+    fn new(agents: &[AgentConfig]) -> Directory {
+        Directory {
+            config_tokens: agents
                 .iter()
                 .map(|a| (tokens::hash(a.token.expose().as_bytes()), a.name.clone()))
                 .collect(),
+            agents: agents.to_vec(),
+        }
+    }
+
+    pub fn find(&self, name: &str) -> Option<&AgentConfig> {
+        self.agents.iter().find(|a| a.name == name)
+    }
+}
+
+impl Agents {
+    pub fn new(agents: &[AgentConfig]) -> Agents {
+        Agents {
+            current: RwLock::new(Arc::new(Directory::new(agents))),
             touched: Mutex::default(),
         }
+    }
+
+    /// The agents now.
+    pub fn current(&self) -> Arc<Directory> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Takes the agents of a reloaded config: from the next request on, their roles,
+    /// teams and config tokens are these; an agent no longer listed is refused.
+    pub fn replace(&self, agents: &[AgentConfig]) {
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Directory::new(agents));
     }
 
     /// Records the config's tokens in the store; the agents whose config token was
@@ -53,7 +87,8 @@ impl Tokens {
         store: &Store,
         now: Timestamp,
     ) -> Result<Vec<String>, StoreError> {
-        let config: Vec<(String, String)> = self.config.clone().into_iter().collect();
+        let config: Vec<(String, String)> =
+            self.current().config_tokens.clone().into_iter().collect();
         store
             .write(move |c| {
                 let mut revoked = Vec::new();
@@ -89,7 +124,8 @@ impl Tokens {
         hash: String,
         client: Client,
     ) -> Result<Option<Agent>, ApiError> {
-        let in_config = self.config.get(&hash).cloned();
+        let directory = self.current();
+        let in_config = directory.config_tokens.get(&hash).cloned();
         let Some(token) = state
             .gateway
             .store()
@@ -100,7 +136,7 @@ impl Tokens {
         else {
             return Ok(None);
         };
-        let Some(config) = state.agents.iter().find(|a| a.name == token.agent) else {
+        let Some(config) = directory.find(&token.agent) else {
             return Ok(None);
         };
         self.touch(state, token.id).await?;
@@ -162,6 +198,8 @@ pub async fn agents(
     Ok(Json(
         state
             .agents
+            .current()
+            .agents
             .iter()
             .map(|a| AgentInfo {
                 name: a.name.clone(),
@@ -200,7 +238,7 @@ pub async fn issue(
     ApiJson(request): ApiJson<NewToken>,
 ) -> Result<(StatusCode, Json<IssuedToken>), ApiError> {
     agent.require_admin("issuing tokens")?;
-    if !state.agents.iter().any(|a| a.name == name) {
+    if state.agents.current().find(&name).is_none() {
         return Err(ApiError::NotFound(format!("agent {name:?} not found")));
     }
     let label = request.label.trim().to_owned();

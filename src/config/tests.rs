@@ -301,6 +301,68 @@ fn helpdesk_mistakes_are_named_by_key() {
 /// What a web chat names elsewhere in the file must be there: its calendar, and an
 /// enabled email channel to continue on.
 #[test]
+fn access_and_retention_mistakes_are_named_by_key() {
+    let base = "[[agents]]\nname = \"Ada\"\ntoken = \"t\"\n[[agents]]\nname = \"Aud\"\ntoken = \"u\"\nrole = \"auditor\"\n";
+    for (section, key) in [
+        (
+            "[[helpdesk.teams]]\nname = \"t\"\nagents = [\"Aud\"]\n",
+            "helpdesk.teams[0].agents[0]",
+        ),
+        (
+            "[[helpdesk.teams]]\nname = \"t\"\nassignment = \"manual\"\nsupervisors = [\"Ada\"]\n",
+            "helpdesk.teams[0].supervisors[0]",
+        ),
+        ("[[retention]]\ndays = 0\n", "retention[0].days"),
+        (
+            "[[retention]]\nchannel = \"nope\"\ndays = 3\n",
+            "retention[0].channel",
+        ),
+        (
+            "[[retention]]\ndays = 30\n[[retention]]\ncategory = \"kyc\"\ndays = 3\n",
+            "retention[1]",
+        ),
+        (
+            "[server]\nmax_header_bytes = 1024\n",
+            "server.max_header_bytes",
+        ),
+        (
+            "[server]\ncors_origins = [\"*\"]\n",
+            "server.cors_origins[0]",
+        ),
+        (
+            "[server]\ntoken_requests_per_second = 0\n",
+            "server.token_requests_per_second",
+        ),
+    ] {
+        let error = Config::parse(&format!("{base}{section}"), "t.toml", |_| None).unwrap_err();
+        assert!(
+            error.problems.iter().any(|p| p.key == key),
+            "{key}: {:?}",
+            error.problems
+        );
+    }
+    // Membership: an agent's teams, as agent or supervisor.
+    let config = Config::parse(
+        &format!("{base}[[agents]]\nname = \"Sue\"\ntoken = \"s\"\nrole = \"supervisor\"\n[[helpdesk.teams]]\nname = \"kyc\"\nagents = [\"Ada\"]\nsupervisors = [\"Sue\"]\n[[helpdesk.teams]]\nname = \"vip\"\nassignment = \"manual\"\nsupervisors = [\"Sue\"]\n"),
+        "t.toml",
+        |_| None,
+    )
+    .unwrap();
+    let teams = |name: &str| {
+        config
+            .agents
+            .iter()
+            .find(|a| a.name == name)
+            .unwrap()
+            .teams
+            .clone()
+    };
+    assert_eq!(teams("Ada"), ["kyc"]);
+    assert_eq!(teams("Sue"), ["kyc", "vip"]);
+    assert!(teams("Aud").is_empty());
+}
+
+#[test]
 fn a_chats_calendar_and_email_channel_must_exist() {
     let chat = |extra: &str| {
         format!(

@@ -52,6 +52,13 @@ const MIGRATIONS: &[(i64, Script)] = &[
     (14, Shared(include_str!("schema/0014_outbox_active.sql"))),
     (15, Shared(include_str!("schema/0015_helpdesk.sql"))),
     (16, Shared(include_str!("schema/0016_data_protection.sql"))),
+    (
+        17,
+        PerBackend {
+            sqlite: include_str!("schema/0017_audit_append_only.sqlite.sql"),
+            postgres: include_str!("schema/0017_audit_append_only.postgres.sql"),
+        },
+    ),
 ];
 
 /// An arbitrary constant: the advisory lock that keeps two PostgreSQL nodes starting
