@@ -96,6 +96,16 @@ async fn open(app: &TestApp, external_id: &str, sender: &str, text: &str) -> Kno
     }
 }
 
+/// Signs in to the inbox with `token`, as the browser does.
+async fn sign_in(app: &TestApp, token: &str) -> reqwest::Response {
+    app.http
+        .post(format!("{}/api/v1/session", app.url))
+        .json(&json!({ "token": token }))
+        .send()
+        .await
+        .unwrap()
+}
+
 fn references(page: &Value) -> Vec<String> {
     let mut found: Vec<String> = page["tickets"]
         .as_array()
@@ -440,13 +450,7 @@ async fn tokens_are_issued_rotated_and_revoked_without_a_restart(backend: Backen
     }
 
     // A browser session signed in with it ends with it.
-    let signed_in = app
-        .http
-        .post(format!("{}/api/v1/session", app.url))
-        .json(&json!({"token": first}))
-        .send()
-        .await
-        .unwrap();
+    let signed_in = sign_in(&app, &first).await;
     assert_eq!(signed_in.status(), 201);
     let cookie = signed_in.headers()["set-cookie"]
         .to_str()
@@ -552,47 +556,34 @@ async fn tokens_are_issued_rotated_and_revoked_without_a_restart(backend: Backen
 async fn the_audit_log_records_who_did_what_from_where(backend: Backend) {
     let app = desk(backend, "").await;
     let kyc = open(&app, "k1", "karl", "Here is my passport").await;
-    let replies = format!("/api/v1/tickets/{}/replies", kyc.reference);
-    assert_eq!(
-        app.send_json(Method::POST, &replies, KIM, &json!({"text": "Thanks"}))
-            .await
-            .0,
-        202
-    );
-    let notes = format!("/api/v1/tickets/{}/notes", kyc.reference);
-    assert_eq!(
-        app.send_json(Method::POST, &notes, KIM, &json!({"text": "Looks fine"}))
-            .await
-            .0,
-        201
-    );
-    let patch = format!("/api/v1/tickets/{}", kyc.reference);
-    assert_eq!(
-        app.send_json(Method::PATCH, &patch, KIM, &json!({"status": "resolved"}))
-            .await
-            .0,
-        200
-    );
+    let t = format!("/api/v1/tickets/{}", kyc.reference);
+    for (method, path, body, expected) in [
+        (
+            Method::POST,
+            format!("{t}/replies"),
+            json!({"text": "Thanks"}),
+            202,
+        ),
+        (
+            Method::POST,
+            format!("{t}/notes"),
+            json!({"text": "Looks fine"}),
+            201,
+        ),
+        (Method::PATCH, t.clone(), json!({"status": "resolved"}), 200),
+    ] {
+        assert_eq!(
+            app.send_json(method, &path, KIM, &body).await.0,
+            expected,
+            "{path}"
+        );
+    }
     assert_eq!(
         app.get("/api/v1/tickets", "not-a-token-at-all").await.0,
         401
     );
-    let session = app
-        .http
-        .post(format!("{}/api/v1/session", app.url))
-        .json(&json!({"token": "also-wrong"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(session.status(), 401);
-    let session = app
-        .http
-        .post(format!("{}/api/v1/session", app.url))
-        .json(&json!({"token": KIM}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(session.status(), 201);
+    assert_eq!(sign_in(&app, "also-wrong").await.status(), 401);
+    assert_eq!(sign_in(&app, KIM).await.status(), 201);
 
     let (status, entries) = app
         .get(&format!("/api/v1/audit?ticket={}", kyc.reference), AUDITOR)

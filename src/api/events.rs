@@ -33,6 +33,9 @@ use switchboard_core::presence::PresenceUpdate;
 /// How many logged events one read of the log takes while catching up.
 const CATCH_UP_BATCH: usize = 500;
 
+/// How long a feed limited to some tickets gathers events before it reads them.
+const SCOPED_GATHER: Duration = Duration::from_millis(50);
+
 /// How soon a browser reconnects after the stream breaks.
 const RECONNECT_AFTER: Duration = Duration::from_secs(1);
 
@@ -184,7 +187,15 @@ async fn follow(
                     }
                     false
                 }
-                Ok(_) | Err(RecvError::Lagged(_)) => true,
+                Ok(_) | Err(RecvError::Lagged(_)) => {
+                    if scope != Scope::All {
+                        // Each catch-up is a read of the store: a busy desk's events
+                        // are taken a moment's worth at a time, not one by one.
+                        tokio::time::sleep(SCOPED_GATHER).await;
+                        while live.try_recv().is_ok() {}
+                    }
+                    true
+                }
                 Err(RecvError::Closed) => return,
             },
             update = presence.recv() => {
