@@ -146,7 +146,7 @@ impl EmailConnector {
     /// The parsed mail as a normalized message. Every mail becomes one: a mail whose
     /// fields name no usable address is filed under [`NO_ADDRESS`], unreachable and
     /// automatic, so that it is kept out of the queue rather than lost.
-    fn normalize(&self, raw: &[u8], mail: ParsedMail) -> Inbound {
+    pub fn normalize(&self, raw: &[u8], mail: ParsedMail) -> Inbound {
         let own = self.config.address.to_lowercase();
         let own_list = match &mail.kind {
             MailKind::List { id: Some(id) } if self.config.is_own_list(id) => Some(id.as_str()),

@@ -47,7 +47,7 @@ const MEDIA_ATTEMPTS: u32 = 3;
 
 /// The normalized message and the keyword it carries. `None` when the sender is
 /// not a phone number (an alphanumeric sender id or a short code cannot be answered).
-pub(crate) fn normalize(sms: &ReceivedSms) -> Result<(Inbound, Option<Keyword>), String> {
+pub fn normalize(sms: &ReceivedSms) -> Result<(Inbound, Option<Keyword>), String> {
     let identity = Identity::phone(&sms.from).map_err(|e| e.to_string())?;
     let keyword = keyword(&sms.body);
     let note = match keyword {

@@ -48,7 +48,7 @@ pub const DEFAULT_RATE_LIMITS: RateLimits = RateLimits {
 
 /// A text as the provider delivered it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ReceivedSms {
+pub struct ReceivedSms {
     /// The provider's id: the dedupe key.
     pub id: String,
     pub from: String,
@@ -59,7 +59,7 @@ pub(crate) struct ReceivedSms {
 
 /// What a provider's status report says about a sent message.
 #[derive(Debug, Clone)]
-pub(crate) struct StatusReport {
+pub struct StatusReport {
     /// `None` for the statuses before `sent` (queued, sending, ...).
     pub update: Option<DeliveryUpdate>,
     /// The carrier says the recipient opted out.
@@ -68,7 +68,7 @@ pub(crate) struct StatusReport {
 
 /// Why a provider did not take a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum SendFailure {
+pub enum SendFailure {
     /// Try again later.
     Retry {
         reason: String,
@@ -84,7 +84,7 @@ pub(crate) enum SendFailure {
 
 /// One SMS provider: how it signs and shapes webhooks, and how it sends.
 #[async_trait]
-pub(crate) trait SmsProvider: Send + Sync {
+pub trait SmsProvider: Send + Sync {
     /// The request's parameters, when its signature matches `signed_url` (the URL
     /// the provider called, as configured there); otherwise why not.
     fn verify(

@@ -29,14 +29,14 @@ const EMPTY_TWIML: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><
 /// Twilio's error for a recipient who texted STOP.
 const UNSUBSCRIBED: u32 = 21610;
 
-pub(crate) struct Twilio {
+pub struct Twilio {
     config: TwilioConfig,
     from: Option<String>,
     http: reqwest::Client,
 }
 
 impl Twilio {
-    pub(crate) fn new(config: TwilioConfig, from: Option<String>, http: reqwest::Client) -> Self {
+    pub fn new(config: TwilioConfig, from: Option<String>, http: reqwest::Client) -> Self {
         Twilio { config, from, http }
     }
 }

@@ -32,14 +32,14 @@ pub const BOT_DOWNLOAD_LIMIT: u64 = 20 * 1024 * 1024;
 pub const HANDLED_UPDATES: &[&str] = &["message", "edited_message", "callback_query"];
 
 /// What an update asks of the gateway.
-pub(crate) enum Parsed {
+pub enum Parsed {
     Message(Box<Draft>),
     /// Acknowledged and counted, not stored; the label says why.
     Ignored(&'static str),
 }
 
 /// A message before its file is fetched.
-pub(crate) struct Draft {
+pub struct Draft {
     pub inbound: Inbound,
     pub media: Option<Media>,
     /// A button press to acknowledge (answerCallbackQuery) once it is committed.
@@ -48,7 +48,7 @@ pub(crate) struct Draft {
 
 /// A file a message carries, to be fetched with getFile.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Media {
+pub struct Media {
     /// What the customer sent, for placeholders: "photo", "voice message", ...
     pub kind: &'static str,
     pub file_id: String,
@@ -86,7 +86,7 @@ impl Media {
 
 /// The bot itself, for telling whether a group message addresses it.
 #[derive(Debug, Clone)]
-pub(crate) struct BotIdentity {
+pub struct BotIdentity {
     pub id: u64,
     /// Unknown while getMe fails and the config names none.
     pub username: Option<String>,
@@ -139,7 +139,7 @@ pub(crate) async fn get_me(bot: &Bot) -> Result<Me, String> {
 
 /// Whether parsing `update` needs to know the bot (a group message, when only the
 /// ones addressing the bot are taken).
-pub(crate) fn needs_bot_identity(update: &Update, groups: GroupMessages) -> bool {
+pub fn needs_bot_identity(update: &Update, groups: GroupMessages) -> bool {
     groups == GroupMessages::Addressed
         && matches!(&update.kind,
             UpdateKind::Message(m) | UpdateKind::EditedMessage(m) if !m.chat.is_private())
@@ -147,7 +147,7 @@ pub(crate) fn needs_bot_identity(update: &Update, groups: GroupMessages) -> bool
 
 /// Turns one update into a message, or says why it is ignored. `raw` is the update
 /// as received, for the messages teloxide's types cannot read.
-pub(crate) fn parse(
+pub fn parse(
     update: &Update,
     raw: &Value,
     bot: Option<&BotIdentity>,
@@ -518,7 +518,7 @@ fn from_raw(raw: &Value) -> Parsed {
 
 /// Why a file could not be fetched.
 #[derive(Debug)]
-pub(crate) enum FetchError {
+pub enum FetchError {
     /// Over what the bot or the gateway may take; the size when known.
     TooBig(u64),
     Failed(String),
@@ -571,7 +571,7 @@ async fn fetch_once(bot: &Bot, media: &Media, limit: u64) -> Result<Bytes, Fetch
 
 /// Puts a fetched file on the message, or a note that says what the customer sent
 /// and why it is not there.
-pub(crate) fn attach(inbound: &mut Inbound, media: Media, fetched: Result<Bytes, FetchError>) {
+pub fn attach(inbound: &mut Inbound, media: Media, fetched: Result<Bytes, FetchError>) {
     let note = match fetched {
         Ok(bytes) => {
             inbound.attachments.push(InboundAttachment {

@@ -26,7 +26,7 @@ use crate::outbound::error_reason;
 
 /// What one notification carries for this channel.
 #[derive(Debug, Default)]
-pub(crate) struct Notification {
+pub struct Notification {
     pub messages: Vec<CustomerMessage>,
     pub statuses: Vec<DeliveryUpdate>,
     /// Parts left alone, by reason (for the `ignored` metric).
@@ -35,14 +35,14 @@ pub(crate) struct Notification {
 
 /// A customer's message, with its media still at WhatsApp.
 #[derive(Debug)]
-pub(crate) struct CustomerMessage {
+pub struct CustomerMessage {
     pub inbound: Inbound,
     pub media: Option<MediaRef>,
 }
 
 /// A file to download with the two-step media download.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct MediaRef {
+pub struct MediaRef {
     pub id: String,
     /// image, video, audio, voice, document or sticker: said in placeholders.
     pub kind: &'static str,
@@ -137,11 +137,11 @@ pub(crate) struct ErrorData {
 
 /// Why a body is not a notification.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) struct NotANotification(pub String);
+pub struct NotANotification(pub String);
 
 /// Reads a notification; messages and statuses for other phone numbers are left
 /// alone (one Meta app posts every number's events to one callback URL).
-pub(crate) fn parse(body: &[u8], phone_number_id: &str) -> Result<Notification, NotANotification> {
+pub fn parse(body: &[u8], phone_number_id: &str) -> Result<Notification, NotANotification> {
     let envelope: Envelope = serde_json::from_slice(body)
         .map_err(|e| NotANotification(format!("not a WhatsApp webhook notification: {e}")))?;
     if envelope.object != "whatsapp_business_account" {
@@ -581,7 +581,7 @@ async fn download(connector: &WhatsAppConnector, media: &MediaRef) -> Result<Byt
 /// Whether `given`, a SHA-256 digest as WhatsApp writes it (base64, standard or
 /// URL-safe, padded or not; or hex), is `actual`. `None` when `given` is no
 /// 32-byte digest in either encoding.
-pub(crate) fn digest_matches(given: &str, actual: &[u8]) -> Option<bool> {
+pub fn digest_matches(given: &str, actual: &[u8]) -> Option<bool> {
     use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
     // 64 hex digits are also valid base64 (of 48 bytes), so hex is tried first.
     let decoded = if given.len() == 64 && given.bytes().all(|b| b.is_ascii_hexdigit()) {

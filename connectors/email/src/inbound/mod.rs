@@ -25,6 +25,7 @@ use mail_parser::{
     Addr, ContentType, Header, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders,
     PartType,
 };
+use switchboard_core::input;
 
 use html::{html_to_text, sanitize_html};
 use report::{kind, suppresses_auto_replies};
@@ -42,7 +43,8 @@ pub use quote::strip_quoted;
 pub struct Address {
     /// The address, lowercased.
     pub email: String,
-    /// The display name, decoded; `None` when absent or just the address again.
+    /// The display name, decoded, control characters turned into spaces; `None`
+    /// when absent or just the address again.
     pub name: Option<String>,
 }
 
@@ -96,7 +98,8 @@ pub struct ParsedAttachment {
     /// Decoded (RFC 2047/2231), without any directory part; made up from the
     /// content type (or the subject of an attached message) when the mail names none.
     pub filename: String,
-    /// `type/subtype`, lowercased, without parameters.
+    /// `type/subtype`, lowercased, without parameters; `application/octet-stream`
+    /// when the mail's is not a media type.
     pub content_type: String,
     /// The decoded content. Text parts come as UTF-8 whatever their charset was;
     /// an attached message comes as its raw RFC 5322 bytes (an .eml file).
@@ -117,8 +120,9 @@ pub struct ParsedMail {
     pub in_reply_to: Vec<String>,
     /// The ids in References, oldest first, without <>.
     pub references: Vec<String>,
-    /// Outlook's Thread-Index, raw (base64): Outlook sometimes sends no
-    /// References or In-Reply-To.
+    /// Outlook's Thread-Index, raw (base64), unfolded: Outlook sometimes sends no
+    /// References or In-Reply-To. `None` unless it is all printable ASCII (the
+    /// conversation key is cut from it, and the core refuses control characters).
     pub thread_index: Option<String>,
     /// The first From address. Always the parsed address: a display name is never
     /// read for one, however it decodes (`=?UTF-8?B?...?=` naming `<ceo@example.com>`
@@ -224,7 +228,7 @@ fn parse_message(raw: &[u8]) -> Result<ParsedMail, ParseError> {
         references,
         thread_index: raw_field(&message, "Thread-Index")
             .map(|v| v.split_whitespace().collect::<String>())
-            .filter(|v| !v.is_empty()),
+            .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_graphic())),
         from: addresses(&message, "From").into_iter().next(),
         sender: addresses(&message, "Sender")
             .into_iter()
@@ -288,6 +292,8 @@ fn raw_field<'m>(message: &'m Message<'_>, name: &str) -> Option<Cow<'m, str>> {
 
 /// The message ids in the first field called `name`, without <>, in order, each
 /// once. Broken clients write ids without brackets: then the words with an `@`.
+/// An id holding a control character is left out: the core refuses to store one
+/// (and with it the poller's batch), and no real mail threads by it.
 fn ids(message: &Message<'_>, name: &str) -> Vec<String> {
     raw_field(message, name).map_or_else(Vec::new, |raw| message_ids(&raw))
 }
@@ -295,7 +301,7 @@ fn ids(message: &Message<'_>, name: &str) -> Vec<String> {
 fn message_ids(raw: &str) -> Vec<String> {
     let mut ids: Vec<String> = Vec::new();
     let mut push = |id: String| {
-        if !id.is_empty() && !ids.contains(&id) {
+        if !id.is_empty() && !id.contains(char::is_control) && !ids.contains(&id) {
             ids.push(id);
         }
     };
@@ -336,12 +342,15 @@ fn address(addr: &Addr<'_>) -> Option<Address> {
         .trim()
         .trim_matches(['<', '>'])
         .to_lowercase();
-    if email.is_empty() {
+    // An address holding a control character is no usable address (the core
+    // refuses it as a key); names lose theirs (PostgreSQL's text cannot hold NUL).
+    if email.is_empty() || email.contains(char::is_control) {
         return None;
     }
     let name = addr
         .name
         .as_deref()
+        .map(|n| n.replace(char::is_control, " "))
         .map(|n| squash_spaces(n.trim().trim_matches(['"', '\''])))
         .filter(|n| !n.is_empty() && !n.eq_ignore_ascii_case(&email));
     Some(Address { email, name })
@@ -354,7 +363,7 @@ fn return_path(message: &Message<'_>) -> Option<Address> {
         rest.split('>').next().unwrap_or_default()
     });
     let email = inner.trim().to_lowercase();
-    (email.contains('@') && !email.contains(char::is_whitespace))
+    (email.contains('@') && !email.contains(|c: char| c.is_whitespace() || c.is_control()))
         .then_some(Address { email, name: None })
 }
 
@@ -551,6 +560,10 @@ fn attachment(part: &MessagePart<'_>, number: usize, raw_html: &str) -> ParsedAt
             None => ct.ctype().to_lowercase(),
         },
     );
+    // The core refuses a file whose type is no media type, and with it the poller's
+    // whole batch, again on every retry: a broken Content-Type keeps the file as
+    // binary instead.
+    let content_type = input::media_type_or_binary(&content_type);
     let (bytes, unnamed) = match &part.body {
         // The nested message's own bytes, whether or not it came encoded.
         PartType::Message(nested) => (

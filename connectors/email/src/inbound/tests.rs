@@ -1127,6 +1127,91 @@ fn encoded_display_names_never_become_the_address() {
 }
 
 #[test]
+fn a_content_type_that_is_no_media_type_keeps_the_file_as_binary() {
+    // Found by fuzzing (fuzz/corpus/mime/regression-broken-content-type.eml): the core
+    // refuses such a type, and with it the poller's batch, on every retry.
+    let raw = concat!(
+        "From: a@example.com\r\nSubject: files\r\nMIME-Version: 1.0\r\n",
+        "Content-Type: multipart/mixed; boundary=b\r\n\r\n",
+        "--b\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n",
+        "--b\r\nContent-Type: application/pduchhaltung@example.de>\r\n",
+        "Content-Disposition: attachment; filename=invoice.pdf\r\n\r\n%PDF\r\n",
+        "--b\r\nContent-Type: image/p\u{e4}ng\r\nContent-Disposition: attachment\r\n\r\nx\r\n",
+        "--b--\r\n",
+    );
+    let mail = parse(raw.as_bytes()).unwrap();
+    let files: Vec<_> = mail
+        .attachments
+        .iter()
+        .map(|a| (a.filename.as_str(), a.content_type.as_str()))
+        .collect();
+    assert_eq!(
+        files,
+        [
+            ("invoice.pdf", "application/octet-stream"),
+            ("attachment-2.bin", "application/octet-stream"),
+        ]
+    );
+}
+
+#[test]
+fn message_ids_holding_a_control_character_are_left_out() {
+    // Found by fuzzing (fuzz/corpus/mime/regression-nul-in-reply-to.eml): the core
+    // refuses such an id, and with it the poller's batch, on every retry.
+    let mail = with_headers(concat!(
+        "Message-ID: <a\u{1}b@example.com>\r\n",
+        "In-Reply-To: <sb.1@support.example\0\0.com>\r\n",
+        "References: <root@example.com> <bell\u{7}@example.com> <sb.1@support.example.com>\r\n",
+    ));
+    assert_eq!(mail.message_id, None);
+    assert!(mail.in_reply_to.is_empty());
+    assert_eq!(
+        mail.references,
+        ["root@example.com", "sb.1@support.example.com"]
+    );
+}
+
+#[test]
+fn addresses_holding_a_control_character_are_no_addresses() {
+    // Found by fuzzing (fuzz/corpus/mime/regression-control-in-return-path.eml): the
+    // core refuses such an address as the sender and the conversation.
+    let mail = with_headers("Return-Path: <hanako.sato@exampl\u{1}\0e.jp>\r\n");
+    assert_eq!(mail.sender, None);
+    let raw = "From: \"Ana\0 Lima\" <ana@example.com>\r\nTo: support@support.example.com\r\n\
+        Cc: Bruno <bru\u{1}no@example.com>, Carla <carla@example.com>\r\nSubject: Hi\r\n\r\nHello\r\n";
+    let mail = parse(raw.as_bytes()).unwrap();
+    assert_eq!(mail.from.unwrap().name.as_deref(), Some("Ana Lima"));
+    let cc: Vec<_> = mail.cc.iter().map(|a| a.email.as_str()).collect();
+    assert_eq!(cc, ["carla@example.com"]);
+}
+
+#[test]
+fn a_thread_index_is_kept_only_when_it_is_printable_ascii() {
+    let index = "AQHcqv3hYk2mC7UaFq1r9bT3mJrRz4pAw";
+    let mail = with_headers(&format!(
+        "Thread-Index: {}\r\n {}\r\n",
+        &index[..10],
+        &index[10..]
+    ));
+    assert_eq!(mail.thread_index.as_deref(), Some(index));
+    // Found by fuzzing (fuzz/corpus/mime/regression-nul-in-thread-index.eml): the
+    // conversation key is cut from it, and the core refuses a control character.
+    assert_eq!(
+        with_headers("Thread-Index: AQHcqv3\0\0\0FYk2mC7UaFq1r9bT3mJrRz4pAw\r\n").thread_index,
+        None
+    );
+    // The key is its first 28 bytes: a multi-byte character there must not panic.
+    let wide = format!(
+        "Message-ID: <m@example.com>\r\nThread-Index: {}\u{e9}{}\r\n",
+        "A".repeat(27),
+        "B".repeat(8)
+    );
+    let mail = with_headers(&wide);
+    assert_eq!(mail.thread_index, None);
+    assert_eq!(crate::thread_root(&mail), "m@example.com");
+}
+
+#[test]
 fn the_sender_is_the_sender_field_else_the_return_path() {
     let mail =
         with_headers("Sender: Desk <desk@example.com>\r\nReturn-Path: <bounces@example.com>");
