@@ -471,6 +471,61 @@ async fn bounces_of_mail_never_sent_land_on_their_ticket_or_stay_out_of_the_queu
     app.stop().await;
 }
 
+/// More files than a message may carry: the mail is taken with as many as fit and a
+/// note, not refused (which would hold up every mail after it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(mail_tests),
+    ignore = "needs the mail servers: scripts/with-mail starts them"
+)]
+async fn a_mail_with_too_many_files_is_taken_with_those_that_fit() {
+    let boxes = Mailboxes::new();
+    let app = support::spawn_with(
+        Backend::Sqlite,
+        &format!(
+            "[attachments]\nmax_per_message = 3\n{}",
+            boxes.config("new")
+        ),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let files: String = (0..5)
+        .map(|n| {
+            format!(
+                "--b\nContent-Type: text/plain; name=\"f{n}.txt\"\nContent-Disposition: attachment; filename=\"f{n}.txt\"\n\nfile {n}\n"
+            )
+        })
+        .collect();
+    boxes.deliver(&format!(
+        "From: Ana Lima <ana@customer.example>\nTo: support@{DOMAIN}\nSubject: Statements\nDate: Sun, 22 Nov 2026 10:00:00 +0000\nMessage-ID: <many.files@customer.example>\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"b\"\n\n--b\nContent-Type: text/plain\n\nFive statements attached.\n{files}--b--\n"
+    ));
+    boxes.deliver(&mail(
+        "ana@customer.example",
+        "after.files@customer.example",
+        "And",
+        "",
+        "The next mail still comes.",
+    ));
+    let (_, stored) = app
+        .wait_for_stored("email", "many.files@customer.example")
+        .await;
+    assert_eq!(
+        stored["attachments"].as_array().unwrap().len(),
+        3,
+        "{stored}"
+    );
+    assert!(
+        stored["text"]
+            .as_str()
+            .unwrap()
+            .contains("[2 more attachments stay in the mailbox"),
+        "{stored}"
+    );
+    app.wait_for_stored("email", "after.files@customer.example")
+        .await;
+    app.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[cfg_attr(
     not(mail_tests),

@@ -235,6 +235,11 @@ impl Ingestor {
         {
             input::check_key("the id of the message replied to", id).map_err(invalid)?;
         }
+        // Others the message was addressed to are extras: one whose address cannot be
+        // stored is left out rather than the message refused.
+        inbound
+            .participants
+            .retain(|p| input::check_key("participant", &p.identity.address).is_ok());
         for text in [
             Some(&mut inbound.text),
             inbound.subject.as_mut(),
@@ -243,7 +248,12 @@ impl Ingestor {
         .into_iter()
         .flatten()
         .chain(inbound.sender.display_name.as_mut())
-        {
+        .chain(
+            inbound
+                .participants
+                .iter_mut()
+                .filter_map(|p| p.display_name.as_mut()),
+        ) {
             input::strip_nul(text);
         }
         let (count, max) = (inbound.attachments.len(), self.max_attachments);

@@ -475,11 +475,22 @@ async fn automatic_mail_lands_on_its_ticket_or_stays_out_of_the_queue(f: Fixture
 async fn copied_people_become_participants_whose_answers_thread(f: Fixture) {
     let api = f.channel("api");
     let mut first = message("<p1@mail>", "ana", "ana@x", "Question for you and Bruno");
-    first.participants = vec![Sender {
-        identity: Identity::api("api", "bruno").unwrap(),
-        display_name: Some("Bruno".into()),
-        reachable: false,
-    }];
+    first.participants = vec![
+        Sender {
+            identity: Identity::api("api", "bruno").unwrap(),
+            display_name: Some("Bru\0no".into()),
+            reachable: false,
+        },
+        // An address no store can hold: left out, the message still taken.
+        Sender {
+            identity: Identity {
+                kind: switchboard_core::IdentityKind::Api,
+                address: "api:car\u{1}la".into(),
+            },
+            display_name: None,
+            reachable: false,
+        },
+    ];
     let first = ingest_one(&api, first).await;
     let mut answer = message("<p2@mail>", "bruno", "bruno@x", "I agree with Ana");
     answer.thread.references = vec!["<p1@mail>".into()];

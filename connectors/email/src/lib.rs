@@ -204,6 +204,16 @@ impl EmailConnector {
             .collect();
         let references = thread_ids(&mail);
         let limit = self.context.max_attachment_bytes();
+        // The visible text drops the quoted history: the whole message stays
+        // available to agents as the original.
+        let original =
+            (mail.text.trim() != mail.full_text.trim() || !reachable) && raw.len() <= limit;
+        // A mail the core refused would hold up the whole batch, and the mailbox with
+        // it: files past the most a message may carry stay in the mailbox, said so.
+        let room = self
+            .context
+            .max_attachments()
+            .saturating_sub(usize::from(original));
         let mut text = mail.text.clone();
         let mut attachments = Vec::with_capacity(mail.attachments.len() + 1);
         for file in mail.attachments {
@@ -221,9 +231,15 @@ impl EmailConnector {
                 bytes: file.bytes,
             });
         }
-        // The visible text drops the quoted history: the whole message stays
-        // available to agents as the original.
-        if (mail.text.trim() != mail.full_text.trim() || !reachable) && raw.len() <= limit {
+        if attachments.len() > room {
+            let left = attachments.len() - room;
+            attachments.truncate(room);
+            text.push_str(&format!(
+                "\n[{left} more attachments stay in the mailbox: the gateway takes {} a message]",
+                self.context.max_attachments()
+            ));
+        }
+        if original {
             attachments.push(InboundAttachment {
                 filename: "original.eml".into(),
                 content_type: "message/rfc822".into(),

@@ -195,6 +195,11 @@ fn from_message(message: &Message, edit_of: Option<String>) -> Parsed {
         return Parsed::Ignored("service_message");
     }
     let (text, media) = content(message);
+    if text.trim().is_empty() && media.is_none() {
+        // Only spaces, or a photo with no sizes: nothing to keep, and answering
+        // Telegram with an error would make it send the update again and again.
+        return Parsed::Ignored("empty_message");
+    }
     let external_id = match (&edit_of, message.edit_date()) {
         (Some(original), Some(at)) => format!("{original}:edit:{}", at.timestamp()),
         (Some(original), None) => format!("{original}:edit"),
@@ -674,6 +679,20 @@ mod tests {
         assert!(taken("/start"));
         assert!(!taken("who has news?"));
         assert!(!taken("mail me at ana@robot.example or @ana"));
+    }
+
+    #[test]
+    fn a_message_with_nothing_in_it_is_ignored_not_refused() {
+        for fields in [json!({"text": "   "}), json!({"photo": []})] {
+            let (update, raw) = group_update("message", fields.clone());
+            assert!(
+                matches!(
+                    parse(&update, &raw, None, GroupMessages::All),
+                    Parsed::Ignored("empty_message")
+                ),
+                "{fields}"
+            );
+        }
     }
 
     #[test]
