@@ -9,7 +9,7 @@ mod fakes;
 mod support;
 
 use std::collections::{HashMap, HashSet};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,13 +19,9 @@ use fakes::whatsapp::{PHONE_NUMBER_ID, envelope, meta_json, signature};
 use serde_json::{Value, json};
 use support::chat::{Chat, ws_url};
 use support::mail::MailServer;
+use support::process::GatewayProcess;
 use support::{ADMIN_TOKEN, Backend, FakeCallback, SECRET, free_port, message, sign};
 use switchboard_core::store::{Store, StoreLocation, Synchronous};
-
-struct Gateway {
-    child: Child,
-    url: String,
-}
 
 /// Writes a config for `backend`; returns its path and where its store lives.
 async fn write_config(
@@ -90,46 +86,14 @@ callback_url = "{callback}"
     (path, location)
 }
 
-impl Gateway {
-    async fn start(config: &std::path::Path) -> Gateway {
-        let text = std::fs::read_to_string(config).unwrap();
-        let listen = text.lines().find(|l| l.starts_with("listen")).unwrap();
-        let address = listen.split('"').nth(1).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-            .args(["serve", "--config"])
-            .arg(config)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        // From here on, dropping the gateway (also on a failed assertion) kills it.
-        let gateway = Gateway {
-            child,
-            url: format!("http://{address}"),
-        };
-        let http = reqwest::Client::new();
-        for _ in 0..200 {
-            if let Ok(r) = http.get(format!("{}/readyz", gateway.url)).send().await
-                && r.status() == 200
-            {
-                return gateway;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("the gateway did not become ready");
-    }
-
-    fn kill(self) {
-        drop(self);
-    }
-}
-
-impl Drop for Gateway {
-    /// SIGKILL: no graceful shutdown, no flush; also when a test fails halfway.
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The binary on `config`, at the address the config listens on.
+async fn start(config: &std::path::Path) -> GatewayProcess {
+    let text = std::fs::read_to_string(config).unwrap();
+    let listen = text.lines().find(|l| l.starts_with("listen")).unwrap();
+    let address = listen.split('"').nth(1).unwrap();
+    let mut command = GatewayProcess::command(config);
+    command.env("RUST_LOG", "warn").stdout(Stdio::null());
+    GatewayProcess::start(command, address).await
 }
 
 /// Sends a webhook; the answer's body when the gateway acknowledged it with 200.
@@ -191,7 +155,7 @@ const LOAD_WORKERS: usize = 16;
 /// gateway is SIGKILLed under them. Returns the (worker, n) acknowledged and the highest
 /// `n` a worker had sent when its request failed.
 async fn flood_until_killed(
-    gateway: Gateway,
+    gateway: GatewayProcess,
     request: impl LoadRequest,
 ) -> (HashSet<(usize, usize)>, usize) {
     let acknowledged = Arc::new(Mutex::new(HashSet::new()));
@@ -267,12 +231,12 @@ async fn acknowledged_messages_survive_sigkill(backend: Backend) {
     let (config, location) = write_config(dir.path(), backend, callback.url(), "").await;
     let http = reqwest::Client::new();
     let request = move |url: &str, worker, n| api_webhook(&http, url, &load_message(worker, n));
-    let gateway = Gateway::start(&config).await;
+    let gateway = start(&config).await;
     let (acknowledged, sent) = flood_until_killed(gateway, request.clone()).await;
 
     // Restart on the same store: every acknowledged message is there, once; resending
     // everything (as providers do after errors) stores nothing twice.
-    let gateway = Gateway::start(&config).await;
+    let gateway = start(&config).await;
     let answers = resend(&gateway.url, request, sent, |_, _| true).await;
     for key in &acknowledged {
         let answer: Value = serde_json::from_slice(&answers[key]).unwrap();
@@ -378,12 +342,12 @@ api_url = "http://127.0.0.1:9"
     let http = reqwest::Client::new();
     let request =
         move |url: &str, worker, n| whatsapp_webhook(&http, url, &whatsapp_notification(worker, n));
-    let gateway = Gateway::start(&config).await;
+    let gateway = start(&config).await;
     let (acknowledged, sent) = flood_until_killed(gateway, request.clone()).await;
 
     // Restart on the same store: every acknowledged message is there, once, before
     // anything is resent (the answers carry no duplicate flag to tell).
-    let gateway = Gateway::start(&config).await;
+    let gateway = start(&config).await;
     let store = Store::open(location).await.unwrap();
     let stored = copies(&store, "whatsapp").await;
     for &(worker, n) in &acknowledged {
@@ -486,12 +450,12 @@ api_url = "http://127.0.0.1:9"
     let (config, location) = write_config(dir.path(), backend, callback.url(), &extra).await;
     let http = reqwest::Client::new();
     let request = move |url: &str, worker, n| sms_webhook(&http, url, worker, n);
-    let gateway = Gateway::start(&config).await;
+    let gateway = start(&config).await;
     let (acknowledged, sent) = flood_until_killed(gateway, request.clone()).await;
 
     // Every acknowledged text is stored once before anything is resent; then Twilio
     // retries everything, and nothing is stored twice.
-    let gateway = Gateway::start(&config).await;
+    let gateway = start(&config).await;
     let store = Store::open(location).await.unwrap();
     let stored = copies(&store, "sms").await;
     for &(worker, n) in &acknowledged {
@@ -515,7 +479,7 @@ api_url = "http://127.0.0.1:9"
 async fn a_send_cut_off_by_a_crash_goes_out_after_restart(backend: Backend) {
     let (dir, callback) = setup().await;
     let (config, _) = write_config(dir.path(), backend, callback.url(), "").await;
-    let gateway = Gateway::start(&config).await;
+    let gateway = start(&config).await;
     let http = reqwest::Client::new();
     let pushed = push(&http, &gateway.url, &message("s1", "ana", "Hi"))
         .await
@@ -541,7 +505,7 @@ async fn a_send_cut_off_by_a_crash_goes_out_after_restart(backend: Backend) {
     gateway.kill();
     callback.release_held();
 
-    let gateway = Gateway::start(&config).await;
+    let gateway = start(&config).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
         let detail: Value = http
@@ -607,7 +571,7 @@ async fn polled_telegram_updates_survive_sigkill(backend: Backend) {
             "chat": {"id": chat, "type": "private", "first_name": "C"},
             "from": {"id": chat, "is_bot": false, "first_name": "C"}}}));
     }
-    let gateway = Gateway::start(&config).await;
+    let gateway = start(&config).await;
     let store = Store::open(location).await.unwrap();
     while stored_messages(&store).await < 200 {
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -619,7 +583,7 @@ async fn polled_telegram_updates_survive_sigkill(backend: Backend) {
         "the kill came after everything was stored"
     );
 
-    let gateway = Gateway::start(&config).await;
+    let gateway = start(&config).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while stored_messages(&store).await < UPDATES || fake.confirmed_offset() <= UPDATES {
         assert!(
@@ -707,7 +671,7 @@ async fn a_mailbox_import_killed_mid_batch_or_cut_mid_fetch_stores_each_mail_onc
     let (dir, callback) = setup().await;
     let (config, location) =
         write_config(dir.path(), Backend::Sqlite, callback.url(), &channel).await;
-    let gateway = Gateway::start(&config).await;
+    let gateway = start(&config).await;
     let store = Store::open(location).await.unwrap();
     while stored_messages(&store).await < 100 {
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -717,7 +681,7 @@ async fn a_mailbox_import_killed_mid_batch_or_cut_mid_fetch_stores_each_mail_onc
     assert!(before < MAILS, "the kill came after everything was stored");
 
     // Again, and this time the server drops the connection in the middle.
-    let gateway = Gateway::start(&config).await;
+    let gateway = start(&config).await;
     while stored_messages(&store).await < before + 100 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -762,7 +726,7 @@ fn chat_message(n: usize) -> Value {
 async fn chat_messages_survive_sigkill(backend: Backend) {
     let (dir, callback) = setup().await;
     let (config, location) = write_config(dir.path(), backend, callback.url(), CHAT_CHANNEL).await;
-    let gateway = Gateway::start(&config).await;
+    let gateway = start(&config).await;
     let url = ws_url(&gateway.url, "chat");
     let acked: Arc<Mutex<HashMap<(usize, usize), i64>>> = Arc::default();
     let mut sessions = Vec::new();
@@ -815,7 +779,7 @@ async fn chat_messages_survive_sigkill(backend: Backend) {
     }
     let acked = std::mem::take(&mut *acked.lock().unwrap());
 
-    let gateway = Gateway::start(&config).await;
+    let gateway = start(&config).await;
     let url = ws_url(&gateway.url, "chat");
     for (chat, token) in sessions.iter().enumerate() {
         let (mut socket, _) = Chat::start(&url, json!({"type": "hello", "token": token})).await;

@@ -4,11 +4,12 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
 use support::free_port;
+use support::process::GatewayProcess;
 
 fn config(port: u16, data: &std::path::Path, agents: &str) -> String {
     format!(
@@ -60,14 +61,6 @@ async fn me(http: &reqwest::Client, url: &str, token: &str) -> (u16, Value) {
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-fn hang_up(child: &std::process::Child) {
-    let sent = Command::new("kill")
-        .args(["-HUP", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_reloads_agents_roles_and_tokens() {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -76,26 +69,11 @@ async fn sighup_reloads_agents_roles_and_tokens() {
     let path = dir.path().join("switchboard.toml");
     let data = dir.path().join("data");
     std::fs::write(&path, config(port, &data, BEFORE)).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(["serve", "--config"])
-        .arg(&path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let url = format!("http://127.0.0.1:{port}");
+    let mut command = GatewayProcess::command(&path);
+    command.stdout(Stdio::null()).stderr(Stdio::null());
+    let gateway = GatewayProcess::start(command, &format!("127.0.0.1:{port}")).await;
+    let url = gateway.url.clone();
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    for _ in 0..400 {
-        if http
-            .get(format!("{url}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
     assert_eq!(
         me(&http, &url, "reload-bo-token-0123").await.1["role"],
         "agent"
@@ -108,12 +86,12 @@ async fn sighup_reloads_agents_roles_and_tokens() {
         config(port, &data, "[[agents]]\nname = \"\"\ntoken = \"x\""),
     )
     .unwrap();
-    hang_up(&child);
+    gateway.signal("HUP");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(me(&http, &url, "reload-cy-token-0123").await.0, 200);
 
     std::fs::write(&path, config(port, &data, AFTER)).unwrap();
-    hang_up(&child);
+    gateway.signal("HUP");
     let mut reloaded = false;
     for _ in 0..200 {
         if me(&http, &url, "reload-di-token-0123").await.0 == 200 {
@@ -157,6 +135,5 @@ async fn sighup_reloads_agents_roles_and_tokens() {
     assert_eq!(detail["role_changed"], serde_json::json!(["Bo"]));
     assert!(!log.to_string().contains("token-0123"), "names only: {log}");
 
-    let _ = Command::new("kill").arg(child.id().to_string()).status();
-    let _ = child.wait();
+    gateway.stop();
 }

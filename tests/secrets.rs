@@ -9,12 +9,13 @@
 mod support;
 
 use std::io::Read;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::json;
 use support::chat::{Chat, ws_url};
 use support::free_port;
+use support::process::GatewayProcess;
 use switchboard_core::{Secret, signature};
 
 /// Every secret of the config: distinctive strings that appear nowhere else.
@@ -229,27 +230,20 @@ async fn no_secret_shows_in_logs_answers_metrics_or_debug_output() {
     let port = free_port();
     let path = dir.path().join("switchboard.toml");
     std::fs::write(&path, config(port, &dir.path().join("data"), &down)).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(["serve", "--config"])
-        .arg(&path)
+    let mut command = GatewayProcess::command(&path);
+    command
         .env("RUST_LOG", "debug")
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::piped());
+    let mut gateway = GatewayProcess::spawn(command, &format!("127.0.0.1:{port}"));
     // Read as it comes: under load the logs outgrow a pipe's buffer.
     let readers = [
-        drain(child.stdout.take().unwrap()),
-        drain(child.stderr.take().unwrap()),
+        drain(gateway.child.stdout.take().unwrap()),
+        drain(gateway.child.stderr.take().unwrap()),
     ];
-    let url = format!("http://127.0.0.1:{port}");
+    gateway.ready().await;
+    let url = gateway.url.clone();
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    for _ in 0..200 {
-        if http.get(format!("{url}/healthz")).send().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
     // Every answer the gateway gives, as "what: status body" lines.
     let mut answers = String::new();
     let mut record = async |what: &str, request: reqwest::RequestBuilder| {
@@ -372,8 +366,7 @@ async fn no_secret_shows_in_logs_answers_metrics_or_debug_output() {
 
     // Let the pollers fail a few times (IMAP and getMe against closed ports).
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let _ = Command::new("kill").arg(child.id().to_string()).status();
-    let _ = child.wait();
+    gateway.stop();
     let logs: String = readers.map(|r| r.join().unwrap()).concat();
     assert!(
         logs.contains("DEBUG"),

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::State;
@@ -34,7 +35,12 @@ pub struct Agents {
     current: RwLock<Arc<Directory>>,
     /// When each token's use was last written.
     touched: Mutex<HashMap<i64, i64>>,
+    /// Good tokens lately read from the store, by hash, with when.
+    recent: Mutex<HashMap<String, (Instant, TokenInfo)>>,
 }
+
+/// How long a token read from the store is taken as it was.
+const REMEMBER_FOR: Duration = Duration::from_secs(1);
 
 /// The config's agents, and each one's config token by its hash.
 pub struct Directory {
@@ -63,6 +69,7 @@ impl Agents {
         Agents {
             current: RwLock::new(Arc::new(Directory::new(agents))),
             touched: Mutex::default(),
+            recent: Mutex::default(),
         }
     }
 
@@ -78,6 +85,7 @@ impl Agents {
     /// teams and config tokens are these; an agent no longer listed is refused.
     pub fn replace(&self, agents: &[AgentConfig]) {
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Directory::new(agents));
+        self.forget();
     }
 
     /// Records the config's tokens in the store; the agents whose config token was
@@ -126,10 +134,8 @@ impl Agents {
     ) -> Result<Option<Agent>, ApiError> {
         let directory = self.current();
         let in_config = directory.config_tokens.get(&hash).cloned();
-        let Some(token) = state
-            .gateway
-            .store()
-            .read(move |c| tokens::find(c, &hash))
+        let Some(token) = self
+            .lookup(state, hash)
             .await?
             .filter(|t| t.revoked_at.is_none())
             .filter(|t| t.source == TokenSource::Issued || in_config.as_ref() == Some(&t.agent))
@@ -147,6 +153,42 @@ impl Agents {
             token_id: token.id,
             origin: client.0.map(|ip| ip.to_string()),
         }))
+    }
+
+    /// The stored token with this hash. A good token found in the last
+    /// [`REMEMBER_FOR`] is not read again: a desk's every request would otherwise
+    /// wait for the store. A revocation through this node forgets them all at once;
+    /// one through another node holds here within that time.
+    async fn lookup(&self, state: &AppState, hash: String) -> Result<Option<TokenInfo>, ApiError> {
+        {
+            let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((at, token)) = recent.get(&hash)
+                && at.elapsed() < REMEMBER_FOR
+            {
+                return Ok(Some(token.clone()));
+            }
+        }
+        let key = hash.clone();
+        let found = state
+            .gateway
+            .store()
+            .read(move |c| tokens::find(c, &key))
+            .await?;
+        if let Some(token) = found.as_ref().filter(|t| t.revoked_at.is_none()) {
+            let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+            recent.retain(|_, (at, _)| at.elapsed() < REMEMBER_FOR);
+            recent.insert(hash, (Instant::now(), token.clone()));
+        }
+        Ok(found)
+    }
+
+    /// Forgets the tokens looked up lately, after one was revoked or the agents
+    /// changed.
+    fn forget(&self) {
+        self.recent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 
     async fn touch(&self, state: &AppState, id: i64) -> Result<(), ApiError> {
@@ -293,6 +335,7 @@ pub async fn revoke(
             tokens::get(c, id)
         })
         .await?;
+    state.agents.forget();
     Ok(Json(info))
 }
 
@@ -347,5 +390,6 @@ async fn new_token(
             Ok(info)
         })
         .await?;
+    state.agents.forget();
     Ok(IssuedToken { token, info })
 }

@@ -7,6 +7,7 @@
 pub mod callback;
 pub mod chat;
 pub mod mail;
+pub mod process;
 
 use std::sync::Arc;
 use std::time::Duration;
