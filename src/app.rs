@@ -51,7 +51,11 @@ impl App {
         // Metrics recorded before the recorder exists are lost: install it first.
         crate::telemetry::metrics();
         let store = open_store(&config).await?;
-        let blobs = BlobStore::new(config.storage.data_dir.join("attachments"));
+        let blobs = if config.storage.attachments_in_store {
+            BlobStore::in_store(store.clone())
+        } else {
+            BlobStore::new(config.storage.data_dir.join("attachments"))
+        };
         let enabled: Vec<_> = config
             .channels
             .iter()
@@ -180,13 +184,39 @@ impl App {
             state.gateway.clone(),
             shutdown.clone(),
         ));
+        tasks.spawn(switchboard_core::cluster::keep_alive(
+            state.gateway.clone(),
+            shutdown.clone(),
+        ));
+        if state.gateway.bus().is_shared() {
+            let (agents, bus, shutdown) = (
+                state.agents.clone(),
+                state.gateway.bus().clone(),
+                shutdown.clone(),
+            );
+            tasks.spawn(async move { agents.follow_other_nodes(&bus, shutdown).await });
+        }
         for (id, connector) in connectors {
-            let shutdown = shutdown.clone();
-            tasks.spawn(async move {
-                if let Err(error) = connector.run(shutdown).await {
-                    tracing::error!(channel = %id, error = %format!("{error:#}"), "channel stopped with an error");
+            let polls = connector.polls();
+            let lease = switchboard_core::cluster::poller_lease(&id);
+            let run = move |shutdown: Shutdown| {
+                let (id, connector) = (id.clone(), connector.clone());
+                async move {
+                    if let Err(error) = connector.run(shutdown).await {
+                        tracing::error!(channel = %id, error = %format!("{error:#}"), "channel stopped with an error");
+                    }
                 }
-            });
+            };
+            if polls {
+                tasks.spawn(switchboard_core::cluster::run_exclusively(
+                    state.gateway.clone(),
+                    lease,
+                    shutdown.clone(),
+                    run,
+                ));
+            } else {
+                tasks.spawn(run(shutdown.clone()));
+            }
         }
         state.ready.store(true, Ordering::SeqCst);
         match listener.local_addr() {

@@ -159,6 +159,38 @@ fn default_session_hours() -> u32 {
     24
 }
 
+/// `[cluster]`, checked.
+fn cluster(
+    raw: &raw::RawCluster,
+    problem: &mut dyn FnMut(String, String),
+) -> switchboard_core::cluster::ClusterConfig {
+    let mut cluster = switchboard_core::cluster::ClusterConfig::default();
+    if let Some(node) = &raw.node {
+        let fine = !node.is_empty()
+            && node.len() <= 56
+            && node
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        if fine {
+            cluster.node = node.clone();
+        } else {
+            problem(
+                "cluster.node".into(),
+                "must be 1 to 56 letters, digits, dots, dashes or underscores".into(),
+            );
+        }
+    }
+    match raw.lease_seconds {
+        None => {}
+        Some(v) if (1.0..=300.0).contains(&v) => cluster.lease = Duration::from_secs_f64(v),
+        Some(_) => problem(
+            "cluster.lease_seconds".into(),
+            "must be a number of seconds from 1 to 300".into(),
+        ),
+    }
+    cluster
+}
+
 /// How often the retention policy runs (on one node at a time).
 const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 
@@ -167,6 +199,8 @@ const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 pub struct StorageConfig {
     pub data_dir: PathBuf,
     pub backend: Backend,
+    /// Attachments' bytes in the store instead of files under `data_dir`.
+    pub attachments_in_store: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -528,6 +562,17 @@ fn check(mut raw: RawConfig, text: &str, folder: &Path, problems: &mut Vec<Probl
                 }
             }
         },
+        attachments_in_store: match raw.storage.attachments.as_str() {
+            "disk" => false,
+            "store" => true,
+            other => {
+                problem(
+                    "storage.attachments".into(),
+                    format!("{other:?} is not disk or store"),
+                );
+                false
+            }
+        },
     };
 
     let prefix = &raw.tickets.reference_prefix;
@@ -686,6 +731,7 @@ fn check(mut raw: RawConfig, text: &str, folder: &Path, problems: &mut Vec<Probl
             rules: raw.retention.clone(),
             every: RETENTION_EVERY,
         },
+        cluster: cluster(&raw.cluster, &mut problem),
     };
     for (i, rule) in raw.retention.iter().enumerate() {
         let key = |field: &str| format!("retention[{i}].{field}");

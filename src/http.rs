@@ -390,10 +390,11 @@ async fn healthz() -> impl IntoResponse {
     axum::Json(json!({"status": "ok"}))
 }
 
-/// The store answers and the channels are started: send traffic here. Channels
-/// whose connectors report problems make the answer `degraded`, still 200: the node
-/// serves every other channel, and taking it out of a load balancer fixes nothing
-/// that a wrong token or a provider outage broke.
+/// The store answers and the channels are started: send traffic here. Channels whose
+/// connectors report problems make the answer `degraded`, still 200: the node serves
+/// every other channel, and taking it out of a load balancer fixes nothing that a
+/// wrong token or a provider outage broke. The body also says which node this is,
+/// which nodes are alive and where each poller runs.
 async fn readyz(State(state): State<AppState>) -> Response {
     let started = state.ready.load(Ordering::SeqCst);
     let store = state.gateway.store().ping().await;
@@ -411,9 +412,15 @@ async fn readyz(State(state): State<AppState>) -> Response {
         (true, true) => "ready",
         (true, false) => "degraded",
     };
+    // Which node this is, the nodes alive and who runs each poller.
+    let cluster = match state.gateway.membership().await {
+        Ok(membership) => json!(membership),
+        Err(_) => json!({ "node": state.gateway.node() }),
+    };
     let body = json!({
         "status": status,
         "store": store.as_ref().map_or_else(|e| e.to_string(), |_| "ok".to_owned()),
+        "cluster": cluster,
         "channels": if started { "started" } else { "starting or stopping" },
         "channel_problems": problems,
     });

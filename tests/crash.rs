@@ -2,7 +2,8 @@
 //! again on the same store. Nothing it acknowledged may be lost (api webhooks, WhatsApp
 //! notifications of one or several messages, SMS texts), nothing stored twice, and a reply whose
 //! send was cut off goes out after the restart; a Telegram poller killed mid-batch
-//! resumes without losing or repeating an update.
+//! resumes without losing or repeating an update. Three nodes on one PostgreSQL, one
+//! of them killed under load: the same, with the poller taken over by another node.
 
 #[allow(dead_code)] // each test binary uses a different part of the fakes
 mod fakes;
@@ -42,7 +43,8 @@ async fn write_config(
             let url = switchboard_core::store::testing::fresh_postgres_url()
                 .await
                 .unwrap();
-            let storage = format!("backend = \"postgres\"\npostgres_url = {url:?}");
+            let storage =
+                format!("backend = \"postgres\"\npostgres_url = {url:?}\nattachments = \"store\"");
             (
                 storage,
                 StoreLocation::Postgres {
@@ -60,6 +62,10 @@ listen = "127.0.0.1:{port}"
 [storage]
 data_dir = {data:?}
 {storage}
+
+# A killed node's pollers are taken over a second later.
+[cluster]
+lease_seconds = 1
 
 [outbox]
 lease_seconds = 2
@@ -878,6 +884,356 @@ async fn chat_messages_survive_sigkill(backend: Backend) {
     }
     socket.quiet_for(Duration::from_millis(200)).await;
     gateway.kill();
+}
+
+/// Copies of `config` for `count` nodes: each its own port and data directory, all
+/// on the config's store.
+fn node_configs(config: &std::path::Path, count: usize) -> Vec<(std::path::PathBuf, String)> {
+    let text = std::fs::read_to_string(config).unwrap();
+    let dir = config.parent().unwrap();
+    (0..count)
+        .map(|i| {
+            let address = format!("127.0.0.1:{}", free_port());
+            let data = dir.join(format!("node{i}"));
+            let text: String = text
+                .lines()
+                .map(|line| {
+                    if line.starts_with("listen") {
+                        format!("listen = {address:?}")
+                    } else if line.starts_with("data_dir") {
+                        format!("data_dir = {:?}", data.display().to_string())
+                    } else {
+                        line.to_owned()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            let path = dir.join(format!("node{i}.toml"));
+            std::fs::write(&path, text).unwrap();
+            (path, address)
+        })
+        .collect()
+}
+
+async fn start_node(config: &(std::path::PathBuf, String)) -> GatewayProcess {
+    let mut command = GatewayProcess::command(&config.0);
+    command.env("RUST_LOG", "warn").stdout(Stdio::null());
+    GatewayProcess::start(command, &config.1).await
+}
+
+/// The node that runs the Telegram poller, as a node's `/readyz` says.
+async fn poller_of(http: &reqwest::Client, url: &str) -> Option<String> {
+    let body: Value = http
+        .get(format!("{url}/readyz"))
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    body["cluster"]["pollers"]["poller:telegram"]
+        .as_str()
+        .map(str::to_owned)
+}
+
+async fn node_name(http: &reqwest::Client, url: &str) -> String {
+    let body: Value = http
+        .get(format!("{url}/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["cluster"]["node"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "needs PostgreSQL: run under scripts/with-postgres"
+)]
+async fn three_nodes_one_killed_under_load() {
+    const NODES: usize = 3;
+    const UPDATES: i64 = 1500;
+    const RACES: usize = 30;
+    let (dir, callback) = setup().await;
+    let fake = FakeTelegram::start("7000000001:nodes").await;
+    let extra = format!(
+        "[channels.telegram]\nkind = \"telegram\"\ntoken = \"7000000001:nodes\"\nmode = \"polling\"\npoll_timeout_seconds = 1\napi_url = \"{}\"\n",
+        fake.api_url()
+    );
+    let (config, location) =
+        write_config(dir.path(), Backend::Postgres, callback.url(), &extra).await;
+    let configs = node_configs(&config, NODES);
+    for n in 1..=UPDATES {
+        let chat = 20_000 + n;
+        fake.push_update(json!({"update_id": n, "message": {
+            "message_id": 1, "date": 1_763_800_000, "text": format!("question {n}"),
+            "chat": {"id": chat, "type": "private", "first_name": "C"},
+            "from": {"id": chat, "is_bot": false, "first_name": "C"}}}));
+    }
+    let mut nodes = Vec::new();
+    for config in &configs {
+        nodes.push(Some(start_node(config).await));
+    }
+    let urls: Vec<String> = nodes
+        .iter()
+        .map(|n| n.as_ref().unwrap().url.clone())
+        .collect();
+    let http = reqwest::Client::new();
+
+    // Two messages of one new conversation at two nodes at once: one ticket each time.
+    let races = (0..RACES).map(|k| {
+        let (http, a, b) = (
+            http.clone(),
+            urls[k % NODES].clone(),
+            urls[(k + 1) % NODES].clone(),
+        );
+        async move {
+            let first = racer(k, "a");
+            let second = racer(k, "b");
+            let (x, y) = tokio::join!(push(&http, &a, &first), push(&http, &b, &second));
+            x.unwrap();
+            y.unwrap();
+        }
+    });
+    futures::future::join_all(races).await;
+
+    // Load on every node; agents reply through every node.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let acknowledged = Arc::new(Mutex::new(HashSet::new()));
+    let references = Arc::new(Mutex::new(Vec::<String>::new()));
+    let mut workers = Vec::new();
+    for worker in 0..LOAD_WORKERS {
+        let (http, url, stop, acknowledged, references) = (
+            http.clone(),
+            urls[worker % NODES].clone(),
+            stop.clone(),
+            acknowledged.clone(),
+            references.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            for n in 0.. {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    return n;
+                }
+                match push(&http, &url, &load_message(worker, n)).await {
+                    Ok(answer) => {
+                        acknowledged.lock().unwrap().insert((worker, n));
+                        if n < 7 {
+                            let reference = answer["ticket_reference"].as_str().unwrap().to_owned();
+                            references.lock().unwrap().push(reference);
+                        }
+                    }
+                    Err(_) => return n,
+                }
+            }
+            unreachable!()
+        }));
+    }
+    let accepted = Arc::new(Mutex::new(Vec::<i64>::new()));
+    let replier = {
+        let (http, urls, stop, references, accepted) = (
+            http.clone(),
+            urls.clone(),
+            stop.clone(),
+            references.clone(),
+            accepted.clone(),
+        );
+        tokio::spawn(async move {
+            for i in 0usize.. {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                let reference = {
+                    let references = references.lock().unwrap();
+                    if references.is_empty() {
+                        continue;
+                    }
+                    references[i % references.len()].clone()
+                };
+                let answer = http
+                    .post(format!(
+                        "{}/api/v1/tickets/{reference}/replies",
+                        urls[i % NODES]
+                    ))
+                    .bearer_auth(ADMIN_TOKEN)
+                    .json(&json!({"text": format!("answer {i}")}))
+                    .send()
+                    .await;
+                if let Ok(answer) = answer
+                    && answer.status() == 202
+                    && let Ok(body) = answer.json::<Value>().await
+                {
+                    accepted
+                        .lock()
+                        .unwrap()
+                        .push(body["message_id"].as_i64().unwrap());
+                }
+            }
+        })
+    };
+    let store = Store::open(location).await.unwrap();
+    while acknowledged.lock().unwrap().len() < 300 || accepted.lock().unwrap().len() < 20 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // SIGKILL the node that runs the poller, in the middle of all of it.
+    let holder = poller_of(&http, &urls[0])
+        .await
+        .expect("a node polls the bot");
+    let mut dead = None;
+    for (i, url) in urls.iter().enumerate() {
+        if node_name(&http, url).await == holder {
+            dead = Some(i);
+        }
+    }
+    let dead = dead.expect("the poller runs on one of the nodes");
+    let killed = std::time::Instant::now();
+    nodes[dead].take().unwrap().kill();
+    let alive = &urls[(dead + 1) % NODES];
+    let taken_by = loop {
+        match poller_of(&http, alive).await {
+            Some(node) if node != holder => break node,
+            _ => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    };
+    println!(
+        "the dead node's poller was taken over after {:?}",
+        killed.elapsed()
+    );
+    assert_ne!(taken_by, holder);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    nodes[dead] = Some(start_node(&configs[dead]).await);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut sent = 0;
+    for worker in workers {
+        sent = sent.max(worker.await.unwrap());
+    }
+    replier.await.unwrap();
+
+    // Providers send again what was not acknowledged, to any node: each acknowledged
+    // message was stored once, and nothing is stored twice.
+    let acknowledged = std::mem::take(&mut *acknowledged.lock().unwrap());
+    let resent = (0..LOAD_WORKERS).map(|worker| {
+        let (http, url) = (http.clone(), urls[(worker + 1) % NODES].clone());
+        async move {
+            let mut answers = Vec::new();
+            for n in 0..=sent {
+                answers.push((
+                    (worker, n),
+                    push(&http, &url, &load_message(worker, n)).await.unwrap(),
+                ));
+            }
+            answers
+        }
+    });
+    for ((worker, n), answer) in futures::future::join_all(resent)
+        .await
+        .into_iter()
+        .flatten()
+    {
+        if acknowledged.contains(&(worker, n)) {
+            assert_eq!(
+                answer["duplicate"], true,
+                "{worker}/{n} was acknowledged but lost"
+            );
+        }
+    }
+    let api: HashMap<String, i64> = store
+        .read(|c| {
+            c.query(
+                "SELECT external_id, COUNT(*) FROM messages
+                 WHERE channel = 'api' AND direction = 'inbound' GROUP BY external_id",
+                &[],
+            )
+        })
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| (row.string(0).unwrap(), row.i64(1).unwrap()))
+        .collect();
+    assert_eq!(api.len(), LOAD_WORKERS * (sent + 1) + 2 * RACES);
+    assert!(api.values().all(|&c| c == 1), "an api message stored twice");
+    for k in 0..RACES {
+        let conversation = format!("race-{k}");
+        let tickets = store
+            .read(move |c| {
+                c.query_one(
+                    "SELECT COUNT(DISTINCT ticket_id) FROM messages WHERE conversation = $1",
+                    &[conversation.as_str().into()],
+                )
+            })
+            .await
+            .unwrap()
+            .unwrap()
+            .i64(0)
+            .unwrap();
+        assert_eq!(tickets, 1, "race {k} split into {tickets} tickets");
+    }
+
+    // Every Telegram update stored once, confirmed, by whichever node polled.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while copies(&store, "telegram").await.len() < UPDATES as usize
+        || fake.confirmed_offset() <= UPDATES
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the updates were not all stored"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(copies(&store, "telegram").await.values().all(|&c| c == 1));
+    let offsets = fake.offsets();
+    assert!(
+        offsets.windows(2).all(|w| w[0] <= w[1]),
+        "the offset went back"
+    );
+
+    // Every reply accepted went out; one cut off by the kill may go out again (with
+    // the same idempotency key), no other twice.
+    let accepted = std::mem::take(&mut *accepted.lock().unwrap());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let delivered = loop {
+        let mut delivered: HashMap<i64, usize> = HashMap::new();
+        for d in callback.delivered() {
+            *delivered
+                .entry(d["message_id"].as_i64().unwrap())
+                .or_default() += 1;
+        }
+        if accepted.iter().all(|id| delivered.contains_key(id)) {
+            break delivered;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "replies not delivered"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let twice = delivered.values().filter(|&&c| c > 1).count();
+    println!(
+        "{} acknowledged inbound, {} replies accepted, {twice} delivered twice after the kill",
+        acknowledged.len(),
+        accepted.len()
+    );
+    assert!(twice <= 5, "{twice} replies delivered twice");
+    for node in nodes.into_iter().flatten() {
+        node.kill();
+    }
+}
+
+/// Message `side` of race `k`: a new customer in a new conversation.
+fn racer(k: usize, side: &str) -> Value {
+    let mut body = message(
+        &format!("race-{k}-{side}"),
+        &format!("racer{k}"),
+        "first words",
+    );
+    body["conversation"] = json!(format!("race-{k}"));
+    body
 }
 
 both_backends!(

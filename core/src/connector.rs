@@ -276,6 +276,13 @@ pub trait Connector: Send + Sync + 'static {
         Ok(())
     }
 
+    /// Whether [`Connector::run`] polls the provider (a mailbox, a bot's updates),
+    /// which one node at a time may do: then it runs only on the node holding the
+    /// channel's poller lease. Otherwise it runs on every node.
+    fn polls(&self) -> bool {
+        false
+    }
+
     /// Sends one reply into the customer's conversation.
     async fn send(&self, outbound: &Outbound) -> Result<Receipt, SendError>;
 

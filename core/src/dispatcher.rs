@@ -95,13 +95,21 @@ impl Dispatcher {
             id.as_str().to_owned(),
             Channel {
                 connector,
-                limiter: Limiter::new(limits),
+                limiter: Limiter::shared(limits, self.gateway.nodes().clone()),
             },
         );
     }
 
     /// Sends until `shutdown`, then waits for the sends in flight to finish.
     pub async fn run(self, shutdown: Shutdown) {
+        if self.gateway.bus().is_shared() {
+            // Each node sends within its share of the rate limits: not before the
+            // nodes agree how many they are.
+            tokio::select! {
+                () = self.gateway.nodes().joined() => {}
+                () = shutdown.wait() => return,
+            }
+        }
         let config = self.gateway.config().dispatch.clone();
         let this = Arc::new(self);
         let permits = Arc::new(Semaphore::new(config.concurrency.max(1)));

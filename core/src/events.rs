@@ -7,6 +7,12 @@
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::access::Scope;
+use crate::bus::{Bus, Notice, Topic};
+use crate::store::Store;
+use crate::store::queries::events as event_log;
 
 use crate::helpdesk::sla::SlaTarget;
 use crate::model::{DeliveryStatus, Direction, TicketStatus};
@@ -96,26 +102,103 @@ pub struct Recorded {
 
 /// The broadcast of recorded events on this node, a wake-up for live feeds: a feed
 /// that falls behind or sees a gap reads the log, so nothing depends on the
-/// broadcast's buffer or order.
-#[derive(Debug, Clone)]
-pub struct Events(broadcast::Sender<Recorded>);
+/// broadcast's buffer or order. On a shared store, what this node publishes is also
+/// announced to the other nodes, and theirs is relayed here ([`relay`]).
+#[derive(Clone)]
+pub struct Events {
+    here: broadcast::Sender<Recorded>,
+    bus: Bus,
+}
 
 impl Default for Events {
     fn default() -> Self {
-        Events(broadcast::channel(4096).0)
+        Events::new(Bus::default())
     }
 }
 
 impl Events {
+    pub fn new(bus: Bus) -> Self {
+        Events {
+            here: broadcast::channel(4096).0,
+            bus,
+        }
+    }
+
     /// Broadcasts events already committed to the log.
     pub fn publish(&self, recorded: Vec<Recorded>) {
+        if let Some(last) = recorded.iter().map(|r| r.id).max() {
+            self.bus.announce_events(last);
+        }
         for event in recorded {
             // No listener is fine: the log is the record.
-            let _ = self.0.send(event);
+            let _ = self.here.send(event);
         }
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Recorded> {
-        self.0.subscribe()
+        self.here.subscribe()
+    }
+}
+
+/// How many logged events one read of the relay takes.
+const RELAY_BATCH: usize = 500;
+
+/// Publishes on this node the events other nodes committed, read from the log when
+/// they announce them (or, after a resync, whatever this node may have missed), until
+/// the bus stops. Events of this node come again this way: feeds skip ids they sent.
+pub(crate) async fn relay(events: Events, store: Store) {
+    let mut notices = events.bus.subscribe();
+    let here = events.here.clone();
+    // The bus itself stays with the gateway: when it goes, the notices end.
+    drop(events);
+    let mut cursor = loop {
+        match store.read(event_log::bounds).await {
+            Ok((_, newest)) => break newest,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the event log to relay other nodes' events");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        }
+    };
+    loop {
+        let target = match notices.recv().await {
+            Ok(Notice {
+                topic: Topic::Events,
+                body,
+            }) => match body.parse::<i64>() {
+                Ok(id) if id > cursor => id,
+                _ => continue,
+            },
+            Ok(Notice {
+                topic: Topic::Resync,
+                ..
+            })
+            | Err(RecvError::Lagged(_)) => i64::MAX,
+            Ok(_) => continue,
+            Err(RecvError::Closed) => return,
+        };
+        loop {
+            let from = cursor;
+            let read = store
+                .read(move |c| event_log::after(c, from, &Scope::All, RELAY_BATCH))
+                .await;
+            match read {
+                Ok((batch, read_up_to)) => {
+                    let full = batch.len() == RELAY_BATCH;
+                    for event in batch {
+                        let _ = here.send(event);
+                    }
+                    cursor = read_up_to;
+                    if !full || cursor >= target {
+                        break;
+                    }
+                }
+                Err(error) => {
+                    // The next notice reads on from the same place.
+                    tracing::warn!(%error, "cannot read the event log to relay other nodes' events");
+                    break;
+                }
+            }
+        }
     }
 }

@@ -48,6 +48,8 @@ pub struct GatewayConfig {
     pub helpdesk: Arc<Helpdesk>,
     /// How long tickets' contents are kept, from `[[retention]]`.
     pub retention: crate::privacy::Retention,
+    /// This node's name and its leases, from `[cluster]`.
+    pub cluster: crate::cluster::ClusterConfig,
 }
 
 /// Enough for an album, a mail with its inline images, a scanned document's pages.
@@ -66,6 +68,7 @@ impl Default for GatewayConfig {
             calendars: HashMap::new(),
             helpdesk: Arc::default(),
             retention: crate::privacy::Retention::default(),
+            cluster: crate::cluster::ClusterConfig::default(),
         }
     }
 }
@@ -81,6 +84,12 @@ pub(crate) struct GatewayInner {
     pub(crate) blobs: BlobStore,
     pub(crate) events: Events,
     pub(crate) presence: Presence,
+    /// This node's name among the nodes sharing the store, unique.
+    pub(crate) node: String,
+    /// What this node tells the other nodes sharing the store, and hears from them.
+    pub(crate) bus: crate::bus::Bus,
+    /// The nodes alive, as this node last counted them.
+    pub(crate) nodes: crate::cluster::Nodes,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) config: GatewayConfig,
     pub(crate) ingestor: Ingestor,
@@ -130,7 +139,14 @@ impl Gateway {
         config: GatewayConfig,
         channels: impl IntoIterator<Item = ChannelId>,
     ) -> Gateway {
-        let events = Events::default();
+        let node = crate::cluster::unique_name(&config.cluster.node);
+        let bus = crate::bus::Bus::start(&store, &node);
+        let events = Events::new(bus.clone());
+        let presence = Presence::new(bus.clone());
+        if bus.is_shared() {
+            tokio::spawn(crate::events::relay(events.clone(), store.clone()));
+            presence.follow_other_nodes();
+        }
         Gateway {
             inner: Arc::new_cyclic(|gateway| GatewayInner {
                 ingestor: Ingestor::start(
@@ -143,7 +159,10 @@ impl Gateway {
                 store,
                 blobs,
                 events,
-                presence: Presence::default(),
+                presence,
+                node,
+                bus,
+                nodes: crate::cluster::Nodes::default(),
                 clock,
                 config,
                 outbox_ready: Arc::new(Notify::new()),
@@ -163,6 +182,21 @@ impl Gateway {
 
     pub fn blobs(&self) -> &BlobStore {
         &self.inner.blobs
+    }
+
+    /// This node's name among the nodes sharing the store, unique.
+    pub fn node(&self) -> &str {
+        &self.inner.node
+    }
+
+    /// The nodes alive, as this node last counted them.
+    pub fn nodes(&self) -> &crate::cluster::Nodes {
+        &self.inner.nodes
+    }
+
+    /// What this node tells the other nodes sharing the store, and hears from them.
+    pub fn bus(&self) -> &crate::bus::Bus {
+        &self.inner.bus
     }
 
     pub fn events(&self) -> &Events {
@@ -458,9 +492,15 @@ impl ChannelContext {
     }
 
     /// Whether other gateway nodes may share the store (PostgreSQL): then what they
-    /// commit is not announced on this node, and live connections look for it.
+    /// commit is announced on the [`bus`](Self::bus), and live connections also look
+    /// for it now and then, for notices that were lost.
     pub fn store_is_shared(&self) -> bool {
         self.gateway.inner.store.dialect() == crate::store::Dialect::Postgres
+    }
+
+    /// What this node tells the other nodes sharing the store, and hears from them.
+    pub fn bus(&self) -> &crate::bus::Bus {
+        self.gateway.bus()
     }
 
     /// Applies a provider's delivery status to the outbound message it names.
@@ -503,8 +543,40 @@ impl ChannelContext {
             .await
     }
 
-    /// Stores a value durably; call it only after what it stands for is committed.
+    /// Stores a poller's value (an offset, a cursor) durably; call it only after what
+    /// it stands for is committed. Refused when another node took over the channel's
+    /// poller: a node that lost its lease never moves the new poller's cursor.
     pub async fn save_state(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        let (channel, key, value) = (
+            self.channel.as_str().to_owned(),
+            key.to_owned(),
+            value.to_owned(),
+        );
+        let (lease, node) = (
+            crate::cluster::poller_lease(&channel),
+            self.gateway.node().to_owned(),
+        );
+        let now = self.now().0;
+        let written = self
+            .gateway
+            .inner
+            .store
+            .write(move |conn| {
+                channel_state::set_holding(conn, &channel, &key, &value, now, &lease, &node)
+            })
+            .await?;
+        if written {
+            Ok(())
+        } else {
+            Err(StoreError::Invalid(
+                "another node runs this channel's poller now".into(),
+            ))
+        }
+    }
+
+    /// The value stored under `key`, storing `value` first if there is none: the
+    /// first node to store one wins, and every node gets the same.
+    pub async fn keep_state(&self, key: &str, value: &str) -> Result<String, StoreError> {
         let (channel, key, value) = (
             self.channel.as_str().to_owned(),
             key.to_owned(),
@@ -514,7 +586,7 @@ impl ChannelContext {
         self.gateway
             .inner
             .store
-            .write(move |conn| channel_state::set(conn, &channel, &key, &value, now))
+            .write(move |conn| channel_state::get_or_set(conn, &channel, &key, &value, now))
             .await
     }
 

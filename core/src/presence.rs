@@ -6,8 +6,8 @@
 //! Reports come from the agent inbox every few seconds while a ticket is open (and at
 //! once when its agent starts or stops typing); every authenticated agent request
 //! counts as being at work. Entries lapse by themselves when the reports stop (a
-//! closed tab, a dead laptop). Kept in this node's memory: presence is of the moment,
-//! never replayed.
+//! closed tab, a dead laptop). Kept in memory, never replayed: presence is of the
+//! moment. On a shared store each report also goes to the other nodes over the bus.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -17,6 +17,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use utoipa::ToSchema;
+
+use crate::bus::{Bus, Topic};
 
 /// How long a report of viewing counts; the inbox reports every 10 seconds.
 const VIEWING_FOR: Duration = Duration::from_secs(30);
@@ -29,6 +31,33 @@ pub const ONLINE_FOR: Duration = Duration::from_secs(120);
 #[derive(Clone)]
 pub struct Presence {
     inner: Arc<Inner>,
+    /// Where reports go to the other nodes, which apply them as their own.
+    bus: Bus,
+}
+
+/// How often a node tells the others that agents are at work here, at most.
+const SEEN_EVERY_MS: i64 = 10_000;
+
+/// A report as it crosses to other nodes, with the reporting node's time.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Remote {
+    Agent {
+        ticket_id: i64,
+        reference: String,
+        agent: String,
+        activity: Activity,
+        now: i64,
+    },
+    Customer {
+        ticket_id: i64,
+        reference: String,
+        typing: bool,
+        now: i64,
+    },
+    Seen {
+        now: i64,
+    },
 }
 
 struct Inner {
@@ -41,6 +70,8 @@ struct Inner {
     customers: Mutex<HashMap<i64, i64>>,
     /// Agent name → when this node last wrote their presence to the store.
     recorded: Mutex<HashMap<String, i64>>,
+    /// When this node last told the others that an agent is at work.
+    seen_announced: AtomicI64,
 }
 
 #[derive(Clone, Copy)]
@@ -72,6 +103,12 @@ pub struct OnTicket {
 
 impl Default for Presence {
     fn default() -> Self {
+        Presence::new(Bus::default())
+    }
+}
+
+impl Presence {
+    pub fn new(bus: Bus) -> Self {
         Presence {
             inner: Arc::new(Inner {
                 tickets: Mutex::default(),
@@ -79,12 +116,12 @@ impl Default for Presence {
                 last_seen: AtomicI64::new(i64::MIN),
                 customers: Mutex::default(),
                 recorded: Mutex::default(),
+                seen_announced: AtomicI64::new(i64::MIN),
             }),
+            bus,
         }
     }
-}
 
-impl Presence {
     pub fn subscribe(&self) -> broadcast::Receiver<PresenceUpdate> {
         self.inner.updates.subscribe()
     }
@@ -92,6 +129,69 @@ impl Presence {
     /// Records that an agent is at work (any authenticated request).
     pub fn agent_seen(&self, now: i64) {
         self.inner.last_seen.fetch_max(now, Ordering::Relaxed);
+        if self.bus.is_shared() {
+            let last = self.inner.seen_announced.load(Ordering::Relaxed);
+            if now.saturating_sub(last) >= SEEN_EVERY_MS
+                && self
+                    .inner
+                    .seen_announced
+                    .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+            {
+                self.announce(&Remote::Seen { now });
+            }
+        }
+    }
+
+    fn announce(&self, report: &Remote) {
+        if let Ok(body) = serde_json::to_string(report) {
+            self.bus.announce(Topic::Presence, &body);
+        }
+    }
+
+    /// Applies the other nodes' reports here from now on, until the bus stops.
+    pub(crate) fn follow_other_nodes(&self) {
+        let mut notices = self.bus.subscribe();
+        // Not a clone: that would hold the bus, which then would never stop.
+        let inner = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            loop {
+                let body = match notices.recv().await {
+                    Ok(notice) if notice.topic == Topic::Presence => notice.body,
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return,
+                };
+                let Some(inner) = inner.upgrade() else { return };
+                let here = Presence {
+                    inner,
+                    bus: Bus::default(),
+                };
+                here.apply(&body);
+            }
+        });
+    }
+
+    /// Applies another node's report, as if it were made here.
+    fn apply(&self, body: &str) {
+        match serde_json::from_str::<Remote>(body) {
+            Ok(Remote::Agent {
+                ticket_id,
+                reference,
+                agent,
+                activity,
+                now,
+            }) => self.record(ticket_id, reference, &agent, activity, now),
+            Ok(Remote::Customer {
+                ticket_id,
+                reference,
+                typing,
+                now,
+            }) => self.record_customer(ticket_id, reference, typing, now),
+            Ok(Remote::Seen { now }) => {
+                self.inner.last_seen.fetch_max(now, Ordering::Relaxed);
+            }
+            Err(error) => tracing::warn!(%error, "a presence notice that cannot be read"),
+        }
     }
 
     /// Whether an agent's presence is due to be written to the store again (the last
@@ -125,7 +225,8 @@ impl Presence {
             .unwrap_or_default()
     }
 
-    /// Records what an agent reports about a ticket and tells every subscriber.
+    /// Records what an agent reports about a ticket and tells every subscriber, on
+    /// every node.
     pub fn report(
         &self,
         ticket_id: i64,
@@ -135,6 +236,20 @@ impl Presence {
         now: i64,
     ) {
         self.agent_seen(now);
+        if self.bus.is_shared() {
+            self.announce(&Remote::Agent {
+                ticket_id,
+                reference: reference.clone(),
+                agent: agent.to_owned(),
+                activity: state,
+                now,
+            });
+        }
+        self.record(ticket_id, reference, agent, state, now);
+    }
+
+    fn record(&self, ticket_id: i64, reference: String, agent: &str, state: Activity, now: i64) {
+        self.inner.last_seen.fetch_max(now, Ordering::Relaxed);
         let millis = |d: Duration| d.as_millis() as i64;
         let agents = {
             let mut all = self.inner.tickets.lock().unwrap_or_else(|e| e.into_inner());
@@ -172,8 +287,20 @@ impl Presence {
     }
 
     /// Records that the customer on a ticket started or stopped typing (a channel
-    /// that tells, such as the web chat) and tells every subscriber.
+    /// that tells, such as the web chat) and tells every subscriber, on every node.
     pub fn report_customer(&self, ticket_id: i64, reference: String, typing: bool, now: i64) {
+        if self.bus.is_shared() {
+            self.announce(&Remote::Customer {
+                ticket_id,
+                reference: reference.clone(),
+                typing,
+                now,
+            });
+        }
+        self.record_customer(ticket_id, reference, typing, now);
+    }
+
+    fn record_customer(&self, ticket_id: i64, reference: String, typing: bool, now: i64) {
         {
             let mut customers = self
                 .inner
@@ -226,7 +353,7 @@ fn agents_on(on: &HashMap<String, Seen>, now: i64) -> Vec<OnTicket> {
 }
 
 /// What an agent reports about a ticket.
-#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Activity {
     Viewing,

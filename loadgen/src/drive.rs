@@ -21,7 +21,8 @@ const SAMPLE_CHARS: usize = 200;
 /// What every worker shares.
 pub struct Plan {
     client: Client,
-    endpoint: Url,
+    /// Where to post: several nodes' webhooks, taken by the workers in turn.
+    endpoints: Vec<Url>,
     /// What the requests look like, and what their answers mean.
     shape: Arc<dyn Shape>,
     /// The fraction of requests that resend an already acknowledged message.
@@ -34,14 +35,14 @@ pub struct Plan {
 impl Plan {
     pub fn new(
         client: Client,
-        endpoint: Url,
+        endpoints: Vec<Url>,
         shape: Arc<dyn Shape>,
         duplicates: f64,
         deadline: tokio::time::Instant,
     ) -> Plan {
         Plan {
             client,
-            endpoint,
+            endpoints,
             shape,
             duplicates,
             deadline,
@@ -138,8 +139,13 @@ impl Tally {
 /// Runs `concurrency` workers until the plan's deadline; returns their merged tally.
 pub async fn run(plan: Arc<Plan>, concurrency: u32) -> anyhow::Result<Tally> {
     let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..concurrency {
-        workers.spawn(worker(plan.clone(), SmallRng::from_rng(&mut rand::rng())));
+    for i in 0..concurrency as usize {
+        let endpoint = plan.endpoints[i % plan.endpoints.len()].clone();
+        workers.spawn(worker(
+            plan.clone(),
+            endpoint,
+            SmallRng::from_rng(&mut rand::rng()),
+        ));
     }
     let mut tally = Tally::default();
     while let Some(result) = workers.join_next().await {
@@ -148,7 +154,7 @@ pub async fn run(plan: Arc<Plan>, concurrency: u32) -> anyhow::Result<Tally> {
     Ok(tally)
 }
 
-async fn worker(plan: Arc<Plan>, mut rng: SmallRng) -> Tally {
+async fn worker(plan: Arc<Plan>, endpoint: Url, mut rng: SmallRng) -> Tally {
     let mut tally = Tally::default();
     // Resends pick from this worker's own acknowledged messages: no locking, and
     // across 64 workers the picks are still spread over the whole run.
@@ -164,7 +170,8 @@ async fn worker(plan: Arc<Plan>, mut rng: SmallRng) -> Tally {
             break;
         }
         let started = Instant::now();
-        let Ok(answer) = tokio::time::timeout_at(plan.deadline, send(&plan, n)).await else {
+        let Ok(answer) = tokio::time::timeout_at(plan.deadline, send(&plan, &endpoint, n)).await
+        else {
             tally.cut_off += 1;
             if !resend {
                 tally.cut_off_new.insert(n);
@@ -181,11 +188,11 @@ fn micros(elapsed: Duration) -> u32 {
     u32::try_from(elapsed.as_micros()).unwrap_or(u32::MAX)
 }
 
-async fn send(plan: &Plan, n: u64) -> Answer {
+async fn send(plan: &Plan, endpoint: &Url, n: u64) -> Answer {
     let request = plan.shape.request(n);
     let response = plan
         .client
-        .post(plan.endpoint.clone())
+        .post(endpoint.clone())
         .header(CONTENT_TYPE, "application/json")
         .header(request.auth_header, request.auth_value)
         .body(request.body)

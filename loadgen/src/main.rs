@@ -57,9 +57,10 @@ use verify::StoreSpec;
 struct Args {
     #[command(subcommand)]
     command: Option<Command>,
-    /// The gateway's base URL.
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
-    url: Url,
+    /// The gateway's base URL; given several times (several nodes behind no load
+    /// balancer), the workers take them in turn.
+    #[arg(long, default_value = "http://127.0.0.1:8080", num_args = 1)]
+    url: Vec<Url>,
     /// What to send: `api` (signed bodies for an api channel), `telegram` (Bot API
     /// updates for a Telegram channel in webhook mode) or `whatsapp` (Cloud API
     /// notifications for a WhatsApp channel).
@@ -240,13 +241,23 @@ async fn main() -> anyhow::Result<ExitCode> {
         return chat::run(chat, command).await;
     }
     let secret = args.secret.context("--secret is required")?;
-    if !args.allow_remote && !is_loopback(&args.url) {
-        bail!(
-            "{} is not a loopback address; pass --allow-remote to load another host",
-            args.url
-        );
+    if let Some(url) = args
+        .url
+        .iter()
+        .find(|url| !args.allow_remote && !is_loopback(url))
+    {
+        bail!("{url} is not a loopback address; pass --allow-remote to load another host");
     }
-    let endpoint = webhook_url(&args.url, &args.channel)?;
+    let endpoints = args
+        .url
+        .iter()
+        .map(|url| webhook_url(url, &args.channel))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let endpoint = endpoints
+        .iter()
+        .map(Url::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
     let run_id = hex::encode(rand::random::<[u8; 8]>());
     let started_unix = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -274,12 +285,14 @@ async fn main() -> anyhow::Result<ExitCode> {
 
     // Any HTTP answer means the gateway is up; without this check every worker would
     // spin on refused connections for the whole run.
-    client
-        .get(args.url.clone())
-        .timeout(Duration::from_secs(5))
-        .send()
-        .await
-        .with_context(|| format!("the gateway does not answer at {}", args.url))?;
+    for url in &args.url {
+        client
+            .get(url.clone())
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .with_context(|| format!("the gateway does not answer at {url}"))?;
+    }
 
     if !args.json {
         eprintln!(
@@ -290,7 +303,7 @@ async fn main() -> anyhow::Result<ExitCode> {
     let started = tokio::time::Instant::now();
     let plan = Arc::new(Plan::new(
         client,
-        endpoint.clone(),
+        endpoints,
         shape.clone(),
         args.duplicates,
         started + args.duration,

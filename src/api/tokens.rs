@@ -14,10 +14,13 @@ use axum::http::StatusCode;
 use base64::Engine;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
+use switchboard_core::bus::{Bus, Notice, Topic};
+use switchboard_core::shutdown::Shutdown;
 use switchboard_core::store::queries::audit::{self, By};
 use switchboard_core::store::queries::tokens::{self, TokenInfo, TokenSource};
 use switchboard_core::store::{Store, StoreError};
 use switchboard_core::{Timestamp, input};
+use tokio::sync::broadcast::error::RecvError;
 use utoipa::ToSchema;
 
 use crate::api::auth::Agent;
@@ -182,6 +185,30 @@ impl Agents {
         Ok(found)
     }
 
+    /// Forgets the tokens looked up lately, here and on every other node: one was
+    /// revoked or replaced.
+    fn forget_everywhere(&self, state: &AppState) {
+        self.forget();
+        state.gateway.bus().announce(Topic::Tokens, "");
+    }
+
+    /// Forgets the tokens this node looked up lately whenever another node revoked
+    /// one (or this node may have missed that), until `shutdown`.
+    pub async fn follow_other_nodes(&self, bus: &Bus, shutdown: Shutdown) {
+        let mut notices = bus.subscribe();
+        loop {
+            tokio::select! {
+                () = shutdown.wait() => return,
+                notice = notices.recv() => match notice {
+                    Ok(Notice { topic: Topic::Tokens | Topic::Resync, .. })
+                    | Err(RecvError::Lagged(_)) => self.forget(),
+                    Ok(_) => {}
+                    Err(RecvError::Closed) => return,
+                },
+            }
+        }
+    }
+
     /// Forgets the tokens looked up lately, after one was revoked or the agents
     /// changed.
     fn forget(&self) {
@@ -335,7 +362,7 @@ pub async fn revoke(
             tokens::get(c, id)
         })
         .await?;
-    state.agents.forget();
+    state.agents.forget_everywhere(&state);
     Ok(Json(info))
 }
 
@@ -390,6 +417,6 @@ async fn new_token(
             Ok(info)
         })
         .await?;
-    state.agents.forget();
+    state.agents.forget_everywhere(state);
     Ok(IssuedToken { token, info })
 }

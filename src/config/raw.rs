@@ -35,6 +35,18 @@ pub(super) struct RawConfig {
     /// How long tickets' contents are kept: the first rule that matches decides.
     #[serde(default)]
     pub(super) retention: Vec<switchboard_core::store::queries::privacy::RetentionRule>,
+    #[serde(default)]
+    pub(super) cluster: RawCluster,
+}
+
+/// `[cluster]`: several nodes on one PostgreSQL store.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCluster {
+    /// This node's name in logs and leases; made up at start when absent.
+    pub(super) node: Option<String>,
+    /// How long a poller's lease holds without renewal (default 10).
+    pub(super) lease_seconds: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -54,6 +66,10 @@ pub(super) struct RawStorage {
     pub(super) postgres_url: Option<Secret>,
     #[serde(default = "default_pg_connections")]
     pub(super) postgres_max_connections: usize,
+    /// Where attachments' bytes live: `disk` (default, under `data_dir`) or `store`
+    /// (in the database, for nodes that share no disk).
+    #[serde(default = "default_attachments")]
+    pub(super) attachments: String,
 }
 
 impl Default for RawStorage {
@@ -64,6 +80,7 @@ impl Default for RawStorage {
             sqlite_synchronous: default_synchronous(),
             postgres_url: None,
             postgres_max_connections: default_pg_connections(),
+            attachments: default_attachments(),
         }
     }
 }
@@ -79,6 +96,9 @@ fn default_synchronous() -> String {
 }
 fn default_pg_connections() -> usize {
     16
+}
+fn default_attachments() -> String {
+    "disk".into()
 }
 
 #[derive(Deserialize)]

@@ -148,6 +148,10 @@ struct Inner {
     poll_generation: u64,
     /// getUpdates calls currently waiting for updates.
     long_polls: usize,
+    /// The offset of every getUpdates call, in order.
+    offsets: Vec<i64>,
+    /// Waiting getUpdates calls ended by a newer one (409): two pollers on one bot.
+    terminated: usize,
     webhook: Option<Value>,
     chats: HashMap<i64, ChatState>,
     files: HashMap<String, StoredFile>,
@@ -335,6 +339,17 @@ impl FakeTelegram {
     /// confirmed and dropped).
     pub fn confirmed_offset(&self) -> i64 {
         self.shared.state.lock().confirmed_offset
+    }
+
+    /// The offset of every getUpdates call so far, in order.
+    pub fn offsets(&self) -> Vec<i64> {
+        self.shared.state.lock().offsets.clone()
+    }
+
+    /// How many waiting getUpdates calls a newer one ended with 409, as happens when
+    /// two pollers share a bot.
+    pub fn terminated(&self) -> usize {
+        self.shared.state.lock().terminated
     }
 
     /// callback_query_ids answered with answerCallbackQuery.
@@ -525,6 +540,7 @@ async fn get_updates(shared: &Shared, params: &Params) -> Outcome {
             inner.allowed_updates = allowed;
         }
         inner.confirm(offset);
+        inner.offsets.push(offset);
         inner.poll_generation += 1;
         inner.poll_generation
     };
@@ -537,6 +553,8 @@ async fn get_updates(shared: &Shared, params: &Params) -> Outcome {
         {
             let inner = shared.state.lock();
             if inner.poll_generation != generation {
+                drop(inner);
+                shared.state.lock().terminated += 1;
                 return Err(Refusal::new(409, TERMINATED));
             }
             if inner.webhook.is_some() {

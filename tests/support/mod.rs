@@ -76,8 +76,9 @@ pub async fn spawn_full(
             "backend = \"sqlite\"\ndata_dir = {:?}\nsqlite_synchronous = \"normal\"",
             dir.path().display().to_string()
         ),
+        // Files in the database: what several nodes on one PostgreSQL need.
         Backend::Postgres => format!(
-            "backend = \"postgres\"\ndata_dir = {:?}\npostgres_url = {:?}",
+            "backend = \"postgres\"\ndata_dir = {:?}\npostgres_url = {:?}\nattachments = \"store\"",
             dir.path().display().to_string(),
             switchboard_core::store::testing::fresh_postgres_url()
                 .await
@@ -95,6 +96,11 @@ listen = "127.0.0.1:0"
 
 [tickets]
 reopen_window_hours = 24
+
+# Short leases: on PostgreSQL a node sends once the nodes counted each other, about
+# a third of a lease after it starts.
+[cluster]
+lease_seconds = 1
 
 [outbox]
 backoff_base_seconds = 0.05
@@ -131,9 +137,18 @@ async fn start(
     callback: FakeCallback,
     listener: tokio::net::TcpListener,
 ) -> TestApp {
+    start_on(config_text, dir, callback, listener, ManualClock::new()).await
+}
+
+async fn start_on(
+    config_text: String,
+    dir: tempfile::TempDir,
+    callback: FakeCallback,
+    listener: tokio::net::TcpListener,
+    clock: ManualClock,
+) -> TestApp {
     let config =
         Config::parse(&config_text, "test.toml", |_| None).unwrap_or_else(|e| panic!("{e}"));
-    let clock = ManualClock::new();
     let app = App::build(config, Arc::new(clock.clone())).await.unwrap();
     let gateway = app.gateway.clone();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -399,6 +414,32 @@ impl TestApp {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// Another node on the same store, config and clock (its own data directory and
+    /// address): several gateways behind one load balancer.
+    pub async fn another_node(&self) -> TestApp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let callback = FakeCallback::start(SECRET).await;
+        let dir = tempfile::tempdir().unwrap();
+        let text = self
+            .config_text
+            .replace(self.callback.url(), callback.url())
+            .replace(
+                &format!("{:?}", self.dir.path().display().to_string()),
+                &format!("{:?}", dir.path().display().to_string()),
+            );
+        start_on(text, dir, callback, listener, self.clock.clone()).await
+    }
+
+    /// Stops the gateway as a crash would: its tasks end where they are, nothing is
+    /// given up or flushed (its leases run out by themselves).
+    pub fn crash(mut self) {
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+        // Kept, not dropped: a trigger dropped reads as a shutdown.
+        std::mem::forget(self.shutdown.take());
     }
 
     /// Stops the gateway the way SIGTERM does, and waits for it.

@@ -75,9 +75,9 @@ impl EmailConnector {
                 if let Some(salt) = self.context.load_state(SALT_KEY).await? {
                     return Ok(salt);
                 }
+                // Nodes starting at once agree on the first one stored.
                 let salt = format!("{:016x}", rand::random::<u64>());
-                self.context.save_state(SALT_KEY, &salt).await?;
-                Ok(salt)
+                self.context.keep_state(SALT_KEY, &salt).await
             })
             .await
             .map(String::as_str)
@@ -334,6 +334,10 @@ impl Connector for EmailConnector {
 
     async fn run(&self, shutdown: Shutdown) -> anyhow::Result<()> {
         poller::run(self, shutdown).await
+    }
+
+    fn polls(&self) -> bool {
+        true
     }
 
     async fn send(&self, outbound: &Outbound) -> Result<Receipt, SendError> {

@@ -276,6 +276,11 @@ impl Connector for TelegramConnector {
         }
     }
 
+    /// Long polling takes the bot's updates from one node; webhooks come to any.
+    fn polls(&self) -> bool {
+        self.config.mode == Mode::Polling
+    }
+
     async fn send(&self, outbound: &Outbound) -> Result<Receipt, SendError> {
         outbound::check(outbound)?;
         outbound::send(self, outbound).await

@@ -23,6 +23,8 @@ use tokio::sync::Notify;
 pub enum Push {
     /// A message with its number in the conversation, as a `message` frame.
     Message { seq: i64, frame: Arc<str> },
+    /// Another node logged message `seq` in the conversation: read the log.
+    Logged { seq: i64 },
     /// Any other frame (typing, status), of the moment.
     Frame(Arc<str>),
     /// The gateway is stopping: close so the widget reconnects elsewhere or later.

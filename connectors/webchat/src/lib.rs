@@ -34,9 +34,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use axum::Router;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use switchboard_core::bus::{Notice, Topic};
 use switchboard_core::connector::{ChannelContext, Connector, Outbound, Receipt, SendError};
 use switchboard_core::ratelimit::{Rate, RateLimits};
 use switchboard_core::shutdown::Shutdown;
+use tokio::sync::broadcast;
 
 pub use config::WebchatChannelConfig;
 
@@ -121,10 +123,42 @@ impl WebchatConnector {
     }
 }
 
+/// The next web chat notice from another node (`<channel> <seq> <conversation>`);
+/// never, on a store no other node shares.
+async fn logged_elsewhere(notices: &mut Option<broadcast::Receiver<Notice>>) -> String {
+    loop {
+        let Some(receiver) = notices else {
+            return std::future::pending().await;
+        };
+        match receiver.recv().await {
+            Ok(notice) if notice.topic == Topic::Chat => return notice.body,
+            // Lost notices are found by the sockets' own look at the log.
+            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+            Err(broadcast::error::RecvError::Closed) => *notices = None,
+        }
+    }
+}
+
 /// How often the gateway looks whether agents are still at work.
 const STATUS_EVERY: Duration = Duration::from_secs(10);
 
 impl WebchatConnector {
+    /// Tells this node's sockets in a conversation that another node logged a
+    /// message there.
+    fn remind(&self, logged: &str) {
+        let mut parts = logged.splitn(3, ' ');
+        let (Some(channel), Some(Ok(seq)), Some(conversation)) = (
+            parts.next(),
+            parts.next().map(str::parse::<i64>),
+            parts.next(),
+        ) else {
+            return;
+        };
+        if channel == self.context.channel().as_str() {
+            self.hub.push(conversation, &Push::Logged { seq }, None);
+        }
+    }
+
     /// Whether someone can answer now: agents at work, within the channel's hours.
     pub(crate) fn availability(&self) -> protocol::Availability {
         let now = self.context.now();
@@ -170,11 +204,16 @@ impl Connector for WebchatConnector {
         let mut online = self.availability();
         let mut tick = tokio::time::interval(STATUS_EVERY);
         let mut typing: std::collections::HashSet<i64> = Default::default();
+        let mut notices = self
+            .context
+            .store_is_shared()
+            .then(|| self.context.bus().subscribe());
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 () = shutdown.wait() => break,
                 _ = tick.tick() => self.announce_status(&mut online),
+                logged = logged_elsewhere(&mut notices) => self.remind(&logged),
                 update = updates.recv() => {
                     let update = match update {
                         Ok(update) => update,

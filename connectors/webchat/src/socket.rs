@@ -390,6 +390,8 @@ impl Connection {
                             Box::pin(self.catch_up()).await?;
                         }
                     }
+                    Push::Logged { seq } if seq > self.sent => Box::pin(self.catch_up()).await?,
+                    Push::Logged { .. } => {}
                     Push::Frame(frame) => self.send_raw(&frame).await?,
                     Push::Close => return Err(End::Restart),
                 },
@@ -398,8 +400,8 @@ impl Connection {
                         return Err(End::Closed);
                     }
                     self.socket.send(Message::Ping(Default::default())).await.map_err(|_| End::Closed)?;
-                    // Another node may have sent a reply into this conversation; until
-                    // nodes announce their commits to each other, look in the log.
+                    // Other nodes announce what they log here; a notice lost (their
+                    // node died after the commit, the bus reconnected) is found now.
                     if self.connector.context.store_is_shared() {
                         self.catch_up().await?;
                     }

@@ -59,6 +59,7 @@ const MIGRATIONS: &[(i64, Script)] = &[
             postgres: include_str!("schema/0017_audit_append_only.postgres.sql"),
         },
     ),
+    (18, Shared(include_str!("schema/0018_cluster.sql"))),
 ];
 
 /// An arbitrary constant: the advisory lock that keeps two PostgreSQL nodes starting

@@ -128,6 +128,8 @@ struct Backends {
     writer: Pool,
     /// SQLite: read-only work beside the writer. PostgreSQL: `None`, reads use `writer`.
     readers: Option<Pool>,
+    /// PostgreSQL: where it is, for connections of their own (listening for notices).
+    postgres_url: Option<String>,
 }
 
 /// How often a transaction that collided with another is tried again.
@@ -159,6 +161,7 @@ impl Store {
                     dialect: Dialect::Sqlite,
                     writer: Pool::new(1, connect(path.clone())),
                     readers: Some(Pool::new(4, connect(path))),
+                    postgres_url: None,
                 }
             }
             StoreLocation::Postgres {
@@ -166,6 +169,7 @@ impl Store {
                 max_connections,
             } => Backends {
                 dialect: Dialect::Postgres,
+                postgres_url: Some(url.clone()),
                 writer: Pool::new(
                     max_connections,
                     Box::new(move || {
@@ -196,6 +200,11 @@ impl Store {
 
     pub fn dialect(&self) -> Dialect {
         self.inner.dialect
+    }
+
+    /// The PostgreSQL URL, on PostgreSQL (it holds the password: never log it).
+    pub(crate) fn postgres_url(&self) -> Option<String> {
+        self.inner.postgres_url.clone()
     }
 
     /// Runs read-only work on a connection.

@@ -7,6 +7,7 @@ pub mod channel_state;
 pub mod contacts;
 pub mod conversation_log;
 pub mod events;
+pub mod leases;
 pub mod messages;
 pub mod outbox;
 pub mod privacy;
