@@ -2,7 +2,8 @@
 //! across the nodes, taken over when its node dies or stops; a node that lost its
 //! lease cannot move the poller's cursor; values made once per channel agree; what
 //! one node commits reaches the live feed, web chat sockets and token checks of the
-//! others at once; files stored through one node are read through another.
+//! others at once; files stored through one node are read through another; a
+//! channel's rate limit holds for all the nodes together.
 
 #[allow(dead_code)] // each test binary uses a different part of the fakes
 mod fakes;
@@ -388,4 +389,94 @@ async fn a_file_stored_through_one_node_is_read_through_another() {
     }
     first.stop().await;
     second.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "needs PostgreSQL: run under scripts/with-postgres"
+)]
+async fn three_nodes_together_keep_a_channels_rate_limit() {
+    // 5 a second with bursts of 5: in any second at most 5 + 5 replies leave, from
+    // however many nodes.
+    const RATE: usize = 5;
+    const REPLIES: usize = 30;
+    let limited = "rate_limit = { channel = { count = 5, per_seconds = 1 } }";
+    let first = support::spawn_with(Backend::Postgres, limited).await;
+    let second = first.another_node().await;
+    let third = first.another_node().await;
+    let nodes = [&first, &second, &third];
+    // Until each node counts the three of them.
+    for _ in 0..300 {
+        let mut counted = 0;
+        for node in nodes {
+            let body: Value = node
+                .http
+                .get(format!("{}/readyz", node.url))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            counted += usize::from(body["cluster"]["nodes"].as_array().unwrap().len() == 3);
+        }
+        if counted == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let mut references = Vec::new();
+    for i in 0..REPLIES {
+        let (_, pushed) = first
+            .push(&message(&format!("r{i}"), &format!("customer{i}"), "hello"))
+            .await;
+        references.push(pushed["ticket_reference"].as_str().unwrap().to_owned());
+    }
+    for (i, reference) in references.iter().enumerate() {
+        nodes[i % 3].reply(reference, "on our way").await;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut times = loop {
+        let times: Vec<u64> = nodes
+            .iter()
+            .flat_map(|node| node.callback.delivered())
+            .map(|d| d["received_at_ms"].as_u64().unwrap())
+            .collect();
+        if times.len() >= REPLIES {
+            break times;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} of {REPLIES} replies sent",
+            times.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    times.sort();
+    let busiest = times
+        .iter()
+        .map(|&start| {
+            times
+                .iter()
+                .filter(|&&t| t >= start && t < start + 1000)
+                .count()
+        })
+        .max()
+        .unwrap();
+    let spread = times[times.len() - 1] - times[0];
+    println!(
+        "{REPLIES} replies from three nodes over {spread} ms, at most {busiest} in one second"
+    );
+    assert!(busiest <= 2 * RATE, "{busiest} replies in one second");
+    // Each node alone may send 5 a second: three unaware of each other would have sent
+    // all 30 in well under two seconds.
+    assert!(
+        spread >= ((REPLIES - 2 * RATE) / RATE) as u64 * 1000,
+        "30 replies in {spread} ms: faster than the limit"
+    );
+    for node in [first, second, third] {
+        node.stop().await;
+    }
 }

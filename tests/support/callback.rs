@@ -157,6 +157,11 @@ async fn receive(
     let (status, retry_after) = inner.script.pop_front().unwrap_or((200, None));
     let mut request: Value = serde_json::from_slice(&body).unwrap();
     request["answered"] = status.into();
+    request["received_at_ms"] = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64)
+        .into();
     request["message_id_header"] = headers
         .get("x-switchboard-message-id")
         .and_then(|v| v.to_str().ok())
