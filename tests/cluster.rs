@@ -1,5 +1,5 @@
 //! Several gateway nodes on one PostgreSQL store, in one process: one poller per bot
-//! across the nodes, taken over when its node dies or stops; a node that lost its
+//! and per mailbox across the nodes, taken over when its node dies or stops; a node that lost its
 //! lease cannot move the poller's cursor; values made once per channel agree; what
 //! one node commits reaches the live feed, web chat sockets and token checks of the
 //! others at once; files stored through one node are read through another; a
@@ -479,4 +479,90 @@ async fn three_nodes_together_keep_a_channels_rate_limit() {
     for node in [first, second, third] {
         node.stop().await;
     }
+}
+
+/// The email channel's IMAP cursor, `UIDVALIDITY:last UID`.
+async fn imap_cursor(app: &TestApp) -> Option<String> {
+    app.gateway
+        .store()
+        .read(|c| switchboard_core::store::queries::channel_state::get(c, "email", "imap_cursor"))
+        .await
+        .unwrap()
+}
+
+fn mail(n: usize) -> String {
+    format!(
+        "From: Customer {n} <customer{n}@example.com>\nTo: support@example.test\nSubject: question {n}\nDate: Sun, 22 Nov 2026 10:00:00 +0000\nMessage-ID: <q{n}@example.com>\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\nWhere is my deposit {n}?\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(all(postgres_tests, mail_tests)),
+    ignore = "needs PostgreSQL and the mail servers: run under scripts/with-postgres scripts/with-mail"
+)]
+async fn one_node_reads_a_mailbox_and_another_takes_over() {
+    let server = support::mail::MailServer::from_env();
+    let user = server.fresh_user("nodes");
+    for n in 0..10 {
+        server.deliver(&user, mail(n).as_bytes());
+    }
+    let first = support::spawn_with(Backend::Postgres, &server.channel_config(&user, "all")).await;
+    let second = first.another_node().await;
+    wait_for_messages(&first, 10).await;
+    for n in 10..20 {
+        server.deliver(&user, mail(n).as_bytes());
+    }
+    wait_for_messages(&first, 20).await;
+    let body: Value = first
+        .http
+        .get(format!("{}/readyz", first.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let holder = body["cluster"]["pollers"]["poller:email"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let before = imap_cursor(&first).await;
+
+    let (dead, alive) = if holder == first.gateway.node() {
+        (first, second)
+    } else {
+        (second, first)
+    };
+    dead.crash();
+    alive.clock.advance(Duration::from_secs(3));
+    for n in 20..30 {
+        server.deliver(&user, mail(n).as_bytes());
+    }
+    wait_for_messages(&alive, 30).await;
+    assert_eq!(distinct_messages(&alive).await, (30, 30), "each mail once");
+    let body: Value = alive
+        .http
+        .get(format!("{}/readyz", alive.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        body["cluster"]["pollers"]["poller:email"],
+        alive.gateway.node()
+    );
+    // The cursor moved on from where the dead node left it, never back.
+    let last = |value: Option<String>| -> u32 {
+        value.unwrap().rsplit_once(':').unwrap().1.parse().unwrap()
+    };
+    let after = imap_cursor(&alive).await;
+    assert!(
+        last(after.clone()) >= last(before.clone()),
+        "{before:?} then {after:?}"
+    );
+    assert_eq!(last(after), 30);
+    alive.stop().await;
 }
