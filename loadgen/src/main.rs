@@ -28,6 +28,7 @@
 
 mod chat;
 mod drive;
+mod replies;
 mod report;
 mod shape;
 mod verify;
@@ -112,6 +113,10 @@ enum Command {
     /// socket), then active chats with agents replying (throughput, ack and reply
     /// latency), then checks that nothing was lost or doubled.
     Chat(chat::ChatArgs),
+    /// Measures replies out instead: queues agents' replies through the API and is
+    /// itself the api channel's provider, answering at once; times each reply from
+    /// its 202 to its arrival and checks that each arrived once.
+    Replies(replies::RepliesArgs),
 }
 
 fn parse_duration(value: &str) -> Result<Duration, String> {
@@ -237,8 +242,10 @@ async fn main() -> anyhow::Result<ExitCode> {
         .map_err(|_| anyhow::anyhow!("cannot install the TLS crypto provider"))?;
     let args = Args::parse();
     let command = command_line(std::env::args());
-    if let Some(Command::Chat(chat)) = args.command {
-        return chat::run(chat, command).await;
+    match args.command {
+        Some(Command::Chat(chat)) => return chat::run(chat, command).await,
+        Some(Command::Replies(replies)) => return replies::run(replies, command).await,
+        None => {}
     }
     let secret = args.secret.context("--secret is required")?;
     if let Some(url) = args
