@@ -215,11 +215,22 @@ impl Dispatcher {
         }
         let cost = channel.connector.send_cost(&outbound);
         let group = channel.connector.is_group(&outbound);
-        if let Err(wait) = channel
-            .limiter
-            .check(&outbound.thread.conversation, group, cost)
-        {
-            return Attempt::Throttled(wait);
+        // A short wait for the limit (a busy channel's next token) is waited out here,
+        // holding the claim: putting the entry back and claiming it again would cost
+        // two store writes a try. A long one (a few a minute to one recipient) frees
+        // the slot.
+        let hold_until = Instant::now() + max_hold(self.gateway.config().dispatch.lease);
+        loop {
+            match channel
+                .limiter
+                .check(&outbound.thread.conversation, group, cost)
+            {
+                Ok(()) => break,
+                Err(wait) if Instant::now() + wait <= hold_until => {
+                    tokio::time::sleep(wait).await;
+                }
+                Err(wait) => return Attempt::Throttled(wait),
+            }
         }
         let started = Instant::now();
         let timeout = self.gateway.config().dispatch.send_timeout;
@@ -379,6 +390,12 @@ enum Attempt {
     Sent(Receipt),
     Throttled(Duration),
     Failed(SendError),
+}
+
+/// The longest a send waits for its rate limit while holding its claim: well within
+/// the claim's lease, and short enough not to hold a shutdown up.
+fn max_hold(lease: Duration) -> Duration {
+    (lease / 4).min(Duration::from_secs(1))
 }
 
 /// The wait before retry number `attempt`: base × 2^(attempt-1), capped, with full
