@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use support::{ADMIN_TOKEN, AGENT_TOKEN, Backend, message, spawn};
+use support::{ADMIN_TOKEN, AGENT_TOKEN, Backend, event_ids, message, read_feed_until, spawn};
 
 async fn tokens_and_roles_are_enforced(backend: Backend) {
     let app = spawn(backend).await;
@@ -472,29 +472,6 @@ async fn live_feed_streams_events(backend: Backend) {
         .await;
     assert_eq!(status, 404);
     app.stop().await;
-}
-
-/// Reads the feed until `until` appears in it (or fails after 5 s).
-async fn read_feed_until(feed: &mut reqwest::Response, until: &str) -> String {
-    let mut text = String::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while !text.contains(until) {
-        let chunk = tokio::time::timeout_at(deadline, feed.chunk())
-            .await
-            .unwrap_or_else(|_| panic!("{until:?} in time; got {text}"))
-            .unwrap()
-            .unwrap();
-        text.push_str(&String::from_utf8_lossy(&chunk));
-    }
-    text
-}
-
-/// The `id:` lines of an event stream, in order.
-fn event_ids(text: &str) -> Vec<i64> {
-    text.lines()
-        .filter_map(|line| line.strip_prefix("id:"))
-        .map(|id| id.trim().parse().unwrap())
-        .collect()
 }
 
 async fn live_feed_resumes_after_the_last_event_id(backend: Backend) {

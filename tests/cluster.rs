@@ -11,43 +11,19 @@ mod support;
 
 use std::time::Duration;
 
-use fakes::telegram::FakeTelegram;
+use fakes::telegram::{FakeTelegram, private_message};
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 use support::chat::{Chat, ws_url};
-use support::{ADMIN_TOKEN, AGENT_TOKEN, Backend, TestApp, message};
+use support::{ADMIN_TOKEN, AGENT_TOKEN, Backend, TestApp, event_ids, message, read_feed_until};
 use switchboard_core::model::ChannelId;
 use switchboard_core::store::queries::leases;
 
 const TOKEN: &str = "7000000001:cluster";
 
-fn telegram(fake: &FakeTelegram) -> String {
-    format!(
-        "[channels.telegram]\nkind = \"telegram\"\ntoken = \"{TOKEN}\"\nmode = \"polling\"\npoll_timeout_seconds = 1\napi_url = \"{}\"\n",
-        fake.api_url()
-    )
-}
-
-fn update(n: i64) -> Value {
-    let chat = 50_000 + n;
-    json!({"update_id": n, "message": {
-        "message_id": 1, "date": 1_763_800_000, "text": format!("question {n}"),
-        "chat": {"id": chat, "type": "private", "first_name": "C"},
-        "from": {"id": chat, "is_bot": false, "first_name": "C"}}})
-}
-
 /// The node that runs the bot's poller, as `/readyz` says.
 async fn poller_node(app: &TestApp) -> Option<String> {
-    let body: Value = app
-        .http
-        .get(format!("{}/readyz", app.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    body["cluster"]["pollers"]["poller:telegram"]
+    app.cluster().await["pollers"]["poller:telegram"]
         .as_str()
         .map(str::to_owned)
 }
@@ -97,7 +73,7 @@ async fn distinct_messages(app: &TestApp) -> (i64, i64) {
 )]
 async fn one_node_polls_a_bot_and_another_takes_over() {
     let fake = FakeTelegram::start(TOKEN).await;
-    let first = support::spawn_with(Backend::Postgres, &telegram(&fake)).await;
+    let first = support::spawn_with(Backend::Postgres, &fake.polling_channel()).await;
     let second = first.another_node().await;
     let holder = wait_for_poller(&first, None).await;
     assert!(
@@ -105,7 +81,7 @@ async fn one_node_polls_a_bot_and_another_takes_over() {
         "{holder}"
     );
     for n in 1..=20 {
-        fake.push_update(update(n));
+        fake.push_update(private_message(n, 50_000 + n, &format!("question {n}")));
     }
     wait_for_messages(&first, 20).await;
     // Both nodes run; a second poller would have ended the first's long polls.
@@ -126,7 +102,7 @@ async fn one_node_polls_a_bot_and_another_takes_over() {
     assert_eq!(taken, alive.gateway.node());
     println!("takeover after the lease ran out: {:?}", started.elapsed());
     for n in 21..=40 {
-        fake.push_update(update(n));
+        fake.push_update(private_message(n, 50_000 + n, &format!("question {n}")));
     }
     wait_for_messages(&alive, 40).await;
 
@@ -145,7 +121,7 @@ async fn one_node_polls_a_bot_and_another_takes_over() {
         third.gateway.node()
     );
     for n in 41..=60 {
-        fake.push_update(update(n));
+        fake.push_update(private_message(n, 50_000 + n, &format!("question {n}")));
     }
     wait_for_messages(&third, 60).await;
     assert_eq!(
@@ -218,27 +194,6 @@ kind = "webchat"
 secret = "chat-secret-0123"
 allowed_origins = ["https://shop.example"]
 "#;
-
-async fn read_feed_until(feed: &mut reqwest::Response, until: &str) -> String {
-    let mut text = String::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while !text.contains(until) {
-        let chunk = tokio::time::timeout_at(deadline, feed.chunk())
-            .await
-            .unwrap_or_else(|_| panic!("{until:?} in time; got {text}"))
-            .unwrap()
-            .unwrap();
-        text.push_str(&String::from_utf8_lossy(&chunk));
-    }
-    text
-}
-
-fn event_ids(text: &str) -> Vec<i64> {
-    text.lines()
-        .filter_map(|line| line.strip_prefix("id:"))
-        .map(|id| id.trim().parse().unwrap())
-        .collect()
-}
 
 async fn feed(app: &TestApp, query: &str) -> reqwest::Response {
     app.http
@@ -410,16 +365,7 @@ async fn three_nodes_together_keep_a_channels_rate_limit() {
     for _ in 0..300 {
         let mut counted = 0;
         for node in nodes {
-            let body: Value = node
-                .http
-                .get(format!("{}/readyz", node.url))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            counted += usize::from(body["cluster"]["nodes"].as_array().unwrap().len() == 3);
+            counted += usize::from(node.cluster().await["nodes"].as_array().unwrap().len() == 3);
         }
         if counted == 3 {
             break;
@@ -514,16 +460,7 @@ async fn one_node_reads_a_mailbox_and_another_takes_over() {
         server.deliver(&user, mail(n).as_bytes());
     }
     wait_for_messages(&first, 20).await;
-    let body: Value = first
-        .http
-        .get(format!("{}/readyz", first.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let holder = body["cluster"]["pollers"]["poller:email"]
+    let holder = first.cluster().await["pollers"]["poller:email"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -541,17 +478,8 @@ async fn one_node_reads_a_mailbox_and_another_takes_over() {
     }
     wait_for_messages(&alive, 30).await;
     assert_eq!(distinct_messages(&alive).await, (30, 30), "each mail once");
-    let body: Value = alive
-        .http
-        .get(format!("{}/readyz", alive.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
     assert_eq!(
-        body["cluster"]["pollers"]["poller:email"],
+        alive.cluster().await["pollers"]["poller:email"],
         alive.gateway.node()
     );
     // The cursor moved on from where the dead node left it, never back.

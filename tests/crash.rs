@@ -14,14 +14,14 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use fakes::telegram::FakeTelegram;
+use fakes::telegram::{FakeTelegram, private_message};
 use fakes::twilio;
 use fakes::whatsapp::{PHONE_NUMBER_ID, envelope, meta_json, signature};
 use serde_json::{Value, json};
 use support::chat::{Chat, ws_url};
 use support::mail::MailServer;
 use support::process::GatewayProcess;
-use support::{ADMIN_TOKEN, Backend, FakeCallback, SECRET, free_port, message, sign};
+use support::{ADMIN_TOKEN, Backend, FakeCallback, SECRET, cluster_of, free_port, message, sign};
 use switchboard_core::store::{Store, StoreLocation, Synchronous};
 
 /// Writes a config for `backend`; returns its path and where its store lives.
@@ -97,9 +97,7 @@ async fn start(config: &std::path::Path) -> GatewayProcess {
     let text = std::fs::read_to_string(config).unwrap();
     let listen = text.lines().find(|l| l.starts_with("listen")).unwrap();
     let address = listen.split('"').nth(1).unwrap();
-    let mut command = GatewayProcess::command(config);
-    command.env("RUST_LOG", "warn").stdout(Stdio::null());
-    GatewayProcess::start(command, address).await
+    start_node(&(config.to_owned(), address.to_owned())).await
 }
 
 /// Sends a webhook; the answer's body when the gateway acknowledged it with 200.
@@ -563,19 +561,12 @@ async fn polled_telegram_updates_survive_sigkill(backend: Backend) {
     const UPDATES: i64 = 3000;
     let (dir, callback) = setup().await;
     let fake = FakeTelegram::start("7000000001:crash").await;
-    let extra = format!(
-        "[channels.telegram]\nkind = \"telegram\"\ntoken = \"7000000001:crash\"\nmode = \"polling\"\npoll_timeout_seconds = 1\napi_url = \"{}\"\n",
-        fake.api_url()
-    );
+    let extra = fake.polling_channel();
     let (config, location) = write_config(dir.path(), backend, callback.url(), &extra).await;
     for n in 1..=UPDATES {
         // Each update a new customer: a contact and a ticket each, so the work takes
         // long enough to be cut in the middle.
-        let chat = 10_000 + n;
-        fake.push_update(json!({"update_id": n, "message": {
-            "message_id": 1, "date": 1_763_800_000, "text": format!("question {n}"),
-            "chat": {"id": chat, "type": "private", "first_name": "C"},
-            "from": {"id": chat, "is_bot": false, "first_name": "C"}}}));
+        fake.push_update(private_message(n, 10_000 + n, &format!("question {n}")));
     }
     let gateway = start(&config).await;
     let store = Store::open(location).await.unwrap();
@@ -923,29 +914,9 @@ async fn start_node(config: &(std::path::PathBuf, String)) -> GatewayProcess {
 
 /// The node that runs the Telegram poller, as a node's `/readyz` says.
 async fn poller_of(http: &reqwest::Client, url: &str) -> Option<String> {
-    let body: Value = http
-        .get(format!("{url}/readyz"))
-        .send()
-        .await
-        .ok()?
-        .json()
-        .await
-        .ok()?;
-    body["cluster"]["pollers"]["poller:telegram"]
+    cluster_of(http, url).await["pollers"]["poller:telegram"]
         .as_str()
         .map(str::to_owned)
-}
-
-async fn node_name(http: &reqwest::Client, url: &str) -> String {
-    let body: Value = http
-        .get(format!("{url}/readyz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    body["cluster"]["node"].as_str().unwrap().to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -959,19 +930,12 @@ async fn three_nodes_one_killed_under_load() {
     const RACES: usize = 30;
     let (dir, callback) = setup().await;
     let fake = FakeTelegram::start("7000000001:nodes").await;
-    let extra = format!(
-        "[channels.telegram]\nkind = \"telegram\"\ntoken = \"7000000001:nodes\"\nmode = \"polling\"\npoll_timeout_seconds = 1\napi_url = \"{}\"\n",
-        fake.api_url()
-    );
+    let extra = fake.polling_channel();
     let (config, location) =
         write_config(dir.path(), Backend::Postgres, callback.url(), &extra).await;
     let configs = node_configs(&config, NODES);
     for n in 1..=UPDATES {
-        let chat = 20_000 + n;
-        fake.push_update(json!({"update_id": n, "message": {
-            "message_id": 1, "date": 1_763_800_000, "text": format!("question {n}"),
-            "chat": {"id": chat, "type": "private", "first_name": "C"},
-            "from": {"id": chat, "is_bot": false, "first_name": "C"}}}));
+        fake.push_update(private_message(n, 20_000 + n, &format!("question {n}")));
     }
     let mut nodes = Vec::new();
     for config in &configs {
@@ -1086,7 +1050,7 @@ async fn three_nodes_one_killed_under_load() {
         .expect("a node polls the bot");
     let mut dead = None;
     for (i, url) in urls.iter().enumerate() {
-        if node_name(&http, url).await == holder {
+        if cluster_of(&http, url).await["node"] == holder.as_str() {
             dead = Some(i);
         }
     }

@@ -57,8 +57,9 @@ impl BlobStore {
         }
     }
 
-    fn path_of(dir: &Path, sha256: &str) -> Option<PathBuf> {
-        is_digest(sha256).then(|| dir.join(&sha256[..2]).join(sha256))
+    /// Where a file lives under `dir`; `sha256` is a checked digest.
+    fn path_of(dir: &Path, sha256: &str) -> PathBuf {
+        dir.join(&sha256[..2]).join(sha256)
     }
 
     /// Stores `bytes`; returns their SHA-256 in lowercase hex.
@@ -95,7 +96,7 @@ impl BlobStore {
         }
         match &self.place {
             Place::Disk(dir) => {
-                let path = Self::path_of(dir, sha256).ok_or_else(not_a_digest)?;
+                let path = Self::path_of(dir, sha256);
                 tokio::fs::read(path).await.map(bytes::Bytes::from)
             }
             Place::Store(store) => {
@@ -119,7 +120,7 @@ impl BlobStore {
         }
         match &self.place {
             Place::Disk(dir) => {
-                let path = Self::path_of(dir, sha256).ok_or_else(not_a_digest)?;
+                let path = Self::path_of(dir, sha256);
                 match tokio::fs::remove_file(path).await {
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
                     other => other,
@@ -139,7 +140,7 @@ impl BlobStore {
 
 fn put_file(dir: &Path, bytes: &[u8]) -> std::io::Result<String> {
     let sha256 = hex::encode(Sha256::digest(bytes));
-    let path = BlobStore::path_of(dir, &sha256).expect("a digest is valid hex");
+    let path = BlobStore::path_of(dir, &sha256);
     if path.exists() {
         return Ok(sha256);
     }

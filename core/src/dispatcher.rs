@@ -70,17 +70,13 @@ struct Channel {
 pub struct Dispatcher {
     gateway: Gateway,
     channels: HashMap<String, Channel>,
-    /// Unique per process, so claims from different nodes never match.
-    node: String,
 }
 
 impl Dispatcher {
     pub fn new(gateway: Gateway) -> Self {
-        let node = format!("{:016x}", rand::rng().random::<u64>());
         Dispatcher {
             gateway,
             channels: HashMap::new(),
-            node,
         }
     }
 
@@ -168,7 +164,12 @@ impl Dispatcher {
     }
 
     async fn claim(&self, limit: usize) -> Result<Vec<outbox::OutboxEntry>, StoreError> {
-        let claim = format!("{}-{:016x}", self.node, rand::rng().random::<u64>());
+        // The node's name, and a part of each claim's own: claims never match.
+        let claim = format!(
+            "{}-{:016x}",
+            self.gateway.node(),
+            rand::rng().random::<u64>()
+        );
         let now = self.gateway.now().0;
         let lease = self.gateway.config().dispatch.lease.as_millis() as i64;
         self.gateway

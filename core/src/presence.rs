@@ -129,6 +129,12 @@ impl Presence {
     /// Records that an agent is at work (any authenticated request).
     pub fn agent_seen(&self, now: i64) {
         self.inner.last_seen.fetch_max(now, Ordering::Relaxed);
+        self.announce_seen(now);
+    }
+
+    /// Tells the other nodes that an agent is at work, at most every
+    /// [`SEEN_EVERY_MS`].
+    fn announce_seen(&self, now: i64) {
         if self.bus.is_shared() {
             let last = self.inner.seen_announced.load(Ordering::Relaxed);
             if now.saturating_sub(last) >= SEEN_EVERY_MS
@@ -235,7 +241,8 @@ impl Presence {
         state: Activity,
         now: i64,
     ) {
-        self.agent_seen(now);
+        // `record` counts the agent as at work, here as on the other nodes.
+        self.announce_seen(now);
         if self.bus.is_shared() {
             self.announce(&Remote::Agent {
                 ticket_id,

@@ -211,6 +211,14 @@ impl FakeTelegram {
         FakeTelegram { url, shared }
     }
 
+    /// A `[channels.telegram]` that long-polls this fake for its bot.
+    pub fn polling_channel(&self) -> String {
+        format!(
+            "[channels.telegram]\nkind = \"telegram\"\ntoken = \"{}\"\nmode = \"polling\"\npoll_timeout_seconds = 1\napi_url = \"{}\"\n",
+            self.shared.token, self.url
+        )
+    }
+
     /// The base URL for teloxide's set_api_url or the channel's api_url.
     pub fn api_url(&self) -> String {
         self.url.clone()
@@ -518,6 +526,15 @@ fn download(shared: &Shared, token: &str, path: &str) -> Response {
             .into_response(),
         None => Refusal::new(404, "Not Found").into_response(),
     }
+}
+
+/// An update with the first message of a private chat: chat `chat`, written by the
+/// user of the same id.
+pub fn private_message(update_id: i64, chat: i64, text: &str) -> Value {
+    json!({"update_id": update_id, "message": {
+        "message_id": 1, "date": 1_763_800_000, "text": text,
+        "chat": {"id": chat, "type": "private", "first_name": "C"},
+        "from": {"id": chat, "is_bot": false, "first_name": "C"}}})
 }
 
 /// getUpdates: confirms below `offset`, then answers at once when something is

@@ -167,6 +167,44 @@ async fn start_on(
     }
 }
 
+/// Reads a live feed (Server-Sent Events) until `until` appears in it (or fails after
+/// 5 s); what it read.
+pub async fn read_feed_until(feed: &mut reqwest::Response, until: &str) -> String {
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !text.contains(until) {
+        let chunk = tokio::time::timeout_at(deadline, feed.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("{until:?} in time; got {text}"))
+            .unwrap()
+            .unwrap();
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    text
+}
+
+/// The `id:` lines of an event stream, in order.
+pub fn event_ids(text: &str) -> Vec<i64> {
+    text.lines()
+        .filter_map(|line| line.strip_prefix("id:"))
+        .map(|id| id.trim().parse().unwrap())
+        .collect()
+}
+
+/// What a gateway's `/readyz` says of the cluster: this node, the nodes alive, and
+/// the node running each poller.
+pub async fn cluster_of(http: &reqwest::Client, url: &str) -> Value {
+    let body: Value = http
+        .get(format!("{url}/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["cluster"].clone()
+}
+
 /// A port nothing listens on now (for a gateway process, or a provider that is down).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -430,6 +468,11 @@ impl TestApp {
                 &format!("{:?}", dir.path().display().to_string()),
             );
         start_on(text, dir, callback, listener, self.clock.clone()).await
+    }
+
+    /// What this node's `/readyz` says of the cluster ([`cluster_of`]).
+    pub async fn cluster(&self) -> Value {
+        cluster_of(&self.http, &self.url).await
     }
 
     /// Stops the gateway as a crash would: its tasks end where they are, nothing is

@@ -143,8 +143,16 @@ async fn logged_elsewhere(notices: &mut Option<broadcast::Receiver<Notice>>) -> 
 const STATUS_EVERY: Duration = Duration::from_secs(10);
 
 impl WebchatConnector {
+    /// Tells the other nodes that message `seq` is logged in `conversation`.
+    pub(crate) fn announce_logged(&self, conversation: &str, seq: i64) {
+        let channel = self.context.channel().as_str();
+        self.context
+            .bus()
+            .announce(Topic::Chat, &format!("{channel} {seq} {conversation}"));
+    }
+
     /// Tells this node's sockets in a conversation that another node logged a
-    /// message there.
+    /// message there (a notice of [`WebchatConnector::announce_logged`]).
     fn remind(&self, logged: &str) {
         let mut parts = logged.splitn(3, ' ');
         let (Some(channel), Some(Ok(seq)), Some(conversation)) = (

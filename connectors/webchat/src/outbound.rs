@@ -3,7 +3,6 @@
 //! conversation's live sockets. A customer who is away gets it when the widget
 //! reconnects, from the log.
 
-use switchboard_core::bus::Topic;
 use switchboard_core::connector::{Outbound, Receipt, SendError};
 use switchboard_core::model::Direction;
 use switchboard_core::store::queries::conversation_log::Entry;
@@ -80,11 +79,7 @@ impl WebchatConnector {
     /// Pushes a logged message to the conversation's sockets (but `except`), and
     /// tells the other nodes, whose sockets in the conversation read it from the log.
     pub(crate) fn publish(&self, conversation: &str, entry: &Entry, except: Option<u64>) {
-        let channel = self.context.channel().as_str();
-        self.context.bus().announce(
-            Topic::Chat,
-            &format!("{channel} {} {conversation}", entry.seq),
-        );
+        self.announce_logged(conversation, entry.seq);
         let frame = ServerFrame::Message(self.view(conversation, entry)).to_json();
         self.hub.push(
             conversation,

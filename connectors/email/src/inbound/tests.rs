@@ -886,11 +886,7 @@ fn attachment_names_are_decoded_and_made_safe() {
         "--b--\r\n",
     );
     let mail = parse(raw.as_bytes()).unwrap();
-    let files: Vec<_> = mail
-        .attachments
-        .iter()
-        .map(|a| (a.filename.as_str(), a.content_type.as_str()))
-        .collect();
+    let files = names_and_types(&mail);
     assert_eq!(
         files,
         [
@@ -1140,11 +1136,7 @@ fn a_content_type_that_is_no_media_type_keeps_the_file_as_binary() {
         "--b--\r\n",
     );
     let mail = parse(raw.as_bytes()).unwrap();
-    let files: Vec<_> = mail
-        .attachments
-        .iter()
-        .map(|a| (a.filename.as_str(), a.content_type.as_str()))
-        .collect();
+    let files = names_and_types(&mail);
     assert_eq!(
         files,
         [
@@ -1220,4 +1212,12 @@ fn the_sender_is_the_sender_field_else_the_return_path() {
     assert_eq!(mail.sender.unwrap().email, "bounces+ana@example.com");
     assert_eq!(with_headers("Return-Path: <>").sender, None);
     assert_eq!(with_headers("").sender, None);
+}
+
+/// Each attachment's file name and media type, in order.
+fn names_and_types(mail: &ParsedMail) -> Vec<(&str, &str)> {
+    mail.attachments
+        .iter()
+        .map(|a| (a.filename.as_str(), a.content_type.as_str()))
+        .collect()
 }
