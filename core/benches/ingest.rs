@@ -2,9 +2,12 @@
 //! webhook handlers do, and wait for each commit. Shows what the store and threading
 //! cost by themselves.
 //!
-//!   cargo bench -p switchboard-core --bench ingest [-- MESSAGES CONCURRENCY]
+//!   cargo bench -p switchboard-core --bench ingest [-- MESSAGES CONCURRENCY [TICKETS STORED]]
 //!
-//! With SWITCHBOARD_TEST_POSTGRES_URL set (scripts/with-postgres), PostgreSQL too.
+//! With TICKETS and STORED, each store first holds that many tickets and messages
+//! (filled as for the ticket queries benchmark), so the rate is that of a store
+//! in use. With SWITCHBOARD_TEST_POSTGRES_URL set (scripts/with-postgres), PostgreSQL
+//! too.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,6 +18,11 @@ use switchboard_core::gateway::{Gateway, GatewayConfig};
 use switchboard_core::store::{Store, StoreLocation, Synchronous, testing};
 use switchboard_core::{ChannelId, Identity, SystemClock};
 
+// The word lists are the ticket queries benchmark's.
+#[allow(dead_code)]
+#[path = "support/fill.rs"]
+mod fill;
+
 #[tokio::main]
 async fn main() {
     let args: Vec<usize> = std::env::args()
@@ -23,6 +31,10 @@ async fn main() {
         .collect();
     let messages = args.first().copied().unwrap_or(50_000);
     let concurrency = args.get(1).copied().unwrap_or(64);
+    let stored = Stored {
+        tickets: args.get(2).copied().unwrap_or(0),
+        messages: args.get(3).copied().unwrap_or(0),
+    };
     let dir = tempfile::tempdir().unwrap();
     for synchronous in [Synchronous::Normal, Synchronous::Full] {
         let path = dir.path().join(format!("{synchronous:?}.db"));
@@ -33,6 +45,7 @@ async fn main() {
             &format!("sqlite (synchronous={synchronous:?})"),
             store,
             1,
+            &stored,
             messages,
             concurrency,
             dir.path(),
@@ -41,7 +54,16 @@ async fn main() {
     }
     if std::env::var_os(testing::POSTGRES_URL_VAR).is_some() {
         let store = testing::postgres().await.unwrap();
-        run("postgres", store, 4, messages, concurrency, dir.path()).await;
+        run(
+            "postgres",
+            store,
+            4,
+            &stored,
+            messages,
+            concurrency,
+            dir.path(),
+        )
+        .await;
     } else {
         println!(
             "postgres: skipped ({} is not set)",
@@ -50,14 +72,24 @@ async fn main() {
     }
 }
 
+/// What a store holds before the run.
+struct Stored {
+    tickets: usize,
+    messages: usize,
+}
+
 async fn run(
     label: &str,
     store: Store,
     writers: usize,
+    stored: &Stored,
     messages: usize,
     concurrency: usize,
     dir: &std::path::Path,
 ) {
+    if stored.messages > 0 {
+        fill::fill(&store, stored.tickets.max(1), stored.messages).await;
+    }
     let config = GatewayConfig {
         ingest_writers: writers,
         ..GatewayConfig::default()
@@ -87,7 +119,8 @@ async fn run(
                         display_name: Some(format!("Customer {customer}")),
                         reachable: false,
                     },
-                    conversation: format!("conv-{customer}"),
+                    // Not the filled conversations' names: these are new.
+                    conversation: format!("chat-{customer}"),
                     thread: ThreadHint::default(),
                     subject: None,
                     text: format!("message {n}: my withdrawal is stuck"),
@@ -109,7 +142,8 @@ async fn run(
     }
     let seconds = started.elapsed().as_secs_f64();
     println!(
-        "{label}: {messages} messages, {concurrency} concurrent: {:.0} messages/s",
+        "{label}: {messages} messages, {concurrency} concurrent, into {} stored: {:.0} messages/s",
+        stored.messages,
         messages as f64 / seconds
     );
 }

@@ -1,138 +1,33 @@
 //! The inbox's queries at scale: the ticket list (first page, filtered, a deep cursor
-//! page) and full-text search, over a store filled straight through SQL (not the
-//! ingest path, which would take an hour at this size) with support-like text.
+//! page), full-text search, a ticket with its messages and a contact, over a store
+//! filled straight through SQL (not the ingest path, which would take an hour at this
+//! size) with support-like text.
 //!
 //!   cargo bench -p switchboard-core --bench ticket_queries [-- TICKETS MESSAGES]
 //!
 //! Defaults: 250,000 tickets and 1,000,000 messages. With SWITCHBOARD_TEST_POSTGRES_URL
 //! set (scripts/with-postgres), PostgreSQL too. Each query shape runs 200 times with
-//! varying arguments after a warm-up; the figures are p50 and p99 of the query through
-//! `tickets::list`, which is what `GET /api/v1/tickets` runs.
+//! varying arguments after a warm-up; the figures are p50 and p99 of what the agent
+//! API's handlers read from the store: `tickets::list` for `GET /api/v1/tickets`, and
+//! the reads of `GET /api/v1/tickets/{id}` and `GET /api/v1/contacts/{id}`.
 
+use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use switchboard_core::access::Scope;
+use switchboard_core::helpdesk::sla;
 use switchboard_core::model::TicketStatus;
 use switchboard_core::store::queries::tickets::{self, TicketCursor, TicketFilter};
+use switchboard_core::store::queries::{contacts, messages};
 use switchboard_core::store::{Store, StoreLocation, Synchronous, Value, testing};
 
-const RUNS: usize = 200;
-const ROWS_PER_INSERT: usize = 400;
-const START: i64 = 1_750_000_000_000;
+#[path = "support/fill.rs"]
+mod fill;
+use fill::{CHANNELS, COMMON, LONG_TICKET_MESSAGES, NAMES, TOPICAL, fill, reference, tx_id};
 
-/// Words of support conversations; some much more common than others, as in life.
-const COMMON: &[&str] = &[
-    "hello",
-    "hi",
-    "please",
-    "thanks",
-    "my",
-    "the",
-    "is",
-    "not",
-    "still",
-    "since",
-    "yesterday",
-    "account",
-    "deposit",
-    "withdrawal",
-    "pending",
-    "transfer",
-    "help",
-    "when",
-    "will",
-    "it",
-];
-const TOPICAL: &[&str] = &[
-    "btc",
-    "eth",
-    "usdt",
-    "wallet",
-    "address",
-    "network",
-    "fee",
-    "kyc",
-    "verification",
-    "passport",
-    "selfie",
-    "rejected",
-    "approved",
-    "login",
-    "password",
-    "2fa",
-    "authenticator",
-    "locked",
-    "unlock",
-    "order",
-    "limit",
-    "market",
-    "stop",
-    "leverage",
-    "margin",
-    "liquidated",
-    "futures",
-    "spot",
-    "staking",
-    "rewards",
-    "apy",
-    "bank",
-    "card",
-    "declined",
-    "refund",
-    "chargeback",
-    "statement",
-    "tax",
-    "report",
-    "api",
-    "key",
-    "ip",
-    "whitelist",
-    "phone",
-    "email",
-    "changed",
-    "hacked",
-    "suspicious",
-    "confirm",
-    "cancel",
-    "delay",
-    "hours",
-    "days",
-    "minutes",
-    "credited",
-    "missing",
-    "wrong",
-    "memo",
-    "tag",
-    "chain",
-    "bep20",
-    "erc20",
-    "trc20",
-    "solana",
-    "ripple",
-    "xrp",
-    "doge",
-    "bonus",
-    "referral",
-    "commission",
-    "vip",
-    "tier",
-    "upgrade",
-    "closed",
-    "reopen",
-    "complaint",
-    "urgent",
-    "escalate",
-    "manager",
-];
-const NAMES: &[&str] = &[
-    "nadia", "ahmad", "siti", "wei", "mei", "rajesh", "priya", "john", "maria", "kenji", "aisha",
-    "omar", "lee", "chen", "fatimah", "arjun", "sofia", "lucas", "hana", "yusuf",
-];
-const CHANNELS: &[&str] = &["api", "telegram", "email", "whatsapp", "sms"];
-const STATUSES: &[&str] = &[
-    "new", "open", "open", "pending", "resolved", "resolved", "closed",
-];
+const RUNS: usize = 200;
 
 #[tokio::main]
 async fn main() {
@@ -171,91 +66,107 @@ async fn run(label: &str, store: Store, tickets: usize, messages: usize) {
     );
     let deep = deep_cursor(&store, tickets / 2).await;
     let mut rng = StdRng::seed_from_u64(7);
+    let long_tickets = &facts.long_tickets;
     let shapes: Vec<(&str, Shape)> = vec![
         (
             "list: first page",
-            Box::new(|_| page(TicketFilter::default())),
+            Box::new(|_| Query::List(page(TicketFilter::default()))),
         ),
         (
             "list: status",
             Box::new(|r| {
                 let status = ["new", "open", "pending", "closed"][r.random_range(0..4)];
-                page(TicketFilter {
+                Query::List(page(TicketFilter {
                     status: status.parse::<TicketStatus>().ok(),
                     ..Default::default()
-                })
+                }))
             }),
         ),
         (
             "list: channel",
             Box::new(|r| {
-                page(TicketFilter {
+                Query::List(page(TicketFilter {
                     channel: Some(CHANNELS[r.random_range(0..CHANNELS.len())].into()),
                     ..Default::default()
-                })
+                }))
             }),
         ),
         (
             "list: assignee",
             Box::new(|r| {
-                page(TicketFilter {
+                Query::List(page(TicketFilter {
                     assignee: Some(format!("agent-{}", r.random_range(0..40))),
                     ..Default::default()
-                })
+                }))
             }),
         ),
         (
             "list: deep cursor (middle of the list)",
             Box::new(move |_| {
-                page(TicketFilter {
+                Query::List(page(TicketFilter {
                     after: Some(deep),
                     ..Default::default()
-                })
+                }))
             }),
         ),
         (
             "search: a transaction id (one ticket)",
-            Box::new(|r| search(format!("{:016x}", tx_id(r.random_range(0..facts.tx_ids))))),
+            Box::new(|r| {
+                Query::List(search(format!(
+                    "{:016x}",
+                    tx_id(r.random_range(0..facts.tx_ids))
+                )))
+            }),
         ),
         (
             "search: a name (~1% of messages)",
-            Box::new(|r| search(NAMES[r.random_range(0..NAMES.len())].to_owned())),
+            Box::new(|r| Query::List(search(NAMES[r.random_range(0..NAMES.len())].to_owned()))),
         ),
         (
             "search: a topical word (~5%)",
-            Box::new(|r| search(TOPICAL[r.random_range(0..TOPICAL.len())].to_owned())),
+            Box::new(|r| Query::List(search(TOPICAL[r.random_range(0..TOPICAL.len())].to_owned()))),
         ),
         (
             "search: a common word (~25%)",
-            Box::new(|r| search(COMMON[r.random_range(0..COMMON.len())].to_owned())),
+            Box::new(|r| Query::List(search(COMMON[r.random_range(0..COMMON.len())].to_owned()))),
         ),
         (
             "search: two words",
             Box::new(|r| {
-                search(format!(
+                Query::List(search(format!(
                     "{} {}",
                     COMMON[r.random_range(0..COMMON.len())],
                     TOPICAL[r.random_range(0..TOPICAL.len())]
-                ))
+                )))
             }),
         ),
         (
             "search: a prefix being typed",
             Box::new(|r| {
                 let word = TOPICAL[r.random_range(0..TOPICAL.len())];
-                search(word[..word.len().min(3)].to_owned())
+                Query::List(search(word[..word.len().min(3)].to_owned()))
             }),
         ),
         (
             "search: a reference",
-            Box::new(|r| search(reference(r.random_range(0..tickets)))),
+            Box::new(|r| Query::List(search(reference(r.random_range(0..tickets))))),
         ),
         (
             "search: status filter and words",
-            Box::new(|r| TicketFilter {
-                status: "pending".parse::<TicketStatus>().ok(),
-                ..search(TOPICAL[r.random_range(0..TOPICAL.len())].to_owned())
+            Box::new(|r| {
+                Query::List(TicketFilter {
+                    status: "pending".parse::<TicketStatus>().ok(),
+                    ..search(TOPICAL[r.random_range(0..TOPICAL.len())].to_owned())
+                })
             }),
+        ),
+        (
+            "ticket: with its 200 messages",
+            Box::new(|r| Query::Ticket(long_tickets[r.random_range(0..long_tickets.len())])),
+        ),
+        (
+            "contact: with its identities and tickets",
+            Box::new(|r| Query::Contact(r.random_range(1..=facts.contacts as i64))),
         ),
     ];
     println!(
@@ -285,7 +196,7 @@ async fn run(label: &str, store: Store, tickets: usize, messages: usize) {
     for _ in 0..20 {
         let started = Instant::now();
         let groups = store.read(tickets::groups).await.unwrap();
-        std::hint::black_box(groups);
+        black_box(groups);
         times.push(started.elapsed());
     }
     times.sort();
@@ -312,13 +223,38 @@ fn search(text: String) -> TicketFilter {
     })
 }
 
-async fn time(store: &Store, filter: TicketFilter) -> Duration {
+async fn time(store: &Store, query: Query) -> Duration {
     let started = Instant::now();
-    let (found, _) = store
-        .read(move |c| tickets::list(c, &filter))
+    store
+        .read(move |c| {
+            match query {
+                Query::List(filter) => {
+                    black_box(tickets::list(c, &filter)?);
+                }
+                Query::Ticket(id) => {
+                    let ticket = tickets::find_by_id_or_reference(c, &id.to_string(), &Scope::All)?;
+                    black_box(sla::for_ticket(c, ticket.id)?);
+                    black_box(contacts::get(c, ticket.contact_id, &Scope::All)?);
+                    let found = messages::for_ticket(c, ticket.id)?;
+                    assert_eq!(found.len(), LONG_TICKET_MESSAGES);
+                    black_box(found);
+                }
+                Query::Contact(id) => {
+                    black_box(contacts::get(c, id, &Scope::All)?);
+                    black_box(tickets::list(
+                        c,
+                        &TicketFilter {
+                            contact_id: Some(id),
+                            limit: 200,
+                            ..Default::default()
+                        },
+                    )?);
+                }
+            }
+            Ok(())
+        })
         .await
         .unwrap();
-    std::hint::black_box(found);
     started.elapsed()
 }
 
@@ -341,173 +277,16 @@ async fn deep_cursor(store: &Store, n: usize) -> TicketCursor {
     }
 }
 
-fn reference(n: usize) -> String {
-    format!("SB-{n:06X}")
+/// What one API request reads from the store.
+enum Query {
+    /// `GET /api/v1/tickets`: a list or a search.
+    List(TicketFilter),
+    /// `GET /api/v1/tickets/{id}`: the ticket, its SLA targets, its contact and its
+    /// messages.
+    Ticket(i64),
+    /// `GET /api/v1/contacts/{id}`: the contact, its identities and its tickets.
+    Contact(i64),
 }
 
-/// A transaction id that appears in exactly one message.
-fn tx_id(n: usize) -> u64 {
-    (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1
-}
-
-/// One query shape of the benchmark: a filter drawn afresh for each run.
-type Shape<'a> = Box<dyn Fn(&mut StdRng) -> TicketFilter + 'a>;
-
-struct Facts {
-    tx_ids: usize,
-}
-
-/// Contacts, tickets and messages in big transactions of multi-row inserts. Messages
-/// are spread over tickets with a long tail (most tickets short, some long), in time
-/// order, each ticket's last message time kept.
-async fn fill(store: &Store, tickets: usize, messages: usize) -> Facts {
-    let mut rng = StdRng::seed_from_u64(42);
-    let contacts = tickets.div_ceil(2);
-    insert_rows(
-        store,
-        "contacts (id, name, created_at, updated_at)",
-        4,
-        (0..contacts).map(|n| {
-            vec![
-                Value::from(n as i64 + 1),
-                Value::from(format!("Customer {n}")),
-                Value::from(START),
-                Value::from(START),
-            ]
-        }),
-    )
-    .await;
-    // Each ticket's messages: one each, then the rest to random tickets.
-    let mut per_ticket = vec![1usize; tickets];
-    for _ in tickets..messages {
-        let skewed = (rng.random::<f64>().powi(3) * tickets as f64) as usize;
-        per_ticket[skewed.min(tickets - 1)] += 1;
-    }
-    let mut message_rows = Vec::with_capacity(messages);
-    let mut ticket_rows = Vec::with_capacity(tickets);
-    let mut at = START;
-    let mut tx_ids = 0;
-    for (t, count) in per_ticket.iter().enumerate() {
-        let channel = CHANNELS[t % CHANNELS.len()];
-        let created = at;
-        for m in 0..*count {
-            at += 7;
-            let mut words: Vec<String> = Vec::new();
-            for _ in 0..rng.random_range(6..24) {
-                let pick: f64 = rng.random();
-                words.push(if pick < 0.55 {
-                    COMMON[rng.random_range(0..COMMON.len())].to_owned()
-                } else if pick < 0.97 {
-                    TOPICAL[rng.random_range(0..TOPICAL.len())].to_owned()
-                } else {
-                    NAMES[rng.random_range(0..NAMES.len())].to_owned()
-                });
-            }
-            if rng.random_range(0..4) == 0 {
-                words.push(format!("txid {:016x}", tx_id(tx_ids)));
-                tx_ids += 1;
-            }
-            let inbound = m % 2 == 0;
-            message_rows.push(vec![
-                Value::from((t + 1) as i64),
-                Value::from(if inbound { "inbound" } else { "outbound" }),
-                Value::from(channel),
-                Value::from(format!("conv-{t}")),
-                Value::from(if inbound { "Customer" } else { "Agent" }),
-                Value::from(words.join(" ")),
-                Value::from(at),
-                Value::from(at),
-            ]);
-        }
-        let status = STATUSES[rng.random_range(0..STATUSES.len())];
-        let assignee = (status != "new").then(|| format!("agent-{}", rng.random_range(0..40)));
-        ticket_rows.push(vec![
-            Value::from((t + 1) as i64),
-            Value::from(reference(t)),
-            Value::from(status),
-            Value::from("normal"),
-            assignee.map(Value::from).unwrap_or(Value::Null),
-            Value::from(channel),
-            Value::from(format!("conv-{t}")),
-            Value::from((t % contacts + 1) as i64),
-            Value::from(created),
-            Value::from(at),
-            Value::from(at),
-        ]);
-    }
-    insert_rows(
-        store,
-        "tickets (id, reference, status, priority, assignee, channel, conversation, contact_id, created_at, updated_at, last_message_at)",
-        11,
-        ticket_rows.into_iter(),
-    )
-    .await;
-    insert_rows(
-        store,
-        "messages (ticket_id, direction, channel, conversation, author, body, created_at, updated_at)",
-        8,
-        message_rows.into_iter(),
-    )
-    .await;
-    // Ids were given explicitly: PostgreSQL's identity must move past them.
-    store
-        .write(|c| {
-            if c.dialect() == switchboard_core::store::Dialect::Postgres {
-                for table in ["contacts", "tickets"] {
-                    c.execute(
-                        &format!("SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))"),
-                        &[],
-                    )?;
-                }
-            }
-            Ok(())
-        })
-        .await
-        .unwrap();
-    // VACUUM too on PostgreSQL (outside a transaction), or autovacuum would start on
-    // the new rows in the middle of the measurements, as it does in the first hour
-    // of a real import.
-    store
-        .read(|c| {
-            c.execute_script(match c.dialect() {
-                switchboard_core::store::Dialect::Postgres => "VACUUM ANALYZE",
-                switchboard_core::store::Dialect::Sqlite => "ANALYZE",
-            })
-        })
-        .await
-        .unwrap();
-    Facts { tx_ids }
-}
-
-async fn insert_rows(
-    store: &Store,
-    into: &'static str,
-    columns: usize,
-    rows: impl Iterator<Item = Vec<Value>>,
-) {
-    let mut rows = rows.peekable();
-    while rows.peek().is_some() {
-        let chunk: Vec<Vec<Value>> = rows.by_ref().take(ROWS_PER_INSERT * 50).collect();
-        store
-            .write(move |c| {
-                for batch in chunk.chunks(ROWS_PER_INSERT) {
-                    let placeholders: Vec<String> = (0..batch.len())
-                        .map(|r| {
-                            let cells: Vec<String> = (1..=columns)
-                                .map(|k| format!("${}", r * columns + k))
-                                .collect();
-                            format!("({})", cells.join(", "))
-                        })
-                        .collect();
-                    let values: Vec<Value> = batch.iter().flatten().cloned().collect();
-                    c.execute(
-                        &format!("INSERT INTO {into} VALUES {}", placeholders.join(", ")),
-                        &values,
-                    )?;
-                }
-                Ok(())
-            })
-            .await
-            .unwrap();
-    }
-}
+/// One query shape of the benchmark: a query drawn afresh for each run.
+type Shape<'a> = Box<dyn Fn(&mut StdRng) -> Query + 'a>;
