@@ -36,39 +36,34 @@ async fn main() {
         messages: args.get(3).copied().unwrap_or(0),
     };
     let dir = tempfile::tempdir().unwrap();
+    // Each store with its writers: SQLite takes one writer at a time, PostgreSQL four.
+    let mut stores = Vec::new();
     for synchronous in [Synchronous::Normal, Synchronous::Full] {
         let path = dir.path().join(format!("{synchronous:?}.db"));
         let store = Store::open(StoreLocation::Sqlite { path, synchronous })
             .await
             .unwrap();
-        run(
-            &format!("sqlite (synchronous={synchronous:?})"),
-            store,
-            1,
-            &stored,
-            messages,
-            concurrency,
-            dir.path(),
-        )
-        .await;
+        stores.push((format!("sqlite (synchronous={synchronous:?})"), store, 1));
     }
     if std::env::var_os(testing::POSTGRES_URL_VAR).is_some() {
-        let store = testing::postgres().await.unwrap();
-        run(
-            "postgres",
-            store,
-            4,
-            &stored,
-            messages,
-            concurrency,
-            dir.path(),
-        )
-        .await;
+        stores.push(("postgres".into(), testing::postgres().await.unwrap(), 4));
     } else {
         println!(
             "postgres: skipped ({} is not set)",
             testing::POSTGRES_URL_VAR
         );
+    }
+    for (label, store, writers) in stores {
+        run(
+            &label,
+            store,
+            writers,
+            &stored,
+            messages,
+            concurrency,
+            dir.path(),
+        )
+        .await;
     }
 }
 
