@@ -155,6 +155,9 @@ impl<F: Fn(&str, usize, usize) -> reqwest::RequestBuilder + Clone + Send + 'stat
 
 const LOAD_WORKERS: usize = 16;
 
+/// How many requests the gateway has acknowledged when it is killed, at least.
+const ACKNOWLEDGED_BEFORE_KILL: usize = 200;
+
 /// `LOAD_WORKERS` workers send their requests 0, 1, 2, ... back to back until the
 /// gateway is SIGKILLed under them. Returns the (worker, n) acknowledged and the highest
 /// `n` a worker had sent when its request failed.
@@ -177,28 +180,24 @@ async fn flood_until_killed(
             unreachable!()
         }));
     }
-    // From the first acknowledgement on: a cold debug-build gateway takes its time
-    // over the first requests, and a kill before it answers any would test nothing.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while acknowledged.lock().unwrap().is_empty() {
+    // Kill once a fair number are acknowledged, not after a fixed time: a cold
+    // debug-build gateway on a loaded machine may answer only a few in the first second,
+    // and a kill before it has answered many would test little.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while acknowledged.lock().unwrap().len() < ACKNOWLEDGED_BEFORE_KILL {
         assert!(
             tokio::time::Instant::now() < deadline,
-            "nothing was acknowledged"
+            "only {} requests acknowledged in 60 s",
+            acknowledged.lock().unwrap().len()
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    tokio::time::sleep(Duration::from_millis(700)).await;
     gateway.kill();
     let mut sent = 0;
     for worker in workers {
         sent = sent.max(worker.await.unwrap());
     }
     let acknowledged = std::mem::take(&mut *acknowledged.lock().unwrap());
-    assert!(
-        acknowledged.len() > 50,
-        "only {} requests acknowledged before the kill",
-        acknowledged.len()
-    );
     (acknowledged, sent)
 }
 
