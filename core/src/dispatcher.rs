@@ -108,7 +108,11 @@ impl Dispatcher {
         }
         let config = self.gateway.config().dispatch.clone();
         let this = Arc::new(self);
-        let permits = Arc::new(Semaphore::new(config.concurrency.max(1)));
+        let concurrency = config.concurrency.max(1);
+        let permits = Arc::new(Semaphore::new(concurrency));
+        // Claims are store writes: under load, wait until a quarter of the slots are
+        // free and claim for all of them, rather than one entry per finished send.
+        let claim_batch = u32::try_from(concurrency.div_ceil(4)).unwrap_or(u32::MAX);
         let mut claims = 0u64;
         let mut last_cleanup = Instant::now();
         while !shutdown.is_fired() {
@@ -142,13 +146,13 @@ impl Dispatcher {
                 this.channels.values().for_each(|c| c.limiter.forget_idle());
                 last_cleanup = Instant::now();
             }
-            if free == 0 {
-                // Every send slot is busy: go on as soon as one frees up.
+            if !idle || free == 0 {
+                // Busy: go on once enough slots are free for a claim worth its write.
                 tokio::select! {
-                    _ = permits.acquire() => {}
+                    _ = permits.acquire_many(claim_batch) => {}
                     _ = shutdown.wait() => {}
                 }
-            } else if idle {
+            } else {
                 tokio::select! {
                     _ = this.gateway.inner.outbox_ready.notified() => {}
                     _ = tokio::time::sleep(config.poll_interval) => {}

@@ -7,6 +7,7 @@
 //! SQLite's fast in-process calls stay fast and one ingest batch is one transaction
 //! without an await between its statements.
 
+mod group;
 mod migrate;
 mod pool;
 mod postgres;
@@ -21,6 +22,7 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
+use group::GroupCommit;
 use pool::Pool;
 pub use sqlite::Synchronous;
 pub(crate) use value::params;
@@ -125,7 +127,9 @@ pub struct Store {
 struct Backends {
     dialect: Dialect,
     /// SQLite: the single writer connection. PostgreSQL: the one pool.
-    writer: Pool,
+    writer: Arc<Pool>,
+    /// SQLite: the thread that group-commits the writes on `writer`.
+    group: Option<GroupCommit>,
     /// SQLite: read-only work beside the writer. PostgreSQL: `None`, reads use `writer`.
     readers: Option<Pool>,
     /// PostgreSQL: where it is, for connections of their own (listening for notices).
@@ -157,9 +161,11 @@ impl Store {
                             .map(|c| Box::new(c) as Box<dyn Connection>)
                     })
                 };
+                let writer = Arc::new(Pool::new(1, connect(path.clone())));
                 Backends {
                     dialect: Dialect::Sqlite,
-                    writer: Pool::new(1, connect(path.clone())),
+                    group: Some(GroupCommit::start(writer.clone())?),
+                    writer,
                     readers: Some(Pool::new(4, connect(path))),
                     postgres_url: None,
                 }
@@ -170,13 +176,14 @@ impl Store {
             } => Backends {
                 dialect: Dialect::Postgres,
                 postgres_url: Some(url.clone()),
-                writer: Pool::new(
+                writer: Arc::new(Pool::new(
                     max_connections,
                     Box::new(move || {
                         postgres::PostgresConnection::open(&url)
                             .map(|c| Box::new(c) as Box<dyn Connection>)
                     }),
-                ),
+                )),
+                group: None,
                 readers: None,
             },
         };
@@ -223,12 +230,17 @@ impl Store {
     }
 
     /// Runs `work` in one transaction: all of it commits, or none of it. Collisions
-    /// with other transactions (PostgreSQL deadlocks) are retried from the start.
+    /// with other transactions (PostgreSQL deadlocks) are retried from the start. On
+    /// SQLite, writes that arrive together commit together (group commit), each still
+    /// all or nothing.
     pub async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnMut(&mut dyn Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        if let Some(group) = &self.inner.group {
+            return group.write(work).await;
+        }
         let inner = self.inner.clone();
         run_blocking(move || inner.write_blocking(work)).await
     }
@@ -246,27 +258,31 @@ impl Backends {
         mut work: impl FnMut(&mut dyn Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mut conn = self.writer.get()?;
-        let begin = match self.dialect {
-            // Take the write lock up front: a deferred transaction that reads first
-            // and writes later can fail with SQLITE_BUSY instead of waiting.
-            Dialect::Sqlite => "BEGIN IMMEDIATE",
-            Dialect::Postgres => "BEGIN",
-        };
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            conn.execute_script(begin)?;
-            let result = work(&mut *conn).and_then(|value| {
-                conn.execute_script("COMMIT")?;
-                Ok(value)
-            });
-            match result {
-                Ok(value) => return Ok(value),
-                Err(error) => {
-                    let _ = conn.execute_script("ROLLBACK");
-                    if !matches!(error, StoreError::Conflict(_)) || attempt >= CONFLICT_RETRIES {
-                        return Err(error);
-                    }
+        transact(&mut *conn, "BEGIN", &mut work)
+    }
+}
+
+/// Runs `work` in a transaction opened with `begin`, again from the start when it
+/// collided with another (a PostgreSQL deadlock or serialization failure).
+fn transact<T>(
+    conn: &mut dyn Connection,
+    begin: &str,
+    work: &mut impl FnMut(&mut dyn Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        conn.execute_script(begin)?;
+        let result = work(&mut *conn).and_then(|value| {
+            conn.execute_script("COMMIT")?;
+            Ok(value)
+        });
+        match result {
+            Ok(value) => return Ok(value),
+            Err(error) => {
+                let _ = conn.execute_script("ROLLBACK");
+                if !matches!(error, StoreError::Conflict(_)) || attempt >= CONFLICT_RETRIES {
+                    return Err(error);
                 }
             }
         }
