@@ -168,3 +168,115 @@ fn commit(conn: &mut dyn Connection, group: &mut [Box<dyn Job>]) {
         job.run_alone(conn);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::super::{StoreError, params, testing};
+
+    /// What one grouped write does after inserting its row.
+    #[derive(Clone, Copy, PartialEq, Debug)]
+    enum Then {
+        Commit,
+        Fail,
+        Panic,
+    }
+
+    /// Writes queued behind a slow one share the next group; each still commits or
+    /// vanishes on its own: a failed or panicking write leaves no row, the others keep
+    /// theirs, and the writer goes on afterwards.
+    #[tokio::test]
+    async fn a_failing_write_in_a_group_is_undone_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = testing::sqlite(dir.path()).await.unwrap();
+        store
+            .write(|conn| conn.execute_script("CREATE TABLE scratch (n INTEGER PRIMARY KEY)"))
+            .await
+            .unwrap();
+
+        // Holds the writer so that the writes below queue up and go as one group.
+        let slow = tokio::spawn({
+            let store = store.clone();
+            async move {
+                store
+                    .write(|conn| {
+                        std::thread::sleep(Duration::from_millis(300));
+                        conn.execute("INSERT INTO scratch (n) VALUES (1000)", &[])
+                    })
+                    .await
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let plan: Vec<(i64, Then)> = (0..30)
+            .map(|n| {
+                let then = match n % 10 {
+                    3 => Then::Fail,
+                    7 => Then::Panic,
+                    _ => Then::Commit,
+                };
+                (n, then)
+            })
+            .collect();
+        let writes: Vec<_> = plan
+            .iter()
+            .map(|&(n, then)| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .write(move |conn| {
+                            conn.execute("INSERT INTO scratch (n) VALUES ($1)", params![n])?;
+                            match then {
+                                Then::Commit => Ok(n),
+                                Then::Fail => {
+                                    Err(StoreError::Invalid(format!("write {n} refused")))
+                                }
+                                Then::Panic => panic!("write {n} panicked"),
+                            }
+                        })
+                        .await
+                })
+            })
+            .collect();
+        slow.await.unwrap().unwrap();
+        let mut results = Vec::new();
+        for write in writes {
+            results.push(write.await.unwrap());
+        }
+
+        for (&(n, then), result) in plan.iter().zip(results) {
+            match (then, result) {
+                (Then::Commit, Ok(value)) => assert_eq!(value, n),
+                (Then::Fail, Err(StoreError::Invalid(text))) => {
+                    assert_eq!(text, format!("write {n} refused"))
+                }
+                (Then::Panic, Err(StoreError::Database(text))) => {
+                    assert!(text.contains("panicked"), "{text}")
+                }
+                (then, result) => panic!("write {n} ({then:?}) returned {result:?}"),
+            }
+        }
+        let stored = store
+            .read(|conn| {
+                conn.query("SELECT n FROM scratch ORDER BY n", &[])?
+                    .iter()
+                    .map(|row| row.i64(0))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .await
+            .unwrap();
+        let mut expected: Vec<i64> = plan
+            .iter()
+            .filter(|(_, then)| *then == Then::Commit)
+            .map(|&(n, _)| n)
+            .collect();
+        expected.push(1000);
+        assert_eq!(stored, expected);
+
+        // The writer thread survived the panic.
+        store
+            .write(|conn| conn.execute("INSERT INTO scratch (n) VALUES (2000)", &[]))
+            .await
+            .unwrap();
+    }
+}
