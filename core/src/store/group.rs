@@ -103,7 +103,13 @@ where
     }
 
     fn run_alone(&mut self, conn: &mut dyn Connection) {
-        self.result = Some(caught(|| transact(conn, "BEGIN IMMEDIATE", &mut self.work)));
+        let result = caught(|| transact(&mut *conn, "BEGIN IMMEDIATE", &mut self.work));
+        if result.is_err() {
+            // A panic skipped transact's own rollback: leave no transaction open for
+            // the next group.
+            let _ = conn.execute_script("ROLLBACK");
+        }
+        self.result = Some(result);
     }
 
     fn finish(self: Box<Self>, error: Option<&StoreError>) {

@@ -253,6 +253,7 @@ impl Store {
 }
 
 impl Backends {
+    /// PostgreSQL's write: SQLite's go through the group commit.
     fn write_blocking<T>(
         &self,
         mut work: impl FnMut(&mut dyn Connection) -> Result<T, StoreError>,
